@@ -1,0 +1,292 @@
+//! The capture listener's service: every request, any method and path, is read (within the
+//! body limit), classified, answered by the [`responder`] and stored. The response is sent only
+//! after the store writer has committed the row; if it cannot be stored the caller gets 503
+//! with `Retry-After`, never a 2xx.
+//!
+//! Header names keep their original case and arrival order through [`raw_head`], which re-reads
+//! each request head from the bytes seen on the connection.
+
+pub mod raw_head;
+pub mod responder;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::store::models::{Header, NewRequest, RecordedResponse};
+use crate::store::writer::Writer;
+use crate::taskrouter::callback::{Params, derive};
+use raw_head::{RawHeader, RecordingIo, Tape};
+use responder::{Responder, json_error};
+
+/// Settings of the capture service.
+#[derive(Debug, Clone)]
+pub struct CaptureSettings {
+    pub responder: Responder,
+    /// Most body bytes stored; a larger body gets 413 and its first `max_body` bytes are kept.
+    pub max_body: usize,
+    /// A body must arrive completely within this time after the head.
+    pub body_read_timeout: Duration,
+}
+
+/// The capture service shared by all connections of the capture listener.
+pub struct Capture {
+    settings: CaptureSettings,
+    writer: Writer,
+}
+
+impl Capture {
+    pub fn new(settings: CaptureSettings, writer: Writer) -> Arc<Self> {
+        Arc::new(Self { settings, writer })
+    }
+
+    /// The IO wrapper and hyper service for one accepted connection.
+    pub fn connection(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        remote: SocketAddr,
+    ) -> (TokioIo<RecordingIo<TcpStream>>, CaptureService) {
+        // Room for the largest stored body plus hyper's read-ahead buffer (~400 KiB).
+        let tape = Tape::new(self.settings.max_body + 1024 * 1024);
+        let io = TokioIo::new(RecordingIo::new(stream, tape.clone()));
+        let service = CaptureService {
+            capture: Arc::clone(self),
+            tape,
+            remote,
+        };
+        (io, service)
+    }
+
+    async fn handle(
+        &self,
+        req: Request<Incoming>,
+        tape: &Tape,
+        remote: SocketAddr,
+    ) -> Response<Full<Bytes>> {
+        let started = Instant::now();
+        let received_at_us = micros_since_epoch(SystemTime::now());
+        let (parts, body) = req.into_parts();
+        let target = parts.uri.to_string();
+        let headers = match tape.take_head(parts.method.as_str(), &target) {
+            Some(head) => head.headers.into_iter().map(Header::from).collect(),
+            None => headers_from_map(&parts.headers),
+        };
+
+        // A capture listener is not a proxy: absolute-form targets and CONNECT are recorded
+        // and refused, never forwarded (the mitmweb CVE-2025-23217 path).
+        let not_origin_form = parts.method == Method::CONNECT || parts.uri.authority().is_some();
+        let (path, query) = if not_origin_form {
+            (target.clone(), None)
+        } else {
+            (
+                parts.uri.path().to_owned(),
+                parts.uri.query().map(str::to_owned),
+            )
+        };
+
+        let read = read_body(
+            body,
+            self.settings.max_body,
+            self.settings.body_read_timeout,
+        )
+        .await;
+        if read.failure.is_none() {
+            tape.finish_body();
+        } else {
+            tape.abandon();
+        }
+
+        let content_type = headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("content-type"))
+            .map(|h| h.value.as_slice());
+        let derived = derive(&Params::collect(
+            query.as_deref(),
+            content_type,
+            &read.bytes,
+        ));
+        let response = match (&read.failure, not_origin_form) {
+            (Some(failure), _) => json_error(failure.status(), &failure.to_string()),
+            (None, true) => json_error(
+                400,
+                "taskhook records callbacks; absolute-form and CONNECT requests are not proxied",
+            ),
+            (None, false) => self.settings.responder.respond(derived.kind),
+        };
+        let error = read.failure.as_ref().map(ToString::to_string).or_else(|| {
+            not_origin_form.then(|| "absolute-form or CONNECT request refused".to_owned())
+        });
+        let close = read.failure.is_some();
+        let request = NewRequest {
+            received_at_us,
+            remote_addr: remote.to_string(),
+            method: parts.method.to_string(),
+            path,
+            query,
+            http_version: format!("{:?}", parts.version),
+            headers,
+            body: read.bytes,
+            body_size: read.seen,
+            body_truncated: matches!(read.failure, Some(BodyFailure::TooLarge { .. })),
+            response: response.clone(),
+            duration_us: started.elapsed().as_micros() as i64,
+            derived,
+            signature: "unchecked",
+            replay_of: None,
+            error,
+        };
+
+        match self.writer.insert(request).await {
+            Ok(id) => {
+                tracing::debug!(id, status = response.status, "captured");
+                to_hyper(&response, close)
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "request not stored; answering 503");
+                let mut refused = to_hyper(
+                    &json_error(503, &format!("not stored: {}", err.message)),
+                    close,
+                );
+                refused
+                    .headers_mut()
+                    .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+                refused
+            }
+        }
+    }
+}
+
+/// The hyper service of one capture connection.
+pub struct CaptureService {
+    capture: Arc<Capture>,
+    tape: Tape,
+    remote: SocketAddr,
+}
+
+impl hyper::service::Service<Request<Incoming>> for CaptureService {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let capture = Arc::clone(&self.capture);
+        let tape = self.tape.clone();
+        let remote = self.remote;
+        Box::pin(async move { Ok(capture.handle(req, &tape, remote).await) })
+    }
+}
+
+impl From<RawHeader> for Header {
+    fn from(raw: RawHeader) -> Self {
+        Header::new(raw.name, raw.value)
+    }
+}
+
+/// Fallback when the raw head could not be re-read: hyper's lowercased names, in map order.
+fn headers_from_map(map: &HeaderMap) -> Vec<Header> {
+    map.iter()
+        .map(|(name, value)| Header::new(name.as_str(), value.as_bytes()))
+        .collect()
+}
+
+fn micros_since_epoch(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// Why a body was not read completely.
+#[derive(Debug, thiserror::Error)]
+enum BodyFailure {
+    #[error(
+        "body larger than the {limit}-byte limit (--max-body); the first {limit} bytes were kept"
+    )]
+    TooLarge { limit: usize },
+    #[error("body not received within {0:?}")]
+    Timeout(Duration),
+    #[error("body could not be read: {0}")]
+    Broken(String),
+}
+
+impl BodyFailure {
+    fn status(&self) -> u16 {
+        match self {
+            BodyFailure::TooLarge { .. } => 413,
+            BodyFailure::Timeout(_) => 408,
+            BodyFailure::Broken(_) => 400,
+        }
+    }
+}
+
+struct BodyRead {
+    /// At most `max_body` bytes, in arrival order.
+    bytes: Vec<u8>,
+    /// Bytes received, including any beyond the limit.
+    seen: u64,
+    failure: Option<BodyFailure>,
+}
+
+/// Reads the body frame by frame, counting as it goes, so a chunked body without a declared
+/// length cannot grow past the limit either (hyper itself has no body limit).
+async fn read_body(mut body: Incoming, max_body: usize, timeout: Duration) -> BodyRead {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut read = BodyRead {
+        bytes: Vec::new(),
+        seen: 0,
+        failure: None,
+    };
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => {
+                read.failure = Some(BodyFailure::Timeout(timeout));
+                break;
+            }
+            Ok(None) => break,
+            Ok(Some(Err(err))) => {
+                read.failure = Some(BodyFailure::Broken(err.to_string()));
+                break;
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers carry no body bytes
+        };
+        read.seen += data.len() as u64;
+        let room = max_body.saturating_sub(read.bytes.len());
+        read.bytes.extend_from_slice(&data[..data.len().min(room)]);
+        if read.seen > max_body as u64 {
+            read.failure = Some(BodyFailure::TooLarge { limit: max_body });
+            break;
+        }
+    }
+    read
+}
+
+/// Turns a recorded response into the hyper response actually sent.
+fn to_hyper(response: &RecordedResponse, close: bool) -> Response<Full<Bytes>> {
+    let mut out = Response::new(Full::new(Bytes::from(response.body.clone())));
+    *out.status_mut() = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
+    for header in &response.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(header.name.as_bytes()),
+            HeaderValue::from_bytes(&header.value),
+        ) {
+            out.headers_mut().append(name, value);
+        }
+    }
+    if close {
+        // The body was not read to its end, so the connection cannot carry another request.
+        out.headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    out
+}

@@ -1,0 +1,874 @@
+//! Byte-exact request heads, re-read from the bytes the connection actually received.
+//!
+//! This module owns the *tape*: a per-connection copy of every byte read from the socket,
+//! plus the cursor logic that walks it request by request (head, then body framing).
+//!
+//! It exists because hyper does not let a server see header names as the client wrote
+//! them. `http::HeaderMap` lowercases names and groups repeated names together, and the
+//! original case that hyper's `preserve_header_case` keeps lives in `HeaderCaseMap`, which
+//! is `pub(crate)` in hyper 1.12. Arrival order across different names is lost as well.
+//! So [`RecordingIo`] tees every byte read into a [`Tape`], and for each request the
+//! service re-parses the head from the tape with `httparse` (the parser hyper itself uses)
+//! via [`Tape::take_head`], then skips the body's wire bytes with [`Tape::finish_body`].
+//!
+//! The tape is best effort. Whenever it cannot be sure it is in step with hyper (a
+//! mismatched parse, missing framing bytes, the byte cap exceeded, an unread body), it
+//! becomes *lost* for the rest of the connection. After that every call returns `None`
+//! or does nothing, and the caller falls back to hyper's `HeaderMap`.
+
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Header slots given to `httparse`. hyper allows 100 by default; more than this is lost.
+const MAX_HEADERS: usize = 128;
+
+/// One header exactly as it arrived: name with its original case, raw value bytes (may be non-UTF-8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawHeader {
+    pub name: String,
+    pub value: Vec<u8>,
+}
+
+/// The request head as re-read from the tape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawHead {
+    pub method: String,
+    pub target: String,
+    pub headers: Vec<RawHeader>,
+}
+
+/// How the body following a head is delimited on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    Empty,
+    Length(u64),
+    Chunked,
+}
+
+#[derive(Debug)]
+struct State {
+    /// Bytes from the cursor onward; everything before the cursor has already been dropped.
+    buf: Vec<u8>,
+    cap: usize,
+    lost: bool,
+    /// Framing of the body whose head was taken but whose bytes were not yet skipped.
+    pending: Option<Framing>,
+}
+
+impl State {
+    fn lose(&mut self) {
+        self.lost = true;
+        self.buf = Vec::new();
+        self.pending = None;
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        if self.lost || bytes.is_empty() {
+            return;
+        }
+        match self.buf.len().checked_add(bytes.len()) {
+            Some(total) if total <= self.cap => self.buf.extend_from_slice(bytes),
+            _ => self.lose(),
+        }
+    }
+
+    /// Moves the cursor `n` bytes forward, dropping them.
+    fn consume(&mut self, n: usize) {
+        if n >= self.buf.len() {
+            self.buf.clear();
+        } else {
+            self.buf.drain(..n);
+        }
+    }
+
+    /// Skips the pending body, if any. Returns false (and loses the tape) if it cannot.
+    fn finish_pending(&mut self) -> bool {
+        let Some(framing) = self.pending.take() else {
+            return true;
+        };
+        let len = match framing {
+            Framing::Empty => Some(0),
+            Framing::Length(n) => usize::try_from(n).ok().filter(|&n| n <= self.buf.len()),
+            Framing::Chunked => chunked_len(&self.buf),
+        };
+        match len {
+            Some(n) => {
+                self.consume(n);
+                true
+            }
+            None => {
+                self.lose();
+                false
+            }
+        }
+    }
+}
+
+/// Shared, cheaply clonable handle to the bytes read on one connection.
+#[derive(Clone)]
+pub struct Tape {
+    inner: Arc<Mutex<State>>,
+}
+
+impl fmt::Debug for Tape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.lock();
+        f.debug_struct("Tape")
+            .field("buffered", &st.buf.len())
+            .field("cap", &st.cap)
+            .field("lost", &st.lost)
+            .field("pending", &st.pending)
+            .finish()
+    }
+}
+
+impl Tape {
+    /// `cap`: the most bytes the tape will hold at once; beyond it the tape gives up (becomes "lost")
+    /// for the rest of the connection.
+    ///
+    /// The tape holds the current request's head and body until [`Tape::finish_body`], plus
+    /// whatever hyper has read ahead (pipelined requests), so `cap` should cover the largest
+    /// head + body the server accepts plus hyper's read buffer.
+    pub fn new(cap: usize) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(State {
+                buf: Vec::new(),
+                cap,
+                lost: false,
+                pending: None,
+            })),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends bytes read from the connection (used by [`RecordingIo`]).
+    fn push(&self, bytes: &[u8]) {
+        self.lock().push(bytes);
+    }
+
+    /// Parse the head of the next request at the cursor. Called once per request, in order, by the service,
+    /// after hyper has parsed the same head (so its bytes are already on the tape).
+    /// `expected_method` / `expected_target` are what hyper parsed (method string and the request-target as sent,
+    /// i.e. uri.to_string() for origin-form);
+    /// if the tape's parse does not match them, the tape is marked lost and None is returned (the caller then
+    /// falls back to hyper's HeaderMap).
+    /// On success the cursor moves past the head and the tape remembers the body framing for `finish_body`.
+    ///
+    /// If [`Tape::finish_body`] was not called for the previous request (e.g. hyper drained an
+    /// unread body itself and kept the connection alive), it is done here first: by the time
+    /// hyper has parsed this head, the previous body is entirely on the tape.
+    pub fn take_head(&self, expected_method: &str, expected_target: &str) -> Option<RawHead> {
+        let mut st = self.lock();
+        if st.lost || !st.finish_pending() {
+            return None;
+        }
+        match parse_head(&st.buf) {
+            Some((len, head, framing))
+                if head.method == expected_method
+                    && target_matches(&head.target, expected_target) =>
+            {
+                st.consume(len);
+                st.pending = Some(framing);
+                Some(head)
+            }
+            _ => {
+                st.lose();
+                None
+            }
+        }
+    }
+
+    /// Called after the request body has been read completely by the service. Moves the cursor past the body's wire bytes
+    /// (Content-Length: that many bytes; chunked: the whole chunked encoding including chunk-size lines, extensions, CRLFs,
+    /// the last chunk and any trailer section; neither: zero) and drops consumed bytes from memory.
+    /// If the framing bytes are not (yet) all on the tape or do not parse, the tape is marked lost.
+    ///
+    /// Without a preceding successful [`Tape::take_head`] (or when called twice) this does nothing.
+    pub fn finish_body(&self) {
+        self.lock().finish_pending();
+    }
+
+    /// The service did not read the whole body (e.g. it answered 413): the connection is going to close; mark the tape lost.
+    pub fn abandon(&self) {
+        self.lock().lose();
+    }
+
+    /// True once the tape has given up.
+    pub fn is_lost(&self) -> bool {
+        self.lock().lost
+    }
+}
+
+/// hyper's `Uri` drops a `#fragment` from the request-target (clients should not send one,
+/// but some do), so `uri.to_string()` lacks it; compare without it. `RawHead::target` keeps it.
+fn target_matches(raw: &str, expected: &str) -> bool {
+    raw == expected || raw.split('#').next() == Some(expected)
+}
+
+/// Parses a complete request head at the start of `buf`.
+/// Returns the head's length on the wire (including any leading empty lines httparse skips,
+/// as hyper does), the head, and the framing of the body that follows.
+fn parse_head(buf: &[u8]) -> Option<(usize, RawHead, Framing)> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut slots);
+    let len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        // Partial: hyper has parsed this head, so it should be here; errors include TooManyHeaders.
+        Ok(httparse::Status::Partial) | Err(_) => return None,
+    };
+    let method = req.method?.to_owned();
+    let target = req.path?.to_owned();
+    let headers: Vec<RawHeader> = req
+        .headers
+        .iter()
+        .map(|h| RawHeader {
+            name: h.name.to_owned(),
+            value: h.value.to_vec(),
+        })
+        .collect();
+    let framing = framing(&headers)?;
+    Some((
+        len,
+        RawHead {
+            method,
+            target,
+            headers,
+        },
+        framing,
+    ))
+}
+
+/// Body framing, following hyper's server-side rules header by header.
+/// `None` where hyper would reject the request (so the tape cannot be in step anyway).
+fn framing(headers: &[RawHeader]) -> Option<Framing> {
+    let mut is_te = false;
+    let mut is_te_chunked = false;
+    let mut content_length: Option<u64> = None;
+    for h in headers {
+        if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            // hyper looks at the last coding of each TE line; the last line wins.
+            is_te = true;
+            is_te_chunked = last_coding_is_chunked(&h.value);
+        } else if h.name.eq_ignore_ascii_case("content-length") {
+            if is_te {
+                continue;
+            }
+            let len = decimal(&h.value)?;
+            match content_length {
+                Some(prev) if prev != len => return None,
+                _ => content_length = Some(len),
+            }
+        }
+    }
+    if is_te {
+        // TE present but not ending in chunked: hyper answers 400.
+        return is_te_chunked.then_some(Framing::Chunked);
+    }
+    Some(content_length.map_or(Framing::Empty, Framing::Length))
+}
+
+/// Like hyper's `is_chunked_`: value must be visible ASCII; the last comma-separated
+/// element, trimmed, must be `chunked` (case-insensitive).
+fn last_coding_is_chunked(value: &[u8]) -> bool {
+    if !value
+        .iter()
+        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
+    {
+        return false;
+    }
+    value
+        .rsplit(|&b| b == b',')
+        .next()
+        .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+}
+
+/// Plain decimal digits only (no sign, no spaces), without overflow, like hyper's `from_digits`.
+fn decimal(bytes: &[u8]) -> Option<u64> {
+    if bytes.is_empty() {
+        return None;
+    }
+    bytes.iter().try_fold(0u64, |acc, &b| {
+        if b.is_ascii_digit() {
+            acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
+/// Wire length of a complete chunked body at the start of `buf`: chunk-size lines (with
+/// extensions), chunk data and their CRLFs, the last chunk, the trailer section and the
+/// final empty line. `None` if incomplete or malformed.
+fn chunked_len(buf: &[u8]) -> Option<usize> {
+    let mut pos = 0usize;
+    // Every iteration advances `pos` by at least 2 (a size line ends in CRLF), so this ends.
+    loop {
+        let rest = buf.get(pos..)?;
+        let (line_len, size) = match httparse::parse_chunk_size(rest) {
+            Ok(httparse::Status::Complete(parsed)) => parsed,
+            Ok(httparse::Status::Partial) | Err(_) => return None,
+        };
+        pos = pos.checked_add(line_len)?;
+        if size == 0 {
+            break;
+        }
+        let data_end = pos.checked_add(usize::try_from(size).ok()?)?;
+        let crlf_end = data_end.checked_add(2)?;
+        if buf.get(data_end..crlf_end)? != b"\r\n" {
+            return None;
+        }
+        pos = crlf_end;
+    }
+    // Trailer section: lines ending in CRLF (as hyper reads them: up to the first CR, which
+    // must be followed by LF), closed by an empty line. Each iteration advances by >= 2.
+    loop {
+        let rest = buf.get(pos..)?;
+        let cr = rest.iter().position(|&b| b == b'\r')?;
+        if rest.get(cr.checked_add(1)?) != Some(&b'\n') {
+            return None;
+        }
+        pos = pos.checked_add(cr)?.checked_add(2)?;
+        if cr == 0 {
+            return Some(pos);
+        }
+    }
+}
+
+/// AsyncRead + AsyncWrite wrapper: reads are delegated to `inner` and every byte read is appended to the tape
+/// (unless the tape is lost — then stop copying; unless appending would exceed the cap — then mark lost and clear the buffer).
+/// Writes/flush/shutdown are delegated unchanged.
+pub struct RecordingIo<T> {
+    inner: T,
+    tape: Tape,
+}
+
+impl<T> RecordingIo<T> {
+    pub fn new(inner: T, tape: Tape) -> Self {
+        Self { inner, tape }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for RecordingIo<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let res = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = res
+            && let Some(new) = buf.filled().get(before..)
+        {
+            this.tape.push(new);
+        }
+        res
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for RecordingIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const CAP: usize = 64 * 1024;
+
+    fn tape_with(bytes: &[u8]) -> Tape {
+        let tape = Tape::new(CAP);
+        tape.push(bytes);
+        tape
+    }
+
+    fn buffered(tape: &Tape) -> Vec<u8> {
+        tape.lock().buf.clone()
+    }
+
+    fn hdr(name: &str, value: &[u8]) -> RawHeader {
+        RawHeader {
+            name: name.to_owned(),
+            value: value.to_vec(),
+        }
+    }
+
+    #[test]
+    fn keeps_original_case_and_order_with_interleaved_repeats() {
+        let tape =
+            tape_with(b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-A: 1\r\nx-b: 2\r\nX-A: 3\r\n\r\n");
+        let head = tape.take_head("GET", "/a?b=1").expect("head");
+        assert_eq!(head.method, "GET");
+        assert_eq!(head.target, "/a?b=1");
+        assert_eq!(
+            head.headers,
+            vec![
+                hdr("Host", b"x"),
+                hdr("X-A", b"1"),
+                hdr("x-b", b"2"),
+                hdr("X-A", b"3"),
+            ]
+        );
+        tape.finish_body();
+        assert!(!tape.is_lost());
+        assert!(buffered(&tape).is_empty());
+    }
+
+    #[test]
+    fn keeps_non_utf8_value_bytes() {
+        let tape = tape_with(b"POST /x HTTP/1.1\r\nX-Latin1: caf\xe9 \xff\r\n\r\n");
+        let head = tape.take_head("POST", "/x").expect("head");
+        assert_eq!(head.headers, vec![hdr("X-Latin1", b"caf\xe9 \xff")]);
+    }
+
+    #[test]
+    fn two_keep_alive_requests_with_content_length_bodies() {
+        let tape = Tape::new(CAP);
+        tape.push(b"POST /one HTTP/1.1\r\nContent-Length: 5\r\n\r\n");
+        let h1 = tape.take_head("POST", "/one").expect("first head");
+        assert_eq!(h1.headers, vec![hdr("Content-Length", b"5")]);
+        // Body arrives in pieces after the head was taken.
+        tape.push(b"he");
+        tape.push(b"llo");
+        tape.finish_body();
+        assert!(!tape.is_lost());
+        assert!(buffered(&tape).is_empty());
+
+        tape.push(b"PUT /two HTTP/1.1\r\ncontent-length: 3\r\nX-Y: z\r\n\r\nabc");
+        let h2 = tape.take_head("PUT", "/two").expect("second head");
+        assert_eq!(
+            h2.headers,
+            vec![hdr("content-length", b"3"), hdr("X-Y", b"z")]
+        );
+        tape.finish_body();
+        assert!(!tape.is_lost());
+        assert!(buffered(&tape).is_empty());
+    }
+
+    #[test]
+    fn chunked_with_extensions_and_trailers_then_second_request() {
+        let tape = tape_with(
+            b"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
+              5;name=value;x=\"q\"\r\nhello\r\n\
+              A \t; ext\r\n0123456789\r\n\
+              0;last=1\r\n\
+              X-Trailer: t1\r\nx-other: t2\r\n\
+              \r\n\
+              GET /next HTTP/1.1\r\nX-Z: 1\r\n\r\n",
+        );
+        let h1 = tape.take_head("POST", "/c").expect("first head");
+        assert_eq!(h1.headers, vec![hdr("Transfer-Encoding", b"chunked")]);
+        tape.finish_body();
+        assert!(!tape.is_lost());
+        assert_eq!(
+            buffered(&tape),
+            b"GET /next HTTP/1.1\r\nX-Z: 1\r\n\r\n".to_vec()
+        );
+        let h2 = tape.take_head("GET", "/next").expect("second head");
+        assert_eq!(h2.headers, vec![hdr("X-Z", b"1")]);
+        tape.finish_body();
+        assert!(!tape.is_lost());
+        assert!(buffered(&tape).is_empty());
+    }
+
+    #[test]
+    fn chunked_without_trailers() {
+        let tape = tape_with(
+            b"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        );
+        tape.take_head("POST", "/c").expect("head");
+        tape.finish_body();
+        assert!(!tape.is_lost());
+        assert!(buffered(&tape).is_empty());
+    }
+
+    #[test]
+    fn pipelined_second_request_already_on_tape() {
+        let tape = tape_with(
+            b"POST /1 HTTP/1.1\r\nContent-Length: 4\r\n\r\nbody\
+              GET /2 HTTP/1.1\r\nAccept: */*\r\n\r\n\
+              DELETE /3 HTTP/1.1\r\n\r\n",
+        );
+        let h1 = tape.take_head("POST", "/1").expect("first");
+        assert_eq!(h1.headers, vec![hdr("Content-Length", b"4")]);
+        // The second request's bytes must survive the first head and body.
+        tape.finish_body();
+        assert_eq!(
+            buffered(&tape),
+            b"GET /2 HTTP/1.1\r\nAccept: */*\r\n\r\nDELETE /3 HTTP/1.1\r\n\r\n".to_vec()
+        );
+        let h2 = tape.take_head("GET", "/2").expect("second");
+        assert_eq!(h2.headers, vec![hdr("Accept", b"*/*")]);
+        tape.finish_body();
+        let h3 = tape.take_head("DELETE", "/3").expect("third");
+        assert!(h3.headers.is_empty());
+        tape.finish_body();
+        assert!(!tape.is_lost());
+        assert!(buffered(&tape).is_empty());
+    }
+
+    #[test]
+    fn take_head_finishes_a_previous_body_that_was_not_finished() {
+        let tape =
+            tape_with(b"POST /1 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /2 HTTP/1.1\r\n\r\n");
+        tape.take_head("POST", "/1").expect("first");
+        let h2 = tape.take_head("GET", "/2").expect("second");
+        assert_eq!(h2.target, "/2");
+        assert!(!tape.is_lost());
+    }
+
+    #[test]
+    fn leading_empty_lines_before_next_request_are_skipped_like_hyper() {
+        let tape = tape_with(
+            b"POST /1 HTTP/1.1\r\nContent-Length: 1\r\n\r\nx\r\nGET /2 HTTP/1.1\r\nA: b\r\n\r\n",
+        );
+        tape.take_head("POST", "/1").expect("first");
+        tape.finish_body();
+        let h2 = tape.take_head("GET", "/2").expect("second");
+        assert_eq!(h2.headers, vec![hdr("A", b"b")]);
+        tape.finish_body();
+        assert!(buffered(&tape).is_empty());
+    }
+
+    #[test]
+    fn method_mismatch_is_none_and_lost() {
+        let tape = tape_with(b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n");
+        assert_eq!(tape.take_head("POST", "/"), None);
+        assert!(tape.is_lost());
+        assert!(buffered(&tape).is_empty());
+        // Once lost, even a matching request is refused.
+        assert_eq!(tape.take_head("GET", "/"), None);
+    }
+
+    #[test]
+    fn target_mismatch_is_none_and_lost() {
+        let tape = tape_with(b"GET /a HTTP/1.1\r\n\r\n");
+        assert_eq!(tape.take_head("GET", "/b"), None);
+        assert!(tape.is_lost());
+    }
+
+    #[test]
+    fn fragment_in_target_is_kept_but_ignored_for_matching() {
+        let tape = tape_with(b"GET /a?b=1#frag HTTP/1.1\r\n\r\n");
+        let head = tape.take_head("GET", "/a?b=1").expect("head");
+        assert_eq!(head.target, "/a?b=1#frag");
+        assert!(!tape.is_lost());
+    }
+
+    #[test]
+    fn incomplete_head_is_lost() {
+        let tape = tape_with(b"GET /a HTTP/1.1\r\nHost: x\r\n");
+        assert_eq!(tape.take_head("GET", "/a"), None);
+        assert!(tape.is_lost());
+    }
+
+    #[test]
+    fn cap_exceeded_is_lost_and_stops_recording() {
+        let tape = Tape::new(16);
+        tape.push(&[b'a'; 16]);
+        assert!(!tape.is_lost(), "exactly at the cap is still fine");
+        tape.push(b"b");
+        assert!(tape.is_lost());
+        assert!(buffered(&tape).is_empty());
+        tape.push(b"GET / HTTP/1.1\r\n\r\n");
+        assert!(buffered(&tape).is_empty());
+        assert_eq!(tape.take_head("GET", "/"), None);
+    }
+
+    #[test]
+    fn cap_counts_only_unconsumed_bytes() {
+        let req = b"GET / HTTP/1.1\r\n\r\n";
+        let tape = Tape::new(req.len());
+        for _ in 0..3 {
+            tape.push(req);
+            tape.take_head("GET", "/").expect("head");
+            tape.finish_body();
+        }
+        assert!(!tape.is_lost());
+    }
+
+    #[test]
+    fn abandon_is_lost_and_later_calls_are_none() {
+        let tape = tape_with(b"POST /big HTTP/1.1\r\nContent-Length: 100\r\n\r\npartial");
+        tape.take_head("POST", "/big").expect("head");
+        tape.abandon();
+        assert!(tape.is_lost());
+        tape.push(b"GET / HTTP/1.1\r\n\r\n");
+        tape.finish_body();
+        assert_eq!(tape.take_head("GET", "/"), None);
+        assert!(tape.is_lost());
+    }
+
+    #[test]
+    fn truncated_chunked_framing_is_lost() {
+        let cases: [&[u8]; 5] = [
+            b"5\r\nhello\r\n",                // no last chunk
+            b"5\r\nhel",                      // data cut short
+            b"5\r\nhello\r\n0\r\n",           // no final empty line
+            b"5\r\nhello\r\n0\r\nX-T: 1\r\n", // trailer section not closed
+            b"5\r\nhello\r\n0\r",             // size line cut short
+        ];
+        for body in cases {
+            let mut wire = b"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            wire.extend_from_slice(body);
+            let tape = tape_with(&wire);
+            tape.take_head("POST", "/c").expect("head");
+            tape.finish_body();
+            assert!(tape.is_lost(), "{:?}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn malformed_chunked_framing_is_lost() {
+        let cases: [&[u8]; 4] = [
+            b"zz\r\n\r\n0\r\n\r\n",    // not hex
+            b"3\r\nabcXY0\r\n\r\n",    // data not followed by CRLF
+            b"0\r\nX-T: 1\rX\r\n\r\n", // CR without LF in trailer
+            b"12345678901234567\r\n",  // more hex digits than a u64
+        ];
+        for body in cases {
+            let mut wire = b"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            wire.extend_from_slice(body);
+            let tape = tape_with(&wire);
+            tape.take_head("POST", "/c").expect("head");
+            tape.finish_body();
+            assert!(tape.is_lost(), "{:?}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn short_content_length_body_is_lost() {
+        let tape = tape_with(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n12345");
+        tape.take_head("POST", "/").expect("head");
+        tape.finish_body();
+        assert!(tape.is_lost());
+    }
+
+    #[test]
+    fn framing_follows_hyper_rules() {
+        assert_eq!(
+            framing(&[
+                hdr("Transfer-Encoding", b"gzip"),
+                hdr("transfer-encoding", b"CHUNKED")
+            ]),
+            Some(Framing::Chunked)
+        );
+        assert_eq!(
+            framing(&[hdr("Transfer-Encoding", b"gzip, chunked")]),
+            Some(Framing::Chunked)
+        );
+        assert_eq!(framing(&[hdr("Transfer-Encoding", b"chunked, gzip")]), None);
+        assert_eq!(
+            framing(&[
+                hdr("Transfer-Encoding", b"chunked"),
+                hdr("Transfer-Encoding", b"gzip")
+            ]),
+            None
+        );
+        assert_eq!(
+            framing(&[
+                hdr("Content-Length", b"7"),
+                hdr("Transfer-Encoding", b"chunked")
+            ]),
+            Some(Framing::Chunked)
+        );
+        assert_eq!(
+            framing(&[
+                hdr("Transfer-Encoding", b"chunked"),
+                hdr("Content-Length", b"x")
+            ]),
+            Some(Framing::Chunked)
+        );
+        assert_eq!(
+            framing(&[hdr("Content-Length", b"42")]),
+            Some(Framing::Length(42))
+        );
+        assert_eq!(
+            framing(&[hdr("Content-Length", b"42"), hdr("content-length", b"42")]),
+            Some(Framing::Length(42))
+        );
+        assert_eq!(
+            framing(&[hdr("Content-Length", b"42"), hdr("content-length", b"43")]),
+            None
+        );
+        assert_eq!(framing(&[hdr("Content-Length", b"+42")]), None);
+        assert_eq!(framing(&[hdr("Content-Length", b"")]), None);
+        assert_eq!(
+            framing(&[hdr("Content-Length", b"99999999999999999999999")]),
+            None
+        );
+        assert_eq!(framing(&[hdr("X", b"y")]), Some(Framing::Empty));
+    }
+
+    #[test]
+    fn too_many_headers_is_lost() {
+        let mut wire = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..=MAX_HEADERS {
+            wire.extend_from_slice(format!("H{i}: v\r\n").as_bytes());
+        }
+        wire.extend_from_slice(b"\r\n");
+        let tape = tape_with(&wire);
+        assert_eq!(tape.take_head("GET", "/"), None);
+        assert!(tape.is_lost());
+    }
+
+    #[test]
+    fn finish_body_without_head_is_a_no_op() {
+        let tape = tape_with(b"GET / HTTP/1.1\r\n\r\n");
+        tape.finish_body();
+        assert!(!tape.is_lost());
+        assert!(tape.take_head("GET", "/").is_some());
+        tape.finish_body();
+        tape.finish_body();
+        assert!(!tape.is_lost());
+    }
+
+    #[test]
+    fn poisoned_mutex_does_not_panic() {
+        let tape = tape_with(b"GET / HTTP/1.1\r\n\r\n");
+        let clone = tape.clone();
+        let joined = std::thread::spawn(move || {
+            let _guard = clone.lock();
+            panic!("poison the tape");
+        })
+        .join();
+        assert!(joined.is_err());
+        assert!(tape.inner.is_poisoned());
+        assert!(tape.take_head("GET", "/").is_some());
+        tape.finish_body();
+        assert!(!tape.is_lost());
+    }
+
+    /// Every prefix and a stream of pseudo-random inputs must neither panic nor hang.
+    #[test]
+    fn total_on_arbitrary_input() {
+        let full: &[u8] = b"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
+            5;e\r\nhello\r\n0\r\nT: 1\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+        for n in 0..=full.len() {
+            let tape = tape_with(&full[..n]);
+            let _ = tape.take_head("POST", "/c");
+            tape.finish_body();
+            let _ = tape.take_head("GET", "/");
+            tape.finish_body();
+        }
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let alphabet = b"0123456789abcdefXZ;: \t\r\n\r\n\r\n";
+        for _ in 0..2000 {
+            let mut body = Vec::new();
+            for _ in 0..64 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let idx = usize::try_from(seed % alphabet.len() as u64).unwrap_or(0);
+                body.push(alphabet[idx]);
+            }
+            let _ = chunked_len(&body);
+            let mut wire = b"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            wire.extend_from_slice(&body);
+            let tape = tape_with(&wire);
+            let _ = tape.take_head("POST", "/c");
+            tape.finish_body();
+            let _ = tape.take_head("GET", "/");
+        }
+    }
+
+    #[tokio::test]
+    async fn recording_io_tapes_reads_and_passes_writes_through() {
+        let (mut client, server) = tokio::io::duplex(64);
+        let tape = Tape::new(CAP);
+        let mut io = RecordingIo::new(server, tape.clone());
+
+        let request: &[u8] = b"POST /hook HTTP/1.1\r\nHost: h\r\nX-Twilio-Signature: s\r\n\
+            x-twilio-signature: t\r\nContent-Length: 4\r\n\r\nbody\
+            GET /two HTTP/1.1\r\nHOST: h\r\n\r\n";
+        let writer = tokio::spawn(async move {
+            client.write_all(request).await.expect("write");
+            let mut reply = [0u8; 2];
+            client.read_exact(&mut reply).await.expect("read reply");
+            assert_eq!(&reply, b"ok");
+            client.shutdown().await.expect("shutdown");
+        });
+
+        // Read in small pieces (the duplex buffer is 64 bytes anyway) until the whole request arrived.
+        let mut seen = Vec::new();
+        let mut chunk = [0u8; 7];
+        while seen.len() < request.len() {
+            let n = io.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "unexpected EOF");
+            seen.extend_from_slice(&chunk[..n]);
+        }
+        assert_eq!(seen, request);
+
+        let h1 = tape.take_head("POST", "/hook").expect("first head");
+        assert_eq!(
+            h1.headers,
+            vec![
+                hdr("Host", b"h"),
+                hdr("X-Twilio-Signature", b"s"),
+                hdr("x-twilio-signature", b"t"),
+                hdr("Content-Length", b"4"),
+            ]
+        );
+        tape.finish_body();
+        let h2 = tape.take_head("GET", "/two").expect("second head");
+        assert_eq!(h2.headers, vec![hdr("HOST", b"h")]);
+        tape.finish_body();
+
+        io.write_all(b"ok").await.expect("write reply");
+        io.flush().await.expect("flush");
+        writer.await.expect("writer task");
+        let mut rest = Vec::new();
+        io.read_to_end(&mut rest).await.expect("read to EOF");
+        assert!(rest.is_empty());
+        assert!(!tape.is_lost());
+        assert!(buffered(&tape).is_empty());
+    }
+
+    #[tokio::test]
+    async fn recording_io_stops_copying_once_lost() {
+        let tape = Tape::new(8);
+        let data: &[u8] = b"GET / HTTP/1.1\r\n\r\n";
+        let mut io = RecordingIo::new(data, tape.clone());
+        let mut out = Vec::new();
+        io.read_to_end(&mut out).await.expect("read");
+        // Reads still deliver every byte even though the tape gave up.
+        assert_eq!(out, data);
+        assert!(tape.is_lost());
+        assert!(buffered(&tape).is_empty());
+    }
+}

@@ -1,0 +1,129 @@
+//! Command-line definitions (clap derive). Only raw flags live here, each with its environment
+//! fallback; [`crate::config`] turns them into a checked [`crate::config::Config`]. Doc comments
+//! are the `--help` text.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::store::SyncMode;
+
+/// A local inspector and recorder for Twilio TaskRouter callbacks.
+#[derive(Debug, Parser)]
+#[command(name = "taskhook", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Record every callback that reaches the capture listener and answer it as TaskRouter expects.
+    Serve(ServeArgs),
+    /// List recorded requests, newest first.
+    Requests(RequestsArgs),
+}
+
+/// How assignment callbacks are answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AssignmentMode {
+    /// `200 {}`: the reservation stays pending until you accept or reject it.
+    Hold,
+    /// `200 {"instruction":"accept"}`: TaskRouter accepts the reservation at once.
+    Accept,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address of the capture listener (point your tunnel here).
+    #[arg(long, env = "TASKHOOK_LISTEN", default_value = "127.0.0.1:8088")]
+    pub listen: SocketAddr,
+
+    /// SQLite database file; created if missing.
+    #[arg(long, env = "TASKHOOK_DB", default_value = "taskhook.db")]
+    pub db: PathBuf,
+
+    /// Durability of each commit: `full` survives power loss, `normal` only a process crash.
+    #[arg(long, env = "TASKHOOK_SYNC", value_enum, default_value_t = SyncMode::Full)]
+    pub sync: SyncMode,
+
+    /// How to answer assignment callbacks.
+    #[arg(long, value_enum, default_value_t = AssignmentMode::Hold)]
+    pub assignment: AssignmentMode,
+
+    /// Answer assignment callbacks with this JSON file (an object with an "instruction" key).
+    #[arg(long, value_name = "FILE", conflicts_with = "assignment")]
+    pub assignment_response: Option<PathBuf>,
+
+    /// Largest body stored, e.g. 1MiB, 512KiB or 65536; larger bodies get 413 (and are still
+    /// recorded, truncated).
+    #[arg(long, env = "TASKHOOK_MAX_BODY", default_value = "1MiB", value_parser = parse_size)]
+    pub max_body: usize,
+
+    /// Most connections served at once on the capture listener.
+    #[arg(long, default_value_t = 256)]
+    pub max_connections: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct RequestsArgs {
+    /// SQLite database file written by `taskhook serve`.
+    #[arg(long, env = "TASKHOOK_DB", default_value = "taskhook.db")]
+    pub db: PathBuf,
+
+    /// Print JSON lines (the fields of the inspector's API) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Most requests to print.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+}
+
+/// Parses a byte size: a plain number, or a number with B, KiB, MiB or GiB.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let number: usize = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size like 1MiB, 512KiB or 65536"))?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        "g" | "gb" | "gib" => 1024 * 1024 * 1024,
+        _ => return Err(format!("unknown unit in `{text}` (use B, KiB, MiB or GiB)")),
+    };
+    let size = number
+        .checked_mul(factor)
+        .ok_or_else(|| format!("`{text}` is too large"))?;
+    if size == 0 {
+        return Err("the size must be at least 1 byte".into());
+    }
+    Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("512KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("65536"), Ok(65536));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("12parsecs").is_err());
+        assert!(parse_size("99999999999999999999GiB").is_err());
+    }
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

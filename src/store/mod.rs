@@ -1,0 +1,398 @@
+//! The only place with SQL. Owns the SQLite file: opening it (pragmas, migrations from
+//! `migrations/`), the group-commit [`writer`], and the read queries behind the CLI and the
+//! inspector.
+//!
+//! Durability rule: a captured request is answered only after the transaction holding its row
+//! has committed. The database runs in WAL mode; with [`SyncMode::Full`] (the default) every
+//! commit is fsynced, so an acknowledged request survives a crash and a power loss.
+
+pub mod models;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use include_dir::{Dir, include_dir};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params_from_iter, types::Value};
+use rusqlite_migration::Migrations;
+use tokio::sync::broadcast;
+
+use models::{
+    Kind, RecordedResponse, RequestSummary, StoredRequest, decode_headers, format_micros,
+};
+
+static MIGRATIONS_DIR: Dir = include_dir!("$CARGO_MANIFEST_DIR/migrations");
+
+/// How hard SQLite works to make a commit durable (`PRAGMA synchronous` in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncMode {
+    /// fsync the WAL on every commit: acknowledged requests survive power loss.
+    Full,
+    /// fsync only at checkpoints: survives a process crash, the newest commits may be lost on
+    /// power loss. Faster.
+    Normal,
+}
+
+impl SyncMode {
+    fn pragma(self) -> &'static str {
+        match self {
+            SyncMode::Full => "FULL",
+            SyncMode::Normal => "NORMAL",
+        }
+    }
+}
+
+/// Settings for opening the database.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub sync: SyncMode,
+    /// How long a writer waits for a lock held by another process before giving up.
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            sync: SyncMode::Full,
+            busy_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Errors from the store, with the path or operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("no database at {0} (run `taskhook serve` first, or pass --db)")]
+    Missing(PathBuf),
+    #[error(
+        "database {path} was written by a newer taskhook (schema version {found}, this build knows {known}); it was left untouched"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("cannot migrate database {path}: {source}")]
+    Migrate {
+        path: PathBuf,
+        #[source]
+        source: rusqlite_migration::Error,
+    },
+    #[error("database query failed: {0}")]
+    Query(#[from] rusqlite::Error),
+    #[error("the store writer has stopped")]
+    WriterStopped,
+}
+
+/// Handle to the database: read connections plus the feed of committed rows. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<StoreInner>,
+}
+
+struct StoreInner {
+    path: PathBuf,
+    options: StoreOptions,
+    read_only: bool,
+    /// Idle read connections. SQLite connections are not shareable across threads at once, so
+    /// each read takes one out for its duration (inside `spawn_blocking`) and puts it back.
+    idle_readers: Mutex<Vec<Connection>>,
+    committed: broadcast::Sender<RequestSummary>,
+}
+
+fn migrations() -> Migrations<'static> {
+    // The directory is embedded at compile time and checked by a unit test, so this only fails
+    // for a broken build.
+    Migrations::from_directory(&MIGRATIONS_DIR).expect("migrations/ is well-formed")
+}
+
+/// Number of migrations this build knows; the schema version it writes.
+fn known_version() -> i64 {
+    MIGRATIONS_DIR.dirs().count() as i64
+}
+
+impl Store {
+    /// Opens (creating if missing) the database at `path`, refuses one written by a newer
+    /// taskhook without touching it, switches it to WAL and applies pending migrations.
+    pub fn open(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(options.busy_timeout).map_err(open_err)?;
+        check_not_too_new(&conn, path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        migrations()
+            .to_latest(&mut conn)
+            .map_err(|source| StoreError::Migrate {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(Self::from_parts(path, options, false, conn))
+    }
+
+    /// Opens an existing database for reading only (the `requests` command): never creates a
+    /// file, never migrates.
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing(path.to_path_buf()));
+        }
+        let options = StoreOptions::default();
+        let conn = open_reader(path, &options).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        check_not_too_new(&conn, path)?;
+        Ok(Self::from_parts(path, options, true, conn))
+    }
+
+    fn from_parts(path: &Path, options: StoreOptions, read_only: bool, first: Connection) -> Self {
+        let (committed, _) = broadcast::channel(1024);
+        let idle = if read_only { vec![first] } else { Vec::new() };
+        Self {
+            inner: Arc::new(StoreInner {
+                path: path.to_path_buf(),
+                options,
+                read_only,
+                idle_readers: Mutex::new(idle),
+                committed,
+            }),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// A receiver of every row summary right after its transaction commits (for live views).
+    pub fn subscribe(&self) -> broadcast::Receiver<RequestSummary> {
+        self.inner.committed.subscribe()
+    }
+
+    /// Starts the single writer that owns the write connection. See [`writer`].
+    pub fn start_writer(&self) -> Result<(writer::Writer, writer::WriterThread), StoreError> {
+        assert!(!self.inner.read_only, "writer on a read-only store");
+        let conn = open_writer(&self.inner.path, &self.inner.options).map_err(|source| {
+            StoreError::Open {
+                path: self.inner.path.clone(),
+                source,
+            }
+        })?;
+        Ok(writer::Writer::start(conn, self.inner.committed.clone()))
+    }
+
+    /// Runs `f` with a read connection on the blocking pool, so SQLite never blocks the async
+    /// workers.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Reader<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.read_blocking(f))
+            .await
+            .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
+    }
+
+    /// Like [`Store::read`] for synchronous callers (the CLI).
+    pub fn read_blocking<T>(
+        &self,
+        f: impl FnOnce(&Reader<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self
+            .inner
+            .idle_readers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => open_reader(&self.inner.path, &self.inner.options)?,
+        };
+        let result = f(&Reader { conn: &conn });
+        self.inner
+            .idle_readers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conn);
+        result
+    }
+}
+
+fn check_not_too_new(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let found: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let known = known_version();
+    if found > known {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            known,
+        });
+    }
+    Ok(())
+}
+
+fn open_writer(path: &Path, options: &StoreOptions) -> Result<Connection, rusqlite::Error> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(options.busy_timeout)?;
+    conn.pragma_update(None, "synchronous", options.sync.pragma())?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+fn open_reader(path: &Path, options: &StoreOptions) -> Result<Connection, rusqlite::Error> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(options.busy_timeout)?;
+    Ok(conn)
+}
+
+/// Filters for listing requests, newest first. Pagination is keyset: `before` is the smallest
+/// id already shown; rows with smaller ids follow. Never OFFSET.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFilter {
+    pub before: Option<i64>,
+    pub limit: usize,
+    pub kind: Option<Kind>,
+    pub event_type: Option<String>,
+    pub workspace_sid: Option<String>,
+    pub task_sid: Option<String>,
+    pub reservation_sid: Option<String>,
+    pub worker_sid: Option<String>,
+}
+
+const SUMMARY_COLUMNS: &str = "id, received_at, remote_addr, method, path, query, response_status, \
+     kind, event_type, account_sid, workspace_sid, task_sid, reservation_sid, worker_sid, \
+     signature, replay_of, body_size, body_truncated, duration_us, error";
+
+fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<RequestSummary> {
+    let received_at_us: i64 = row.get(1)?;
+    let kind: String = row.get(7)?;
+    Ok(RequestSummary {
+        id: row.get(0)?,
+        received_at: format_micros(received_at_us),
+        received_at_us,
+        remote_addr: row.get(2)?,
+        method: row.get(3)?,
+        path: row.get(4)?,
+        query: row.get(5)?,
+        status: row.get(6)?,
+        kind: Kind::parse(&kind).unwrap_or(Kind::Other),
+        event_type: row.get(8)?,
+        account_sid: row.get(9)?,
+        workspace_sid: row.get(10)?,
+        task_sid: row.get(11)?,
+        reservation_sid: row.get(12)?,
+        worker_sid: row.get(13)?,
+        signature: row.get(14)?,
+        replay_of: row.get(15)?,
+        body_size: row.get::<_, i64>(16)?.max(0) as u64,
+        body_truncated: row.get(17)?,
+        duration_us: row.get(18)?,
+        error: row.get(19)?,
+    })
+}
+
+/// A borrowed read connection; all read queries live here.
+pub struct Reader<'c> {
+    conn: &'c Connection,
+}
+
+impl Reader<'_> {
+    /// Requests matching `filter`, newest first.
+    pub fn list_requests(&self, filter: &RequestFilter) -> Result<Vec<RequestSummary>, StoreError> {
+        let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM requests WHERE 1");
+        let mut args: Vec<Value> = Vec::new();
+        let mut push = |clause: &str, value: Value| {
+            sql.push_str(clause);
+            args.push(value);
+        };
+        if let Some(before) = filter.before {
+            push(" AND id < ?", Value::Integer(before));
+        }
+        if let Some(kind) = filter.kind {
+            push(" AND kind = ?", Value::Text(kind.as_str().to_owned()));
+        }
+        let text_filters = [
+            (" AND event_type = ?", &filter.event_type),
+            (" AND workspace_sid = ?", &filter.workspace_sid),
+            (" AND task_sid = ?", &filter.task_sid),
+            (" AND reservation_sid = ?", &filter.reservation_sid),
+            (" AND worker_sid = ?", &filter.worker_sid),
+        ];
+        for (clause, value) in text_filters {
+            if let Some(value) = value {
+                push(clause, Value::Text(value.clone()));
+            }
+        }
+        sql.push_str(" ORDER BY id DESC LIMIT ?");
+        args.push(Value::Integer(filter.limit.min(10_000) as i64));
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args), summary_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One request with everything captured, or `None` if there is no such id.
+    pub fn get_request(&self, id: i64) -> Result<Option<StoredRequest>, StoreError> {
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS}, http_version, headers, body, response_headers, response_body \
+             FROM requests WHERE id = ?"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let found = stmt
+            .query_row([id], |row| {
+                let summary = summary_from_row(row)?;
+                let status = summary.status;
+                Ok(StoredRequest {
+                    summary,
+                    http_version: row.get(20)?,
+                    headers: decode_headers(&row.get::<_, Vec<u8>>(21)?),
+                    body: row.get(22)?,
+                    response: RecordedResponse {
+                        status,
+                        headers: decode_headers(&row.get::<_, Vec<u8>>(23)?),
+                        body: row.get(24)?,
+                    },
+                })
+            })
+            .optional()?;
+        Ok(found)
+    }
+
+    /// Number of stored requests.
+    pub fn count_requests(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM requests", [], |row| row.get(0))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_migrations_are_valid() {
+        migrations().validate().expect("migrations validate");
+        assert!(known_version() >= 1);
+    }
+}

@@ -1,0 +1,203 @@
+//! Plain data types that cross the store boundary: what the capture path hands to the writer
+//! ([`NewRequest`]) and what readers get back ([`StoredRequest`], [`RequestSummary`]).
+//! No rusqlite type appears here, so callers never depend on SQL.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// One header as it arrived: the name with its original case, the raw value bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub name: String,
+    pub value: Vec<u8>,
+}
+
+impl Header {
+    pub fn new(name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        Self {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// Encodes headers as the block stored in SQLite: `Name: value\r\n` per header, in order.
+///
+/// Header names are tokens and values never contain CR or LF (hyper and httparse refuse
+/// both), so the block can always be split back into the same list.
+pub fn encode_headers(headers: &[Header]) -> Vec<u8> {
+    let mut block = Vec::with_capacity(
+        headers
+            .iter()
+            .map(|h| h.name.len() + h.value.len() + 4)
+            .sum(),
+    );
+    for header in headers {
+        block.extend_from_slice(header.name.as_bytes());
+        block.extend_from_slice(b": ");
+        block.extend_from_slice(&header.value);
+        block.extend_from_slice(b"\r\n");
+    }
+    block
+}
+
+/// Splits a stored header block back into headers. Lines that do not parse are skipped.
+pub fn decode_headers(block: &[u8]) -> Vec<Header> {
+    block
+        .split(|&b| b == b'\n')
+        .filter_map(|line| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let colon = line.iter().position(|&b| b == b':')?;
+            let name = String::from_utf8_lossy(&line[..colon]).into_owned();
+            let value = line[colon + 1..]
+                .strip_prefix(b" ")
+                .unwrap_or(&line[colon + 1..]);
+            Some(Header::new(name, value))
+        })
+        .collect()
+}
+
+/// What kind of callback a request is, derived from its parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A Workflow assignment callback: `ReservationSid` present, no `EventType`.
+    Assignment,
+    /// A Workspace event callback: `EventType` present.
+    Event,
+    /// Anything else.
+    Other,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Assignment => "assignment",
+            Kind::Event => "event",
+            Kind::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "assignment" => Some(Kind::Assignment),
+            "event" => Some(Kind::Event),
+            "other" => Some(Kind::Other),
+            _ => None,
+        }
+    }
+}
+
+/// The TaskRouter facts pulled out of a request's raw bytes; stored in indexed columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Derived {
+    pub kind: Kind,
+    pub event_type: Option<String>,
+    pub account_sid: Option<String>,
+    pub workspace_sid: Option<String>,
+    pub task_sid: Option<String>,
+    pub reservation_sid: Option<String>,
+    pub worker_sid: Option<String>,
+}
+
+/// The response taskhook sent (or is about to send) for a captured request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedResponse {
+    pub status: u16,
+    pub headers: Vec<Header>,
+    pub body: Vec<u8>,
+}
+
+/// Everything the writer stores for one request.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    /// Microseconds since the Unix epoch.
+    pub received_at_us: i64,
+    pub remote_addr: String,
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub http_version: String,
+    pub headers: Vec<Header>,
+    pub body: Vec<u8>,
+    pub body_size: u64,
+    pub body_truncated: bool,
+    pub response: RecordedResponse,
+    pub duration_us: i64,
+    pub derived: Derived,
+    pub signature: &'static str,
+    pub replay_of: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// A stored request's list view: the fields of `GET /api/requests` and `taskhook requests --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestSummary {
+    pub id: i64,
+    /// RFC 3339, UTC, microsecond precision.
+    pub received_at: String,
+    /// Microseconds since the Unix epoch, for clients that do arithmetic.
+    pub received_at_us: i64,
+    pub remote_addr: String,
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub status: u16,
+    pub kind: Kind,
+    pub event_type: Option<String>,
+    pub account_sid: Option<String>,
+    pub workspace_sid: Option<String>,
+    pub task_sid: Option<String>,
+    pub reservation_sid: Option<String>,
+    pub worker_sid: Option<String>,
+    pub signature: String,
+    pub replay_of: Option<i64>,
+    pub body_size: u64,
+    pub body_truncated: bool,
+    pub duration_us: i64,
+    pub error: Option<String>,
+}
+
+/// A stored request with everything that was captured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRequest {
+    pub summary: RequestSummary,
+    pub http_version: String,
+    pub headers: Vec<Header>,
+    pub body: Vec<u8>,
+    pub response: RecordedResponse,
+}
+
+/// Formats microseconds since the epoch as RFC 3339 UTC with microseconds.
+pub fn format_micros(us: i64) -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    );
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| us.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_block_round_trips_case_order_repeats_and_raw_bytes() {
+        let headers = vec![
+            Header::new("X-Twilio-Signature", b"abc=".to_vec()),
+            Header::new("x-lower", b"".to_vec()),
+            Header::new("X-Twilio-Signature", vec![0xff, b':', b' ', 0x00, b'z']),
+        ];
+        assert_eq!(decode_headers(&encode_headers(&headers)), headers);
+    }
+
+    #[test]
+    fn micros_format_as_rfc3339_utc() {
+        assert_eq!(
+            format_micros(1_700_000_000_123_456),
+            "2023-11-14T22:13:20.123456Z"
+        );
+    }
+}

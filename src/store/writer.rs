@@ -1,0 +1,210 @@
+//! The single writer: one OS thread owns the write connection and commits everything queued
+//! in one transaction (group commit), so durability costs one fsync per batch, not per request.
+//!
+//! Callers hand a [`NewRequest`] to [`Writer::insert`] and get the row id only after the batch
+//! holding it has committed; that is what lets the capture path promise "acknowledged means
+//! stored". If the batch cannot be committed (disk full, database locked past the busy
+//! timeout), every caller in it gets a [`WriteError`] and must not acknowledge.
+
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, params};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::models::{NewRequest, RequestSummary, encode_headers, format_micros};
+
+/// Most rows committed in one transaction; bounds the latency a batch adds to its first row.
+const MAX_BATCH: usize = 512;
+/// Requests waiting for the writer; senders wait (backpressure) when it is full.
+const QUEUE_DEPTH: usize = 4096;
+
+/// Why a row was not stored. Carries SQLite's message, never request data.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct WriteError {
+    pub message: String,
+    /// SQLite said the database or disk is full.
+    pub full: bool,
+    /// SQLite gave up waiting for a lock held by someone else.
+    pub busy: bool,
+}
+
+impl From<rusqlite::Error> for WriteError {
+    fn from(err: rusqlite::Error) -> Self {
+        let code = err.sqlite_error_code();
+        Self {
+            message: err.to_string(),
+            full: code == Some(rusqlite::ErrorCode::DiskFull),
+            busy: matches!(
+                code,
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ),
+        }
+    }
+}
+
+struct Job {
+    request: NewRequest,
+    done: oneshot::Sender<Result<i64, WriteError>>,
+}
+
+/// Handle to the writer thread. Clone it freely; the thread stops after the last clone is
+/// dropped and the queue is drained (see [`Writer::shutdown`]).
+#[derive(Clone)]
+pub struct Writer {
+    queue: mpsc::Sender<Job>,
+}
+
+/// Joins the writer thread once every [`Writer`] clone is gone.
+pub struct WriterThread {
+    handle: JoinHandle<()>,
+}
+
+impl WriterThread {
+    /// Waits until the writer has committed everything queued and closed its connection.
+    pub async fn join(self) {
+        let handle = self.handle;
+        // Joining blocks, so do it off the async workers.
+        let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+    }
+}
+
+impl Writer {
+    pub(super) fn start(
+        conn: Connection,
+        committed: broadcast::Sender<RequestSummary>,
+    ) -> (Writer, WriterThread) {
+        let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
+        let handle = std::thread::Builder::new()
+            .name("taskhook-writer".into())
+            .spawn(move || run(conn, rx, committed))
+            .expect("spawning the writer thread");
+        (Writer { queue }, WriterThread { handle })
+    }
+
+    /// Stores `request`; resolves with its id once the row is committed.
+    pub async fn insert(&self, request: NewRequest) -> Result<i64, WriteError> {
+        let (done, result) = oneshot::channel();
+        let stopped = || WriteError {
+            message: "the store writer has stopped".into(),
+            full: false,
+            busy: false,
+        };
+        self.queue
+            .send(Job { request, done })
+            .await
+            .map_err(|_| stopped())?;
+        result.await.map_err(|_| stopped())?
+    }
+}
+
+fn run(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Job>,
+    committed: broadcast::Sender<RequestSummary>,
+) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    // blocking_recv returns None once every sender is dropped and the queue is empty, which is
+    // how a graceful shutdown flushes: nothing queued is dropped.
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        match commit_batch(&mut conn, &batch) {
+            Ok(ids) => {
+                for (job, id) in batch.drain(..).zip(ids) {
+                    let summary = summarize(id, &job.request);
+                    let _ = job.done.send(Ok(id));
+                    // No subscribers is normal (no inspector open).
+                    let _ = committed.send(summary);
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err.message, rows = batch.len(), "could not store requests");
+                for job in batch.drain(..) {
+                    let _ = job.done.send(Err(err.clone()));
+                }
+            }
+        }
+    }
+    tracing::debug!("store writer stopped");
+}
+
+fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<i64>, WriteError> {
+    // On any error the transaction is dropped, which rolls it back: a batch is all or nothing.
+    let tx = conn.transaction()?;
+    let mut ids = Vec::with_capacity(batch.len());
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO requests (received_at, remote_addr, method, path, query, http_version, \
+             headers, body, body_size, body_truncated, response_status, response_headers, \
+             response_body, duration_us, kind, event_type, account_sid, workspace_sid, task_sid, \
+             reservation_sid, worker_sid, signature, replay_of, error) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+             ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+        )?;
+        for Job { request: r, .. } in batch {
+            let d = &r.derived;
+            stmt.execute(params![
+                r.received_at_us,
+                r.remote_addr,
+                r.method,
+                r.path,
+                r.query,
+                r.http_version,
+                encode_headers(&r.headers),
+                r.body,
+                r.body_size as i64,
+                r.body_truncated,
+                r.response.status,
+                encode_headers(&r.response.headers),
+                r.response.body,
+                r.duration_us,
+                d.kind.as_str(),
+                d.event_type,
+                d.account_sid,
+                d.workspace_sid,
+                d.task_sid,
+                d.reservation_sid,
+                d.worker_sid,
+                r.signature,
+                r.replay_of,
+                r.error,
+            ])?;
+            ids.push(tx.last_insert_rowid());
+        }
+    }
+    tx.commit()?;
+    Ok(ids)
+}
+
+fn summarize(id: i64, r: &NewRequest) -> RequestSummary {
+    let d = &r.derived;
+    RequestSummary {
+        id,
+        received_at: format_micros(r.received_at_us),
+        received_at_us: r.received_at_us,
+        remote_addr: r.remote_addr.clone(),
+        method: r.method.clone(),
+        path: r.path.clone(),
+        query: r.query.clone(),
+        status: r.response.status,
+        kind: d.kind,
+        event_type: d.event_type.clone(),
+        account_sid: d.account_sid.clone(),
+        workspace_sid: d.workspace_sid.clone(),
+        task_sid: d.task_sid.clone(),
+        reservation_sid: d.reservation_sid.clone(),
+        worker_sid: d.worker_sid.clone(),
+        signature: r.signature.to_owned(),
+        replay_of: r.replay_of,
+        body_size: r.body_size,
+        body_truncated: r.body_truncated,
+        duration_us: r.duration_us,
+        error: r.error.clone(),
+    }
+}

@@ -1,0 +1,162 @@
+//! Classifies a captured request as an assignment callback, an event callback or something
+//! else, and pulls out EventType and the SIDs (reference §1.2, §2).
+//!
+//! TaskRouter sends form-encoded parameters; the same names are also looked up in a JSON object
+//! body and in the query string, so hand-made test requests are recognised too. The first value
+//! of a repeated key wins, which is also the one shown first in the inspector.
+
+use crate::store::models::{Derived, Kind};
+use crate::taskrouter::sid::{self, is_sid};
+
+/// Longest EventType kept in the indexed column; real ones are under 40 characters.
+const MAX_EVENT_TYPE: usize = 100;
+
+/// Parameters found in a request, in the order they were found.
+#[derive(Debug, Default)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    /// Collects parameters from the query string and, depending on `content_type`, the body.
+    pub fn collect(query: Option<&str>, content_type: Option<&[u8]>, body: &[u8]) -> Self {
+        let mut params = Vec::new();
+        let media_type = content_type
+            .map(|ct| String::from_utf8_lossy(ct).to_ascii_lowercase())
+            .unwrap_or_default();
+        if media_type.contains("json") {
+            if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(body) {
+                for (key, value) in map {
+                    if let serde_json::Value::String(s) = value {
+                        params.push((key, s));
+                    }
+                }
+            }
+        } else if media_type.is_empty()
+            || media_type.starts_with("application/x-www-form-urlencoded")
+        {
+            params.extend(form_urlencoded::parse(body).into_owned());
+        }
+        if let Some(query) = query {
+            params.extend(form_urlencoded::parse(query.as_bytes()).into_owned());
+        }
+        Self(params)
+    }
+
+    /// The first non-empty value of `name`.
+    pub fn first(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Derives kind, EventType and the SIDs from a request's parameters.
+pub fn derive(params: &Params) -> Derived {
+    let event_type = params
+        .first("EventType")
+        .map(|e| e.chars().take(MAX_EVENT_TYPE).collect::<String>());
+    let kind = if event_type.is_some() {
+        Kind::Event
+    } else if params.first("ReservationSid").is_some() {
+        Kind::Assignment
+    } else {
+        Kind::Other
+    };
+    let sid = |name: &str, prefix: &str| {
+        params
+            .first(name)
+            .filter(|v| is_sid(v, prefix))
+            .map(str::to_owned)
+    };
+    Derived {
+        kind,
+        event_type,
+        account_sid: sid("AccountSid", sid::ACCOUNT),
+        workspace_sid: sid("WorkspaceSid", sid::WORKSPACE),
+        task_sid: sid("TaskSid", sid::TASK),
+        reservation_sid: sid("ReservationSid", sid::RESERVATION),
+        worker_sid: sid("WorkerSid", sid::WORKER),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FORM: Option<&[u8]> = Some(b"application/x-www-form-urlencoded; charset=utf-8");
+    const WT: &str = "WT0123456789abcdef0123456789abcdef";
+    const WR: &str = "WR0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn assignment_callback_has_reservation_and_no_event_type() {
+        let body = format!("TaskSid={WT}&ReservationSid={WR}&TaskAttributes=%7B%7D");
+        let d = derive(&Params::collect(None, FORM, body.as_bytes()));
+        assert_eq!(d.kind, Kind::Assignment);
+        assert_eq!(d.task_sid.as_deref(), Some(WT));
+        assert_eq!(d.reservation_sid.as_deref(), Some(WR));
+    }
+
+    #[test]
+    fn event_type_makes_an_event_even_with_a_reservation() {
+        let body = format!("EventType=reservation.accepted&ReservationSid={WR}");
+        let d = derive(&Params::collect(None, FORM, body.as_bytes()));
+        assert_eq!(d.kind, Kind::Event);
+        assert_eq!(d.event_type.as_deref(), Some("reservation.accepted"));
+    }
+
+    #[test]
+    fn malformed_sids_are_not_extracted() {
+        let body = "TaskSid=WT..%2F..%2FAccounts&ReservationSid=WRshort";
+        let d = derive(&Params::collect(None, FORM, body.as_bytes()));
+        assert_eq!(
+            d.kind,
+            Kind::Assignment,
+            "still looks like an assignment callback"
+        );
+        assert_eq!(d.task_sid, None);
+        assert_eq!(d.reservation_sid, None);
+    }
+
+    #[test]
+    fn json_bodies_and_query_strings_are_read_too() {
+        let json = format!(r#"{{"EventType":"task.created","TaskSid":"{WT}","n":[1]}}"#);
+        let d = derive(&Params::collect(
+            None,
+            Some(b"application/json"),
+            json.as_bytes(),
+        ));
+        assert_eq!((d.kind, d.task_sid.as_deref()), (Kind::Event, Some(WT)));
+
+        let query = format!("ReservationSid={WR}");
+        let d = derive(&Params::collect(
+            Some(&query),
+            Some(b"text/plain"),
+            b"<ignored>",
+        ));
+        assert_eq!(d.reservation_sid.as_deref(), Some(WR));
+    }
+
+    #[test]
+    fn hostile_bytes_never_panic() {
+        for body in [
+            &b"%zz=%&&&=a=b=c"[..],
+            b"\xc3\x28=\xff",
+            b"",
+            b"\0\0",
+            b"{\"a\":",
+        ] {
+            for ct in [FORM, Some(b"application/json"), None] {
+                let d = derive(&Params::collect(Some("%"), ct, body));
+                assert_eq!(d.kind, Kind::Other);
+            }
+        }
+    }
+
+    #[test]
+    fn first_of_repeated_keys_wins() {
+        let other = "WTffffffffffffffffffffffffffffffff";
+        let body = format!("TaskSid={WT}&TaskSid={other}");
+        let d = derive(&Params::collect(None, FORM, body.as_bytes()));
+        assert_eq!(d.task_sid.as_deref(), Some(WT));
+    }
+}
