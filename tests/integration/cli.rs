@@ -1,0 +1,150 @@
+use std::process::{Command, Output};
+
+use crate::helpers::*;
+
+fn taskhook(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_taskhook"))
+        .args(args)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("run taskhook")
+}
+
+fn one_error_line(output: &Output) -> String {
+    assert!(!output.status.success(), "expected a failure");
+    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+    assert_eq!(stderr.lines().count(), 1, "one line, got: {stderr}");
+    assert!(stderr.starts_with("taskhook: error: "), "{stderr}");
+    stderr
+}
+
+#[test]
+fn a_port_in_use_is_one_clear_line_and_a_nonzero_exit() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+
+    let output = taskhook(&["serve", "--listen", &addr, "--db", db.to_str().unwrap()]);
+
+    let line = one_error_line(&output);
+    assert!(line.contains(&format!("cannot listen on {addr}")), "{line}");
+}
+
+#[test]
+fn an_assignment_response_without_instruction_is_refused_at_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("reply.json");
+    std::fs::write(&file, r#"{"accept": true}"#).unwrap();
+
+    let output = taskhook(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--db",
+        dir.path().join("t.db").to_str().unwrap(),
+        "--assignment-response",
+        file.to_str().unwrap(),
+    ]);
+
+    let line = one_error_line(&output);
+    assert!(line.contains("\"instruction\""), "{line}");
+    assert!(
+        !dir.path().join("t.db").exists(),
+        "nothing opened before validation"
+    );
+}
+
+#[test]
+fn a_database_from_a_newer_taskhook_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("future.db");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch("CREATE TABLE t (x); PRAGMA user_version = 99;")
+            .unwrap();
+    }
+    let before = std::fs::read(&db).unwrap();
+
+    let output = taskhook(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+
+    let line = one_error_line(&output);
+    assert!(
+        line.contains("newer taskhook") && line.contains("99"),
+        "{line}"
+    );
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+    assert!(!dir.path().join("future.db-wal").exists());
+}
+
+#[test]
+fn unusable_database_paths_fail_without_creating_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let in_missing_dir = dir.path().join("no/such/dir/t.db");
+    let output = taskhook(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--db",
+        in_missing_dir.to_str().unwrap(),
+    ]);
+    assert!(one_error_line(&output).contains("cannot open database"));
+    assert!(!dir.path().join("no").exists());
+
+    let not_a_db = dir.path().join("garbage.db");
+    std::fs::write(&not_a_db, vec![0x42; 8192]).unwrap();
+    let output = taskhook(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--db",
+        not_a_db.to_str().unwrap(),
+    ]);
+    assert!(one_error_line(&output).contains("not a database"));
+    assert_eq!(std::fs::read(&not_a_db).unwrap(), vec![0x42; 8192]);
+
+    let output = taskhook(&[
+        "requests",
+        "--db",
+        dir.path().join("absent.db").to_str().unwrap(),
+    ]);
+    assert!(one_error_line(&output).contains("no database at"));
+    assert!(!dir.path().join("absent.db").exists());
+}
+
+#[tokio::test]
+async fn requests_lists_newest_first_as_a_table_or_json_lines() {
+    let app = spawn_app().await;
+    app.post_form("/assignment", &assignment_params()).await;
+    app.post_form("/events", &reservation_event_params("reservation.accepted"))
+        .await;
+    let db = app.db_path.clone();
+    let _dir = app.stop().await;
+
+    let json = taskhook(&["requests", "--db", db.to_str().unwrap(), "--json"]);
+    assert!(json.status.success());
+    let rows: Vec<serde_json::Value> = String::from_utf8(json.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["kind"], "event");
+    assert_eq!(rows[0]["event_type"], "reservation.accepted");
+    assert_eq!(rows[0]["status"], 204);
+    assert_eq!(rows[1]["kind"], "assignment");
+    assert_eq!(rows[1]["task_sid"], TASK);
+    assert_eq!(rows[1]["reservation_sid"], RESERVATION);
+    assert_eq!(rows[1]["signature"], "unchecked");
+
+    let table = taskhook(&["requests", "--db", db.to_str().unwrap(), "--limit", "1"]);
+    let text = String::from_utf8(table.stdout).unwrap();
+    assert_eq!(text.lines().count(), 2, "header + one row: {text}");
+    assert!(text.contains("reservation.accepted") && text.contains(TASK));
+}

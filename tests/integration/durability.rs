@@ -1,0 +1,177 @@
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_request_that_cannot_be_stored_gets_503_with_retry_after_never_2xx() {
+    let app = spawn_app_with(|c| c.store.busy_timeout = Duration::from_millis(200)).await;
+    assert_eq!(app.post_form("/before", &[]).await.status(), 200);
+
+    // Another process holds the write lock for longer than the busy timeout.
+    let locker = rusqlite::Connection::open(&app.db_path).unwrap();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let refused = app.post_form("/during", &assignment_params()).await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    locker.execute_batch("COMMIT").unwrap();
+
+    let after = app.post_form("/after", &[]).await;
+    assert_eq!(after.status(), 200);
+    let paths: Vec<String> = app
+        .latest(10)
+        .await
+        .iter()
+        .map(|r| r.summary.path.clone())
+        .collect();
+    assert_eq!(
+        paths,
+        ["/after", "/before"],
+        "the refused request was not stored"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_finishes_the_request_in_flight_then_refuses_new_connections() {
+    let mut app = spawn_app().await;
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    stream
+        .write_all(b"POST /in-flight HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    app.trigger_shutdown();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stream.write_all(b"56789").await.unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut reply))
+        .await
+        .expect("the connection closes after its response")
+        .unwrap();
+
+    assert_eq!(first_status(&reply), 200);
+    let stored = app.latest(1).await.remove(0);
+    assert_eq!(stored.body, b"0123456789");
+    assert!(
+        TcpStream::connect(app.addr).await.is_err(),
+        "listener closed"
+    );
+    let _ = app.stop().await;
+}
+
+/// Starts the real binary on `db`, returns the child and its capture address.
+async fn start_binary(db: &std::path::Path) -> (tokio::process::Child, String) {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_taskhook"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(db)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn taskhook");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("address line within 10 s")
+        .unwrap()
+        .expect("an address line");
+    let addr = line
+        .strip_prefix("capture: ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, addr)
+}
+
+#[tokio::test]
+async fn sigkill_under_load_loses_no_acknowledged_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crash.db");
+    // id -> body of every request that got a 2xx.
+    let acked: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
+
+    for cycle in 0..3 {
+        let (mut child, base) = start_binary(&db).await;
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let mut senders = Vec::new();
+        for worker in 0..16 {
+            let (client, base, acked) = (client.clone(), base.clone(), acked.clone());
+            senders.push(tokio::spawn(async move {
+                for n in 0.. {
+                    let id = format!("c{cycle}-w{worker}-n{n}");
+                    let body = format!(
+                        "TaskSid={TASK}&ReservationSid={RESERVATION}&Id={id}&Pad={}",
+                        "p".repeat(n % 700)
+                    );
+                    let sent = client
+                        .post(format!("{base}/assignment"))
+                        .header("X-Test-Id", &id)
+                        .header("Content-Type", "application/x-www-form-urlencoded")
+                        .body(body.clone())
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(r) if r.status().is_success() => {
+                            acked.lock().unwrap().insert(id, body.into_bytes());
+                        }
+                        Ok(r) => panic!("unexpected status {}", r.status()),
+                        Err(_) => break, // the server is gone
+                    }
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(700 + 300 * cycle)).await;
+        child.start_kill().expect("SIGKILL");
+        child.wait().await.unwrap();
+        for sender in senders {
+            sender.await.unwrap();
+        }
+    }
+
+    let acked = acked.lock().unwrap();
+    assert!(
+        acked.len() > 100,
+        "the load actually ran ({} acked)",
+        acked.len()
+    );
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    // Every stored body carries its request's unique Id parameter.
+    let mut stmt = conn.prepare("SELECT body FROM requests").unwrap();
+    let stored: BTreeMap<String, Vec<u8>> = stmt
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|body| {
+            let body = body.unwrap();
+            let id = form_urlencoded::parse(&body)
+                .find(|(k, _)| k == "Id")
+                .map(|(_, v)| v.into_owned())
+                .expect("an Id in every stored body");
+            (id, body)
+        })
+        .collect();
+    let lost: Vec<&String> = acked
+        .iter()
+        .filter(|(id, body)| stored.get(*id) != Some(body))
+        .map(|(id, _)| id)
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged requests lost or altered: {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(10)]
+    );
+}

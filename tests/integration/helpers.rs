@@ -1,0 +1,178 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use taskhook::config::Config;
+use taskhook::startup::App;
+use taskhook::store::models::{Header, StoredRequest};
+use taskhook::store::{RequestFilter, Store};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+pub const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+pub const WORKSPACE: &str = "WS0123456789abcdef0123456789abcdef";
+pub const WORKFLOW: &str = "WW0123456789abcdef0123456789abcdef";
+pub const QUEUE: &str = "WQ0123456789abcdef0123456789abcdef";
+pub const WORKER: &str = "WK0123456789abcdef0123456789abcdef";
+pub const TASK: &str = "WT0123456789abcdef0123456789abcdef";
+pub const RESERVATION: &str = "WR0123456789abcdef0123456789abcdef";
+
+/// A running taskhook with its own temp database.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub store: Store,
+    pub db_path: PathBuf,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    stopped: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the app on port 0 after letting `tweak` adjust the default configuration.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_path = dir.path().join("taskhook.db");
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap(), db_path.clone());
+    tweak(&mut config);
+    let app = App::build(config).await.expect("app builds");
+    let addr = app.capture_addr();
+    let store = app.store().clone();
+    let (shutdown, stop) = oneshot::channel::<()>();
+    let stopped = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stop.await;
+    }));
+    TestApp {
+        addr,
+        store,
+        db_path,
+        client: reqwest::Client::new(),
+        shutdown: Some(shutdown),
+        stopped: Some(stopped),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn post_form(&self, path: &str, params: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .form(params)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// The newest stored requests (newest first).
+    pub async fn latest(&self, limit: usize) -> Vec<StoredRequest> {
+        let filter = RequestFilter {
+            limit,
+            ..RequestFilter::default()
+        };
+        self.store
+            .read(move |r| {
+                let rows = r.list_requests(&filter)?;
+                rows.iter()
+                    .map(|row| r.get_request(row.id).map(|full| full.expect("row exists")))
+                    .collect()
+            })
+            .await
+            .expect("read")
+    }
+
+    /// Starts a graceful shutdown and waits for it to finish. Returns the temp directory so the
+    /// database outlives the app.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.stopped.take() {
+            tokio::time::timeout(Duration::from_secs(10), handle)
+                .await
+                .expect("stops within 10 s")
+                .expect("run task");
+        }
+        self._dir
+    }
+
+    pub fn trigger_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Writes `bytes` on a fresh connection and reads until the server closes it (or 5 s pass).
+pub async fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(bytes).await.expect("write");
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out)).await;
+    out
+}
+
+/// The status code of the first response in a raw HTTP/1 exchange.
+pub fn first_status(response: &[u8]) -> u16 {
+    let text = String::from_utf8_lossy(response);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"))
+}
+
+/// All header values named `name` (case-insensitive) of a stored header list.
+pub fn header_values<'a>(headers: &'a [Header], name: &str) -> Vec<&'a [u8]> {
+    headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_slice())
+        .collect()
+}
+
+/// The documented assignment-callback parameters (reference §1.2).
+pub fn assignment_params() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("Timestamp", "1795864014"),
+        ("AccountSid", ACCOUNT),
+        ("WorkspaceSid", WORKSPACE),
+        ("WorkflowSid", WORKFLOW),
+        ("TaskQueueSid", QUEUE),
+        ("WorkerSid", WORKER),
+        ("WorkerAttributes", r#"{"languages":["en","es"]}"#),
+        ("TaskSid", TASK),
+        ("TaskAttributes", r#"{"selected_language":"es"}"#),
+        ("TaskAge", "3"),
+        ("TaskPriority", "0"),
+        ("ReservationSid", RESERVATION),
+    ]
+}
+
+/// A `reservation.accepted` event callback (reference §2).
+pub fn reservation_event_params(event: &'static str) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("EventType", event),
+        ("AccountSid", ACCOUNT),
+        ("WorkspaceSid", WORKSPACE),
+        ("WorkspaceName", "Quickstart"),
+        ("EventDescription", "Reservation accepted"),
+        ("ResourceType", "Reservation"),
+        ("ResourceSid", RESERVATION),
+        ("Timestamp", "1795864020"),
+        ("TimestampMs", "1795864020123"),
+        ("TaskSid", TASK),
+        ("TaskAttributes", r#"{"selected_language":"es"}"#),
+        ("WorkerSid", WORKER),
+        ("WorkerName", "Alice"),
+        ("ReservationSid", RESERVATION),
+        ("TaskQueueSid", QUEUE),
+        ("WorkflowSid", WORKFLOW),
+    ]
+}

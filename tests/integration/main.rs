@@ -1,0 +1,14 @@
+//! One integration-test binary. Each module drives the real server on port 0 with a temp
+//! database; see `helpers` for `spawn_app`.
+
+/// Spawning the app in-process, HTTP and raw-socket clients, TaskRouter-shaped fixtures.
+mod helpers;
+
+/// Recording and answering callbacks: what is stored, byte for byte, and what is answered.
+mod capture;
+/// The `taskhook` binary: address lines, startup errors, the `requests` command.
+mod cli;
+/// Acknowledged means stored: lock contention, graceful shutdown, SIGKILL under load.
+mod durability;
+/// Bodies over the limit, broken encodings, odd requests: recorded or refused, never a panic.
+mod hostile;
