@@ -64,6 +64,24 @@ pub struct ServeArgs {
     /// Most connections served at once on the capture listener.
     #[arg(long, default_value_t = 256)]
     pub max_connections: usize,
+
+    /// Address of the inspector (the page and its API). Loopback only, unless
+    /// --allow-remote-inspector.
+    #[arg(long, env = "TASKHOOK_INSPECTOR", default_value = "127.0.0.1:4040")]
+    pub inspector: SocketAddr,
+
+    /// Fix the inspector token instead of a random one per run (at least 16 characters).
+    #[arg(long, env = "TASKHOOK_INSPECTOR_TOKEN", hide_env_values = true)]
+    pub inspector_token: Option<String>,
+
+    /// Also accept this Host name for the inspector (e.g. a name in /etc/hosts); repeatable.
+    #[arg(long, value_name = "HOST")]
+    pub inspector_host: Vec<String>,
+
+    /// Allow binding the inspector to a non-loopback address. It is still token-protected,
+    /// but anyone who can reach it can try.
+    #[arg(long)]
+    pub allow_remote_inspector: bool,
 }
 
 #[derive(Debug, Args)]

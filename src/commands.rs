@@ -16,6 +16,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let app = App::build(config).await?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "capture: http://{}", app.capture_addr())?;
+    writeln!(out, "inspector: {}", app.inspector_url())?;
     out.flush()?;
     drop(out);
     tracing::info!(db = %app.store().path().display(), "recording");

@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::capture::CaptureSettings;
 use crate::capture::responder::{AssignmentReply, Responder};
 use crate::cli::{AssignmentMode, ServeArgs};
+use crate::inspector::guard::InspectorToken;
 use crate::server::ConnectionLimits;
 use crate::store::StoreOptions;
 
@@ -21,6 +22,17 @@ pub struct Config {
     pub store: StoreOptions,
     pub capture: CaptureSettings,
     pub capture_limits: ConnectionLimits,
+    pub inspector: InspectorConfig,
+}
+
+/// Settings of the inspector listener.
+#[derive(Debug, Clone)]
+pub struct InspectorConfig {
+    /// Port 0 picks a free port.
+    pub listen: SocketAddr,
+    pub token: InspectorToken,
+    /// Extra `Host` names accepted besides localhost, 127.0.0.1 and [::1].
+    pub extra_hosts: Vec<String>,
 }
 
 impl Config {
@@ -38,6 +50,11 @@ impl Config {
                 body_read_timeout: Duration::from_secs(30),
             },
             capture_limits: ConnectionLimits::default(),
+            inspector: InspectorConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 4040)),
+                token: InspectorToken::random(),
+                extra_hosts: Vec::new(),
+            },
         }
     }
 
@@ -56,6 +73,26 @@ impl Config {
             "--max-connections must be at least 1"
         );
         config.capture_limits.max_connections = args.max_connections;
+
+        config.inspector.listen = args.inspector;
+        if let Some(token) = &args.inspector_token {
+            config.inspector.token = InspectorToken::fixed(token).map_err(anyhow::Error::msg)?;
+        }
+        config.inspector.extra_hosts = args.inspector_host.clone();
+        if !args.inspector.ip().is_loopback() {
+            anyhow::ensure!(
+                args.allow_remote_inspector,
+                "--inspector {} is not a loopback address; the inspector can accept and reject \
+                 reservations with your credentials, so it binds loopback only unless you pass \
+                 --allow-remote-inspector",
+                args.inspector
+            );
+            tracing::warn!(
+                address = %args.inspector,
+                "the inspector listens on a non-loopback address; anyone who can reach it and \
+                 learns the token can use it"
+            );
+        }
         Ok(config)
     }
 }

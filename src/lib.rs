@@ -10,6 +10,8 @@
 //! - [`startup`]: [`startup::App`] — open the store, bind the listeners, run until stopped.
 //! - [`server`]: the hyper accept loop with connection limits and graceful drain; knows no routes.
 //! - [`capture`]: the catch-all capture service and the responder.
+//! - [`inspector`]: the inspector listener — pages, live updates, JSON API, and the guard.
+//! - [`export`]: stored requests as curl commands.
 //! - [`store`]: the only module with SQL — migrations, the group-commit writer, read queries.
 //! - [`taskrouter`]: TaskRouter knowledge — SIDs and callback classification.
 
@@ -17,6 +19,8 @@ pub mod capture;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod export;
+pub mod inspector;
 pub mod server;
 pub mod startup;
 pub mod store;

@@ -5,12 +5,19 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
+use std::sync::Arc;
+
 use anyhow::Context;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::capture::Capture;
 use crate::config::Config;
-use crate::server;
+use crate::inspector::guard::GuardConfig;
+use crate::inspector::{self, InspectorState};
+use crate::server::{self, ConnectionLimits};
 use crate::store::Store;
 use crate::store::writer::{Writer, WriterThread};
 
@@ -22,6 +29,8 @@ pub struct App {
     writer_thread: WriterThread,
     capture_listener: TcpListener,
     capture_addr: SocketAddr,
+    inspector_listener: TcpListener,
+    inspector_addr: SocketAddr,
 }
 
 impl App {
@@ -36,6 +45,12 @@ impl App {
             .await
             .with_context(|| format!("cannot listen on {} (--listen)", config.listen))?;
         let capture_addr = capture_listener.local_addr()?;
+        let inspector_listener = TcpListener::bind(config.inspector.listen)
+            .await
+            .with_context(|| {
+                format!("cannot listen on {} (--inspector)", config.inspector.listen)
+            })?;
+        let inspector_addr = inspector_listener.local_addr()?;
         Ok(Self {
             config,
             store,
@@ -43,12 +58,28 @@ impl App {
             writer_thread,
             capture_listener,
             capture_addr,
+            inspector_listener,
+            inspector_addr,
         })
     }
 
     /// The address the capture listener actually bound.
     pub fn capture_addr(&self) -> SocketAddr {
         self.capture_addr
+    }
+
+    /// The address the inspector actually bound.
+    pub fn inspector_addr(&self) -> SocketAddr {
+        self.inspector_addr
+    }
+
+    /// The inspector URL with its token, as printed at start.
+    pub fn inspector_url(&self) -> String {
+        format!(
+            "http://{}/?token={}",
+            self.inspector_addr,
+            self.config.inspector.token.expose()
+        )
     }
 
     pub fn store(&self) -> &Store {
@@ -58,14 +89,46 @@ impl App {
     /// Serves until `shutdown` resolves; returns once in-flight requests are answered and
     /// everything queued is committed.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        // One trigger, many listeners: each server and every live stream waits on this.
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+
+        let guard = Arc::new(GuardConfig::new(
+            self.config.inspector.token.clone(),
+            self.inspector_addr.port(),
+            &self.config.inspector.extra_hosts,
+        ));
+        let state = Arc::new(InspectorState {
+            store: self.store.clone(),
+            capture_base: format!("http://{}", self.capture_addr),
+            shutdown: stop_rx.clone(),
+        });
+        let router = inspector::router(state, guard);
+        let inspector = tokio::spawn(server::serve(
+            self.inspector_listener,
+            ConnectionLimits::default(),
+            move |stream, _remote| {
+                (
+                    TokioIo::new(stream),
+                    TowerToHyperService::new(router.clone()),
+                )
+            },
+            stopped(stop_rx.clone()),
+        ));
+
         let capture = Capture::new(self.config.capture.clone(), self.writer);
-        server::serve(
+        let capture = tokio::spawn(server::serve(
             self.capture_listener,
             self.config.capture_limits.clone(),
             move |stream, remote| capture.connection(stream, remote),
-            shutdown,
-        )
-        .await;
+            stopped(stop_rx),
+        ));
+
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        let _ = tokio::join!(capture, inspector);
         // The last Writer clone went away with the capture service, so the writer thread
         // commits what is queued and exits.
         self.writer_thread.join().await;

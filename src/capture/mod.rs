@@ -24,7 +24,7 @@ use tokio::net::TcpStream;
 
 use crate::store::models::{Header, NewRequest, RecordedResponse};
 use crate::store::writer::Writer;
-use crate::taskrouter::callback::{Params, derive};
+use crate::taskrouter::callback::{Params, derive, is_form, search_text};
 use raw_head::{RawHeader, RecordingIo, Tape};
 use responder::{Responder, json_error};
 
@@ -109,11 +109,9 @@ impl Capture {
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case("content-type"))
             .map(|h| h.value.as_slice());
-        let derived = derive(&Params::collect(
-            query.as_deref(),
-            content_type,
-            &read.bytes,
-        ));
+        let params = Params::collect(query.as_deref(), content_type, &read.bytes);
+        let derived = derive(&params);
+        let search_text = search_text(&path, &params, is_form(content_type), &read.bytes);
         let response = match (&read.failure, not_origin_form) {
             (Some(failure), _) => json_error(failure.status(), &failure.to_string()),
             (None, true) => json_error(
@@ -143,6 +141,7 @@ impl Capture {
             signature: "unchecked",
             replay_of: None,
             error,
+            search_text,
         };
 
         match self.writer.insert(request).await {

@@ -14,12 +14,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use include_dir::{Dir, include_dir};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params_from_iter, types::Value};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter, types::Value,
+};
 use rusqlite_migration::Migrations;
 use tokio::sync::broadcast;
 
 use models::{
-    Kind, RecordedResponse, RequestSummary, StoredRequest, decode_headers, format_micros,
+    Kind, RecordedResponse, RequestSummary, Reservation, StoredRequest, decode_headers,
+    format_micros,
 };
 
 static MIGRATIONS_DIR: Dir = include_dir!("$CARGO_MANIFEST_DIR/migrations");
@@ -278,6 +281,18 @@ pub struct RequestFilter {
     pub task_sid: Option<String>,
     pub reservation_sid: Option<String>,
     pub worker_sid: Option<String>,
+    /// Exact path.
+    pub path: Option<String>,
+    /// Response status sent.
+    pub status: Option<u16>,
+    /// Full-text search over decoded fields and body text; matched as a phrase prefix.
+    pub q: Option<String>,
+}
+
+/// Quotes user input as one FTS5 phrase (with prefix match on the last word), so search text
+/// is never parsed as FTS5 query syntax.
+fn fts_phrase(q: &str) -> String {
+    format!("\"{}\" *", q.replace('"', "\"\""))
 }
 
 const SUMMARY_COLUMNS: &str = "id, received_at, remote_addr, method, path, query, response_status, \
@@ -312,6 +327,78 @@ fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<RequestSummary> {
     })
 }
 
+/// Builds the keyset-paginated list query for `filter`: newest first, never OFFSET.
+fn list_query(filter: &RequestFilter) -> (String, Vec<Value>) {
+    let mut args: Vec<Value> = Vec::new();
+    let mut sql = match filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        Some(q) => {
+            args.push(Value::Text(fts_phrase(q)));
+            format!(
+                "SELECT {SUMMARY_COLUMNS} FROM requests WHERE id IN \
+                 (SELECT rowid FROM requests_fts WHERE requests_fts MATCH ?)"
+            )
+        }
+        None => format!("SELECT {SUMMARY_COLUMNS} FROM requests WHERE 1"),
+    };
+    let mut push = |clause: &str, value: Value| {
+        sql.push_str(clause);
+        args.push(value);
+    };
+    if let Some(before) = filter.before {
+        push(" AND id < ?", Value::Integer(before));
+    }
+    if let Some(kind) = filter.kind {
+        push(" AND kind = ?", Value::Text(kind.as_str().to_owned()));
+    }
+    let text_filters = [
+        (" AND event_type = ?", &filter.event_type),
+        (" AND workspace_sid = ?", &filter.workspace_sid),
+        (" AND task_sid = ?", &filter.task_sid),
+        (" AND reservation_sid = ?", &filter.reservation_sid),
+        (" AND worker_sid = ?", &filter.worker_sid),
+        (" AND path = ?", &filter.path),
+    ];
+    for (clause, value) in text_filters {
+        if let Some(value) = value {
+            push(clause, Value::Text(value.clone()));
+        }
+    }
+    if let Some(status) = filter.status {
+        push(" AND response_status = ?", Value::Integer(status.into()));
+    }
+    sql.push_str(" ORDER BY id DESC LIMIT ?");
+    args.push(Value::Integer(filter.limit.min(10_000) as i64));
+    (sql, args)
+}
+
+const RESERVATION_COLUMNS: &str = "reservation_sid, task_sid, workspace_sid, worker_sid, \
+     worker_name, offered_at, status, status_at, first_request_id, last_request_id";
+
+fn reservation_from_row(row: &Row<'_>) -> rusqlite::Result<Reservation> {
+    let offered_at_us: Option<i64> = row.get(5)?;
+    Ok(Reservation {
+        reservation_sid: row.get(0)?,
+        task_sid: row.get(1)?,
+        workspace_sid: row.get(2)?,
+        worker_sid: row.get(3)?,
+        worker_name: row.get(4)?,
+        offered_at: offered_at_us.map(format_micros),
+        offered_at_us,
+        status: row.get(6)?,
+        status_at: format_micros(row.get(7)?),
+        first_request_id: row.get(8)?,
+        last_request_id: row.get(9)?,
+    })
+}
+
+/// A task's callbacks and reservations, oldest first (`GET /api/tasks/{sid}`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TaskHistory {
+    pub task_sid: String,
+    pub requests: Vec<RequestSummary>,
+    pub reservations: Vec<Reservation>,
+}
+
 /// A borrowed read connection; all read queries live here.
 pub struct Reader<'c> {
     conn: &'c Connection,
@@ -320,34 +407,18 @@ pub struct Reader<'c> {
 impl Reader<'_> {
     /// Requests matching `filter`, newest first.
     pub fn list_requests(&self, filter: &RequestFilter) -> Result<Vec<RequestSummary>, StoreError> {
-        let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM requests WHERE 1");
-        let mut args: Vec<Value> = Vec::new();
-        let mut push = |clause: &str, value: Value| {
-            sql.push_str(clause);
-            args.push(value);
-        };
-        if let Some(before) = filter.before {
-            push(" AND id < ?", Value::Integer(before));
-        }
-        if let Some(kind) = filter.kind {
-            push(" AND kind = ?", Value::Text(kind.as_str().to_owned()));
-        }
-        let text_filters = [
-            (" AND event_type = ?", &filter.event_type),
-            (" AND workspace_sid = ?", &filter.workspace_sid),
-            (" AND task_sid = ?", &filter.task_sid),
-            (" AND reservation_sid = ?", &filter.reservation_sid),
-            (" AND worker_sid = ?", &filter.worker_sid),
-        ];
-        for (clause, value) in text_filters {
-            if let Some(value) = value {
-                push(clause, Value::Text(value.clone()));
-            }
-        }
-        sql.push_str(" ORDER BY id DESC LIMIT ?");
-        args.push(Value::Integer(filter.limit.min(10_000) as i64));
+        let (sql, args) = list_query(filter);
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(params_from_iter(args), summary_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// SQLite's `EXPLAIN QUERY PLAN` lines for the list query of `filter`, to check (in tests
+    /// and when debugging) that every filter is served by an index.
+    pub fn explain_list(&self, filter: &RequestFilter) -> Result<Vec<String>, StoreError> {
+        let (sql, args) = list_query(filter);
+        let mut stmt = self.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+        let rows = stmt.query_map(params_from_iter(args), |row| row.get::<_, String>(3))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -376,6 +447,61 @@ impl Reader<'_> {
             })
             .optional()?;
         Ok(found)
+    }
+
+    /// Reservations, most recently active first; `before` is a `last_request_id` for paging.
+    pub fn list_reservations(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Reservation>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {RESERVATION_COLUMNS} FROM reservations \
+             WHERE last_request_id < ?1 ORDER BY last_request_id DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(
+            params![before.unwrap_or(i64::MAX), limit.min(10_000) as i64],
+            reservation_from_row,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One reservation, if it was seen.
+    pub fn get_reservation(
+        &self,
+        reservation_sid: &str,
+    ) -> Result<Option<Reservation>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE reservation_sid = ?"
+        ))?;
+        Ok(stmt
+            .query_row([reservation_sid], reservation_from_row)
+            .optional()?)
+    }
+
+    /// Everything recorded about one task, in time order.
+    pub fn task_history(&self, task_sid: &str, limit: usize) -> Result<TaskHistory, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM requests WHERE task_sid = ?1 ORDER BY id ASC LIMIT ?2"
+        ))?;
+        let requests = stmt
+            .query_map(
+                params![task_sid, limit.min(10_000) as i64],
+                summary_from_row,
+            )?
+            .collect::<Result<_, _>>()?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE task_sid = ? \
+             ORDER BY first_request_id ASC"
+        ))?;
+        let reservations = stmt
+            .query_map([task_sid], reservation_from_row)?
+            .collect::<Result<_, _>>()?;
+        Ok(TaskHistory {
+            task_sid: task_sid.to_owned(),
+            requests,
+            reservations,
+        })
     }
 
     /// Number of stored requests.

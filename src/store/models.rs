@@ -98,6 +98,11 @@ pub struct Derived {
     pub task_sid: Option<String>,
     pub reservation_sid: Option<String>,
     pub worker_sid: Option<String>,
+    /// `WorkerName`, when the callback carries it (event callbacks do).
+    pub worker_name: Option<String>,
+    /// What this callback says about its reservation's status (`pending` for an assignment
+    /// callback, `accepted` for `reservation.accepted`, ...).
+    pub reservation_status: Option<&'static str>,
 }
 
 /// The response taskhook sent (or is about to send) for a captured request.
@@ -128,6 +133,8 @@ pub struct NewRequest {
     pub signature: &'static str,
     pub replay_of: Option<i64>,
     pub error: Option<String>,
+    /// What full-text search matches for this request (decoded fields, body text).
+    pub search_text: String,
 }
 
 /// A stored request's list view: the fields of `GET /api/requests` and `taskhook requests --json`.
@@ -166,6 +173,23 @@ pub struct StoredRequest {
     pub headers: Vec<Header>,
     pub body: Vec<u8>,
     pub response: RecordedResponse,
+}
+
+/// A reservation as last seen in callbacks and actions (`GET /api/reservations`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reservation {
+    pub reservation_sid: String,
+    pub task_sid: Option<String>,
+    pub workspace_sid: Option<String>,
+    pub worker_sid: Option<String>,
+    pub worker_name: Option<String>,
+    /// RFC 3339 time of the assignment callback, when one was seen.
+    pub offered_at: Option<String>,
+    pub offered_at_us: Option<i64>,
+    pub status: String,
+    pub status_at: String,
+    pub first_request_id: i64,
+    pub last_request_id: i64,
 }
 
 /// Formats microseconds since the epoch as RFC 3339 UTC with microseconds.

@@ -175,12 +175,49 @@ fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<i64>, WriteE
                 r.replay_of,
                 r.error,
             ])?;
-            ids.push(tx.last_insert_rowid());
+            let id = tx.last_insert_rowid();
+            ids.push(id);
+            let mut fts =
+                tx.prepare_cached("INSERT INTO requests_fts (rowid, text) VALUES (?1, ?2)")?;
+            fts.execute(params![id, r.search_text])?;
+            if let (Some(reservation_sid), Some(status)) =
+                (&d.reservation_sid, d.reservation_status)
+            {
+                let mut upsert = tx.prepare_cached(UPSERT_RESERVATION)?;
+                let offered_at = (status == "pending").then_some(r.received_at_us);
+                upsert.execute(params![
+                    reservation_sid,
+                    d.task_sid,
+                    d.workspace_sid,
+                    d.worker_sid,
+                    d.worker_name,
+                    offered_at,
+                    status,
+                    r.received_at_us,
+                    id,
+                ])?;
+            }
         }
     }
     tx.commit()?;
     Ok(ids)
 }
+
+/// Keeps one row per reservation current. A `pending` report never overrides a later state
+/// (an assignment callback replayed after the accept must not reopen the reservation).
+const UPSERT_RESERVATION: &str = "\
+    INSERT INTO reservations (reservation_sid, task_sid, workspace_sid, worker_sid, worker_name, \
+        offered_at, status, status_at, first_request_id, last_request_id) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) \
+    ON CONFLICT (reservation_sid) DO UPDATE SET \
+        task_sid = coalesce(excluded.task_sid, task_sid), \
+        workspace_sid = coalesce(excluded.workspace_sid, workspace_sid), \
+        worker_sid = coalesce(excluded.worker_sid, worker_sid), \
+        worker_name = coalesce(excluded.worker_name, worker_name), \
+        offered_at = coalesce(offered_at, excluded.offered_at), \
+        status = CASE WHEN excluded.status = 'pending' THEN status ELSE excluded.status END, \
+        status_at = CASE WHEN excluded.status = 'pending' THEN status_at ELSE excluded.status_at END, \
+        last_request_id = excluded.last_request_id";
 
 fn summarize(id: i64, r: &NewRequest) -> RequestSummary {
     let d = &r.derived;

@@ -19,10 +19,12 @@ impl Params {
     /// Collects parameters from the query string and, depending on `content_type`, the body.
     pub fn collect(query: Option<&str>, content_type: Option<&[u8]>, body: &[u8]) -> Self {
         let mut params = Vec::new();
-        let media_type = content_type
-            .map(|ct| String::from_utf8_lossy(ct).to_ascii_lowercase())
-            .unwrap_or_default();
-        if media_type.contains("json") {
+        let is_json = content_type.is_some_and(|ct| {
+            String::from_utf8_lossy(ct)
+                .to_ascii_lowercase()
+                .contains("json")
+        });
+        if is_json {
             if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(body) {
                 for (key, value) in map {
                     if let serde_json::Value::String(s) = value {
@@ -30,9 +32,7 @@ impl Params {
                     }
                 }
             }
-        } else if media_type.is_empty()
-            || media_type.starts_with("application/x-www-form-urlencoded")
-        {
+        } else if is_form(content_type) {
             params.extend(form_urlencoded::parse(body).into_owned());
         }
         if let Some(query) = query {
@@ -48,6 +48,14 @@ impl Params {
             .find(|(k, v)| k == name && !v.is_empty())
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// True when a body with this Content-Type is read as form parameters (TaskRouter's encoding;
+/// a missing Content-Type is treated the same way).
+pub fn is_form(content_type: Option<&[u8]>) -> bool {
+    content_type.is_none_or(|ct| {
+        ct.len() >= 33 && ct[..33].eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
+    })
 }
 
 /// Derives kind, EventType and the SIDs from a request's parameters.
@@ -69,14 +77,61 @@ pub fn derive(params: &Params) -> Derived {
             .map(str::to_owned)
     };
     Derived {
-        kind,
-        event_type,
         account_sid: sid("AccountSid", sid::ACCOUNT),
         workspace_sid: sid("WorkspaceSid", sid::WORKSPACE),
         task_sid: sid("TaskSid", sid::TASK),
         reservation_sid: sid("ReservationSid", sid::RESERVATION),
         worker_sid: sid("WorkerSid", sid::WORKER),
+        worker_name: params
+            .first("WorkerName")
+            .map(|n| n.chars().take(MAX_EVENT_TYPE).collect()),
+        reservation_status: match kind {
+            Kind::Assignment => Some("pending"),
+            Kind::Event => event_type.as_deref().and_then(reservation_status),
+            Kind::Other => None,
+        },
+        event_type,
+        kind,
     }
+}
+
+/// The reservation status an event reports (reference §2.4), if it is a reservation event.
+pub fn reservation_status(event_type: &str) -> Option<&'static str> {
+    Some(match event_type {
+        "reservation.created" => "pending",
+        "reservation.accepted" => "accepted",
+        "reservation.rejected" => "rejected",
+        "reservation.timeout" => "timeout",
+        "reservation.canceled" => "canceled",
+        "reservation.rescinded" => "rescinded",
+        "reservation.completed" => "completed",
+        "reservation.wrapup" => "wrapping",
+        "reservation.failed" => "failed",
+        _ => return None,
+    })
+}
+
+/// Most body text indexed for full-text search.
+const MAX_SEARCH_BODY: usize = 64 * 1024;
+
+/// The text full-text search sees: the path, every decoded parameter, and for bodies that
+/// are not form-encoded the body itself as (lossy) text.
+pub fn search_text(path: &str, params: &Params, body_is_form: bool, body: &[u8]) -> String {
+    let mut text = String::with_capacity(path.len() + body.len().min(MAX_SEARCH_BODY) + 64);
+    text.push_str(path);
+    for (key, value) in &params.0 {
+        text.push(' ');
+        text.push_str(key);
+        text.push(' ');
+        text.push_str(value);
+    }
+    if !body_is_form {
+        text.push(' ');
+        text.push_str(&String::from_utf8_lossy(
+            &body[..body.len().min(MAX_SEARCH_BODY)],
+        ));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -150,6 +205,36 @@ mod tests {
                 assert_eq!(d.kind, Kind::Other);
             }
         }
+    }
+
+    #[test]
+    fn reservation_events_and_assignments_report_a_status() {
+        let assignment = derive(&Params::collect(
+            None,
+            FORM,
+            format!("ReservationSid={WR}").as_bytes(),
+        ));
+        assert_eq!(assignment.reservation_status, Some("pending"));
+        let body = format!("EventType=reservation.timeout&ReservationSid={WR}&WorkerName=Alice");
+        let timeout = derive(&Params::collect(None, FORM, body.as_bytes()));
+        assert_eq!(timeout.reservation_status, Some("timeout"));
+        assert_eq!(timeout.worker_name.as_deref(), Some("Alice"));
+        let task = derive(&Params::collect(None, FORM, b"EventType=task.created"));
+        assert_eq!(task.reservation_status, None);
+    }
+
+    #[test]
+    fn search_text_has_decoded_fields_and_non_form_bodies() {
+        let form = Params::collect(
+            None,
+            FORM,
+            b"TaskAttributes=%7B%22selected_language%22%3A%22es%22%7D",
+        );
+        let text = search_text("/cb", &form, true, b"ignored");
+        assert!(text.contains("selected_language"), "{text}");
+        assert!(!text.contains("ignored"));
+        let json = Params::default();
+        assert!(search_text("/j", &json, false, b"{\"x\":\"Alice\"}").contains("Alice"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! TaskRouter knowledge: SID formats and reading callback parameters (kind, EventType, SIDs)
-//! out of captured bytes. Nothing here does I/O.
+//! TaskRouter knowledge: SID formats, reading callback parameters (kind, EventType, SIDs) out
+//! of captured bytes, and X-Twilio-Signature. Nothing here does I/O.
 
 pub mod callback;
 pub mod sid;
+pub mod signature;

@@ -25,7 +25,15 @@ fn a_port_in_use_is_one_clear_line_and_a_nonzero_exit() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("t.db");
 
-    let output = taskhook(&["serve", "--listen", &addr, "--db", db.to_str().unwrap()]);
+    let output = taskhook(&[
+        "serve",
+        "--listen",
+        &addr,
+        "--inspector",
+        "127.0.0.1:0",
+        "--db",
+        db.to_str().unwrap(),
+    ]);
 
     let line = one_error_line(&output);
     assert!(line.contains(&format!("cannot listen on {addr}")), "{line}");
@@ -40,6 +48,8 @@ fn an_assignment_response_without_instruction_is_refused_at_startup() {
     let output = taskhook(&[
         "serve",
         "--listen",
+        "127.0.0.1:0",
+        "--inspector",
         "127.0.0.1:0",
         "--db",
         dir.path().join("t.db").to_str().unwrap(),
@@ -70,6 +80,8 @@ fn a_database_from_a_newer_taskhook_is_refused_and_left_untouched() {
         "serve",
         "--listen",
         "127.0.0.1:0",
+        "--inspector",
+        "127.0.0.1:0",
         "--db",
         db.to_str().unwrap(),
     ]);
@@ -91,6 +103,8 @@ fn unusable_database_paths_fail_without_creating_anything() {
         "serve",
         "--listen",
         "127.0.0.1:0",
+        "--inspector",
+        "127.0.0.1:0",
         "--db",
         in_missing_dir.to_str().unwrap(),
     ]);
@@ -102,6 +116,8 @@ fn unusable_database_paths_fail_without_creating_anything() {
     let output = taskhook(&[
         "serve",
         "--listen",
+        "127.0.0.1:0",
+        "--inspector",
         "127.0.0.1:0",
         "--db",
         not_a_db.to_str().unwrap(),

@@ -68,7 +68,14 @@ async fn shutdown_finishes_the_request_in_flight_then_refuses_new_connections() 
 /// Starts the real binary on `db`, returns the child and its capture address.
 async fn start_binary(db: &std::path::Path) -> (tokio::process::Child, String) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_taskhook"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--inspector",
+            "127.0.0.1:0",
+            "--db",
+        ])
         .arg(db)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

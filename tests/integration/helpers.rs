@@ -38,6 +38,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let db_path = dir.path().join("taskhook.db");
     let mut config = Config::new("127.0.0.1:0".parse().unwrap(), db_path.clone());
+    config.inspector.listen = "127.0.0.1:0".parse().unwrap();
     tweak(&mut config);
     let app = App::build(config).await.expect("app builds");
     let addr = app.capture_addr();

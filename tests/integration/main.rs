@@ -12,3 +12,6 @@ mod cli;
 mod durability;
 /// Bodies over the limit, broken encodings, odd requests: recorded or refused, never a panic.
 mod hostile;
+
+/// A headless Chromium through chromedriver: clicks, clipboard, screenshots; skipped if absent.
+mod browser_support;

@@ -1,0 +1,189 @@
+//! The inspector listener: HTML pages (askama), live updates (SSE), the JSON API and static
+//! assets, all behind the [`guard`] (Host allowlist, token, cross-site refusal, CSP).
+//! It binds loopback by default and is never reachable through the capture listener.
+
+pub mod api;
+pub mod assets;
+pub mod guard;
+pub mod live;
+pub mod pages;
+pub mod view;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::StatusCode;
+use serde::Deserialize;
+
+use crate::store::models::Kind;
+use crate::store::{RequestFilter, Store, StoreError};
+use guard::GuardConfig;
+
+/// What the handlers share.
+pub struct InspectorState {
+    pub store: Store,
+    /// `http://HOST:PORT` of the capture listener, for "copy as curl".
+    pub capture_base: String,
+    /// Turns true at shutdown; live streams end then, so the drain does not wait on them.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Builds the router with every route behind the guard.
+pub fn router(state: Arc<InspectorState>, guard: Arc<GuardConfig>) -> Router {
+    Router::new()
+        .route("/", get(pages::list))
+        .route("/requests/{id}", get(pages::detail))
+        .route("/reservations", get(pages::reservations))
+        .route("/tasks/{sid}", get(pages::task))
+        .route("/live", get(live::stream))
+        .route("/api/requests", get(api::requests))
+        .route("/api/requests/{id}", get(api::request))
+        .route("/api/reservations", get(api::reservations))
+        .route("/api/tasks/{sid}", get(api::task))
+        .route("/static/app.css", get(assets::css))
+        .route("/static/app.js", get(assets::js))
+        .fallback(|| async { Failure::NotFound("no such page".into()) })
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(guard, guard::guard))
+}
+
+/// List filters as they appear in page URLs and API queries. Everything is optional and read
+/// leniently: a malformed number is ignored rather than failing the page.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ListQuery {
+    pub before: Option<String>,
+    pub limit: Option<String>,
+    pub kind: Option<String>,
+    pub event_type: Option<String>,
+    pub path: Option<String>,
+    pub task_sid: Option<String>,
+    pub reservation_sid: Option<String>,
+    pub worker_sid: Option<String>,
+    pub status: Option<String>,
+    pub q: Option<String>,
+}
+
+fn non_empty(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+impl ListQuery {
+    pub fn to_filter(&self, default_limit: usize) -> RequestFilter {
+        RequestFilter {
+            before: self.before.as_deref().and_then(|b| b.parse().ok()),
+            limit: self
+                .limit
+                .as_deref()
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(default_limit)
+                .clamp(1, 1000),
+            kind: self.kind.as_deref().and_then(Kind::parse),
+            event_type: non_empty(&self.event_type),
+            workspace_sid: None,
+            task_sid: non_empty(&self.task_sid),
+            reservation_sid: non_empty(&self.reservation_sid),
+            worker_sid: non_empty(&self.worker_sid),
+            path: non_empty(&self.path),
+            status: self.status.as_deref().and_then(|s| s.trim().parse().ok()),
+            q: non_empty(&self.q),
+        }
+    }
+
+    /// The same filters as a query string, paging to rows older than `before`.
+    pub fn with_before(&self, before: i64) -> String {
+        let mut out = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in self.pairs() {
+            out.append_pair(name, &value);
+        }
+        out.append_pair("before", &before.to_string());
+        out.finish()
+    }
+
+    fn pairs(&self) -> Vec<(&'static str, String)> {
+        [
+            ("kind", &self.kind),
+            ("event_type", &self.event_type),
+            ("path", &self.path),
+            ("task_sid", &self.task_sid),
+            ("reservation_sid", &self.reservation_sid),
+            ("worker_sid", &self.worker_sid),
+            ("status", &self.status),
+            ("q", &self.q),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| non_empty(value).map(|v| (name, v)))
+        .collect()
+    }
+
+    /// True when any filter is set (live rows then need client-side matching).
+    pub fn is_filtered(&self) -> bool {
+        !self.pairs().is_empty()
+    }
+
+    /// A filter's current value for the form fields, or "".
+    pub fn value(&self, name: &str) -> String {
+        self.pairs()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+            .unwrap_or_default()
+    }
+}
+
+/// Why a page or API call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Failure {
+    fn status(&self) -> StatusCode {
+        match self {
+            Failure::NotFound(_) => StatusCode::NOT_FOUND,
+            Failure::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Failure::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn log(&self) {
+        if let Failure::Store(err) = self {
+            tracing::error!(error = %err, "inspector read failed");
+        }
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        self.log();
+        pages::error_page(self.status(), self.to_string())
+    }
+}
+
+/// A [`Failure`] answered as JSON `{"error": "..."}`.
+#[derive(Debug)]
+pub struct ApiError(Failure);
+
+impl<E: Into<Failure>> From<E> for ApiError {
+    fn from(err: E) -> Self {
+        Self(err.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.0.log();
+        let body = axum::Json(serde_json::json!({ "error": self.0.to_string() }));
+        (self.0.status(), body).into_response()
+    }
+}

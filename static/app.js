@@ -1,0 +1,207 @@
+// taskhook inspector: copy buttons, keyboard navigation, live rows over SSE, relative times.
+// Captured data is only ever written with textContent / setAttribute, never innerHTML.
+"use strict";
+
+(function () {
+  const $ = (sel, root) => (root || document).querySelector(sel);
+  const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
+
+  // ---- toast ------------------------------------------------------------------------------
+  let toastTimer = null;
+  function toast(text) {
+    const el = $("#toast");
+    if (!el) return;
+    el.textContent = text;
+    el.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { el.hidden = true; }, 1600);
+  }
+
+  // ---- copy -------------------------------------------------------------------------------
+  function fallbackCopy(text) {
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "offscreen";
+    document.body.appendChild(area);
+    area.select();
+    let ok = false;
+    try { ok = document.execCommand("copy"); } catch (_) { ok = false; }
+    area.remove();
+    return ok;
+  }
+  function copy(text) {
+    const done = () => toast("Copied " + (text.length > 60 ? text.slice(0, 57) + "…" : text));
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(text).then(done, () => { if (fallbackCopy(text)) done(); });
+    } else if (fallbackCopy(text)) {
+      done();
+    }
+  }
+  document.addEventListener("click", (e) => {
+    const button = e.target.closest("button.copy[data-copy]");
+    if (button) {
+      e.preventDefault();
+      e.stopPropagation();
+      copy(button.getAttribute("data-copy"));
+      return;
+    }
+    // Whole rows are clickable; links and buttons inside keep their own behaviour.
+    const row = e.target.closest("tr[data-href]");
+    if (row && !e.target.closest("a, button, input, select")) {
+      window.location.assign(row.getAttribute("data-href"));
+    }
+  });
+
+  // ---- keyboard ---------------------------------------------------------------------------
+  function rows() { return $$("table.requests tbody tr[data-href], table.reservations tbody tr[data-href]"); }
+  function select(index) {
+    const all = rows();
+    if (!all.length) return;
+    const i = Math.max(0, Math.min(all.length - 1, index));
+    all.forEach((r) => r.classList.remove("selected"));
+    all[i].classList.add("selected");
+    all[i].scrollIntoView({ block: "nearest" });
+  }
+  document.addEventListener("keydown", (e) => {
+    const typing = e.target.closest("input, select, textarea");
+    if (e.key === "Escape" && typing) { e.target.blur(); return; }
+    if (typing || e.metaKey || e.ctrlKey || e.altKey) return;
+    const all = rows();
+    const current = all.findIndex((r) => r.classList.contains("selected"));
+    if (e.key === "j") { select(current + 1); e.preventDefault(); }
+    else if (e.key === "k") { select(current < 0 ? 0 : current - 1); e.preventDefault(); }
+    else if (e.key === "Enter" && current >= 0) { window.location.assign(all[current].getAttribute("data-href")); }
+    else if (e.key === "/") { const s = $("#search"); if (s) { s.focus(); e.preventDefault(); } }
+  });
+
+  // ---- relative times ---------------------------------------------------------------------
+  function relative(us) {
+    const secs = Math.max(0, Math.floor((Date.now() * 1000 - us) / 1e6));
+    if (secs < 60) return secs + "s ago";
+    if (secs < 3600) return Math.floor(secs / 60) + "m ago";
+    if (secs < 86400) return Math.floor(secs / 3600) + "h ago";
+    return Math.floor(secs / 86400) + "d ago";
+  }
+  setInterval(() => {
+    $$("time[data-us]").forEach((t) => { t.textContent = relative(Number(t.getAttribute("data-us"))); });
+  }, 10000);
+
+  // ---- live rows --------------------------------------------------------------------------
+  // Same rule as the server's view::visible: control and bidi characters shown as escapes.
+  function visible(s) {
+    return String(s).replace(/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/g,
+      (c) => "\\u{" + c.charCodeAt(0).toString(16) + "}");
+  }
+  function shortSid(sid) { return sid.length === 34 ? sid.slice(0, 6) + "…" + sid.slice(30) : sid; }
+  function sidHref(sid) {
+    const prefix = sid.slice(0, 2);
+    if (prefix === "WT") return "/tasks/" + sid;
+    if (prefix === "WR") return "/?reservation_sid=" + sid;
+    if (prefix === "WK") return "/?worker_sid=" + sid;
+    return "/?q=" + encodeURIComponent(sid);
+  }
+  const SVG = "http://www.w3.org/2000/svg";
+  function copyIcon() {
+    const svg = document.createElementNS(SVG, "svg");
+    svg.setAttribute("class", "icon");
+    svg.setAttribute("viewBox", "0 0 16 16");
+    svg.setAttribute("aria-hidden", "true");
+    const rect = document.createElementNS(SVG, "rect");
+    [["x", "5.5"], ["y", "5.5"], ["width", "8"], ["height", "8"], ["rx", "1.5"]].forEach(([k, v]) => rect.setAttribute(k, v));
+    const path = document.createElementNS(SVG, "path");
+    path.setAttribute("d", "M10.5 3.5v-0.5a1.5 1.5 0 0 0-1.5-1.5h-5a1.5 1.5 0 0 0-1.5 1.5v5a1.5 1.5 0 0 0 1.5 1.5h0.5");
+    svg.append(rect, path);
+    return svg;
+  }
+  function sidCell(cell, sid) {
+    if (!sid) return;
+    const wrap = document.createElement("span");
+    wrap.className = "sid";
+    const link = document.createElement("a");
+    link.setAttribute("href", sidHref(sid));
+    link.setAttribute("title", sid);
+    link.textContent = shortSid(sid);
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "copy";
+    button.setAttribute("data-copy", sid);
+    button.setAttribute("aria-label", "Copy " + sid);
+    button.setAttribute("title", "Copy " + sid);
+    button.appendChild(copyIcon());
+    wrap.append(link, button);
+    cell.appendChild(wrap);
+  }
+  function statusClass(s) { return s >= 200 && s < 300 ? "ok" : (s >= 400 && s < 500 ? "warn" : "err"); }
+
+  function matches(table, r) {
+    if (table.getAttribute("data-filtered") !== "yes") return true;
+    if (table.getAttribute("data-filter-q")) return null; // cannot tell client-side
+    const checks = {
+      kind: r.kind, event_type: r.event_type, path: r.path, status: String(r.status),
+      task_sid: r.task_sid, reservation_sid: r.reservation_sid, worker_sid: r.worker_sid,
+    };
+    return Object.keys(checks).every((name) => {
+      const want = table.getAttribute("data-filter-" + name);
+      return !want || want === checks[name];
+    });
+  }
+
+  function addRow(table, r) {
+    const verdict = matches(table, r);
+    if (verdict === false) return;
+    if (verdict === null) { $("#new-notice").hidden = false; return; }
+    const row = $("#row-template").content.firstElementChild.cloneNode(true);
+    row.setAttribute("data-href", "/requests/" + r.id);
+    row.setAttribute("data-id", String(r.id));
+    row.classList.add("kind-" + r.kind);
+    const time = $("time", row);
+    time.setAttribute("datetime", r.received_at);
+    time.setAttribute("data-us", String(r.received_at_us));
+    time.setAttribute("title", r.received_at);
+    time.textContent = relative(r.received_at_us);
+    $("a.req", row).setAttribute("href", "/requests/" + r.id);
+    $(".method", row).textContent = visible(r.method);
+    $(".path", row).textContent = visible(r.path + (r.query ? "?" + r.query : ""));
+    const kind = $(".kind", row);
+    kind.classList.add(r.kind);
+    kind.textContent = visible(r.event_type || r.kind);
+    const status = $(".status", row);
+    status.classList.add(statusClass(r.status));
+    status.textContent = String(r.status);
+    sidCell($(".t-task", row), r.task_sid);
+    sidCell($(".t-reservation", row), r.reservation_sid);
+    sidCell($(".t-worker", row), r.worker_sid);
+    const sig = $(".sig", row);
+    sig.classList.add(r.signature);
+    sig.textContent = r.signature;
+    if (r.replay_of) {
+      const badge = document.createElement("span");
+      badge.className = "badge replay";
+      badge.textContent = "replay";
+      $(".c-req", row).append(" ", badge);
+    }
+    const body = $("tbody", table);
+    if ($(`tr[data-id="${r.id}"]`, body)) return; // already shown
+    body.insertBefore(row, body.firstChild);
+    const extra = body.rows.length - 500;
+    for (let i = 0; i < extra; i++) body.deleteRow(body.rows.length - 1);
+    const empty = $("#empty");
+    if (empty) empty.hidden = true;
+  }
+
+  function startLive() {
+    const table = $("#requests");
+    const status = $("#live-status");
+    if (!table || table.getAttribute("data-live") !== "on" || !window.EventSource) return;
+    const source = new EventSource("/live");
+    source.addEventListener("open", () => { status.textContent = "live"; status.className = "live-status on"; });
+    source.addEventListener("error", () => { status.textContent = "reconnecting"; status.className = "live-status off"; });
+    source.addEventListener("request", (e) => {
+      try { addRow(table, JSON.parse(e.data)); } catch (_) { /* a malformed event is skipped */ }
+    });
+    source.addEventListener("reload", () => { $("#new-notice").hidden = false; });
+  }
+
+  startLive();
+})();
