@@ -3,12 +3,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use taskhook::config::Config;
+use taskhook::inspector::guard::InspectorToken;
 use taskhook::startup::App;
 use taskhook::store::models::{Header, StoredRequest};
 use taskhook::store::{RequestFilter, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
+
+/// The inspector token every test app uses.
+pub const INSPECTOR_TOKEN: &str = "test-token-0123456789abcdef";
 
 pub const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 pub const WORKSPACE: &str = "WS0123456789abcdef0123456789abcdef";
@@ -21,6 +25,7 @@ pub const RESERVATION: &str = "WR0123456789abcdef0123456789abcdef";
 /// A running taskhook with its own temp database.
 pub struct TestApp {
     pub addr: SocketAddr,
+    pub inspector: SocketAddr,
     pub store: Store,
     pub db_path: PathBuf,
     pub client: reqwest::Client,
@@ -39,9 +44,11 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let db_path = dir.path().join("taskhook.db");
     let mut config = Config::new("127.0.0.1:0".parse().unwrap(), db_path.clone());
     config.inspector.listen = "127.0.0.1:0".parse().unwrap();
+    config.inspector.token = InspectorToken::fixed(INSPECTOR_TOKEN).unwrap();
     tweak(&mut config);
     let app = App::build(config).await.expect("app builds");
     let addr = app.capture_addr();
+    let inspector = app.inspector_addr();
     let store = app.store().clone();
     let (shutdown, stop) = oneshot::channel::<()>();
     let stopped = tokio::spawn(app.run_until_stopped(async move {
@@ -49,6 +56,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     }));
     TestApp {
         addr,
+        inspector,
         store,
         db_path,
         client: reqwest::Client::new(),
@@ -70,6 +78,28 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    /// `http://127.0.0.1:PORT{path}` on the inspector listener.
+    pub fn inspector_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.inspector, path)
+    }
+
+    /// GET on the inspector as a script would: with the Bearer token.
+    pub async fn inspector_get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.inspector_url(path))
+            .bearer_auth(INSPECTOR_TOKEN)
+            .send()
+            .await
+            .expect("inspector request sent")
+    }
+
+    /// GET on the inspector's JSON API, parsed.
+    pub async fn api(&self, path: &str) -> serde_json::Value {
+        let response = self.inspector_get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("JSON")
     }
 
     /// The newest stored requests (newest first).

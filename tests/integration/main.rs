@@ -12,6 +12,8 @@ mod cli;
 mod durability;
 /// Bodies over the limit, broken encodings, odd requests: recorded or refused, never a panic.
 mod hostile;
+/// The inspector: pages, JSON API, live updates, and the guard in front of them.
+mod inspector;
 
 /// A headless Chromium through chromedriver: clicks, clipboard, screenshots; skipped if absent.
 mod browser_support;
