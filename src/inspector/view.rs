@@ -49,7 +49,10 @@ pub fn size(bytes: u64) -> String {
 /// One decoded form field. `pretty` holds indented JSON for the attribute fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
+    /// Name and value as shown (control and bidi characters made visible).
     pub name: String,
+    pub shown: String,
+    /// The exact value, for the copy button.
     pub value: String,
     pub pretty: Option<String>,
     /// The value looked like JSON (an attributes field) but did not parse.
@@ -68,14 +71,20 @@ pub fn form_fields(request: &StoredRequest) -> Vec<Field> {
         .map(|(name, value)| {
             let (pretty, invalid_json) = if JSON_FIELDS.contains(&name.as_ref()) {
                 match serde_json::from_str::<serde_json::Value>(&value) {
-                    Ok(json) => (serde_json::to_string_pretty(&json).ok(), false),
+                    Ok(json) => (
+                        serde_json::to_string_pretty(&json)
+                            .ok()
+                            .map(|p| visible_text(&p)),
+                        false,
+                    ),
                     Err(_) => (None, true),
                 }
             } else {
                 (None, false)
             };
             Field {
-                name: name.into_owned(),
+                name: visible(&name),
+                shown: visible(&value),
                 value: value.into_owned(),
                 pretty,
                 invalid_json,
@@ -113,12 +122,12 @@ pub fn body_view(body: &[u8]) -> BodyView {
                 && let Ok(pretty) = serde_json::to_string_pretty(&json)
             {
                 return BodyView {
-                    text: pretty,
+                    text: visible_text(&pretty),
                     format: "json",
                 };
             }
             BodyView {
-                text: text.to_owned(),
+                text: visible_text(text),
                 format: "text",
             }
         }
@@ -163,9 +172,19 @@ pub fn header_text(header: &Header) -> (String, String) {
 
 /// Replaces control characters (NUL, ESC, ...) and bidi overrides with visible escapes.
 pub fn visible(text: &str) -> String {
+    escape_hidden(text, false)
+}
+
+/// Like [`visible`], but keeps line breaks and tabs, for multi-line bodies.
+pub fn visible_text(text: &str) -> String {
+    escape_hidden(text, true)
+}
+
+fn escape_hidden(text: &str, keep_layout: bool) -> String {
     text.chars()
         .flat_map(|c| {
-            let hidden = c.is_control()
+            let layout = keep_layout && matches!(c, '\n' | '\r' | '\t');
+            let hidden = !layout && c.is_control()
                 || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
             let shown: Vec<char> = if hidden {
                 c.escape_unicode().collect()

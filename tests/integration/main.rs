@@ -4,6 +4,8 @@
 /// Spawning the app in-process, HTTP and raw-socket clients, TaskRouter-shaped fixtures.
 mod helpers;
 
+/// The inspector in headless Chromium: live rows, copy buttons, keyboard, hostile payloads.
+mod browser;
 /// Recording and answering callbacks: what is stored, byte for byte, and what is answered.
 mod capture;
 /// The `taskhook` binary: address lines, startup errors, the `requests` command.
