@@ -23,6 +23,31 @@ pub enum Command {
     Serve(ServeArgs),
     /// List recorded requests, newest first.
     Requests(RequestsArgs),
+    /// Accept a reservation through the TaskRouter REST API (what the inspector's button does).
+    Accept(ReservationArgs),
+    /// Reject a reservation through the TaskRouter REST API.
+    Reject(ReservationArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReservationArgs {
+    /// The ReservationSid (WR…).
+    pub reservation: String,
+
+    /// The TaskSid (WT…); looked up in the recorded callbacks when omitted.
+    #[arg(long, value_name = "WT…")]
+    pub task: Option<String>,
+
+    /// Reject only: the Activity (WA…) to move the worker to.
+    #[arg(long, value_name = "WA…")]
+    pub activity: Option<String>,
+
+    /// SQLite database file written by `taskhook serve`.
+    #[arg(long, env = "TASKHOOK_DB", default_value = "taskhook.db")]
+    pub db: PathBuf,
+
+    #[command(flatten)]
+    pub taskrouter: TaskRouterArgs,
 }
 
 /// How assignment callbacks are answered.
@@ -82,6 +107,33 @@ pub struct ServeArgs {
     /// but anyone who can reach it can try.
     #[arg(long)]
     pub allow_remote_inspector: bool,
+
+    #[command(flatten)]
+    pub taskrouter: TaskRouterArgs,
+
+    /// The public base URL TaskRouter calls (your tunnel, e.g. https://abc.ngrok.app);
+    /// signatures are checked against it. Without it, http:// + the Host header is used.
+    #[arg(long, env = "TASKHOOK_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+
+    /// Seconds from an assignment callback until TaskRouter times the reservation out
+    /// (the Workflow's TaskReservationTimeout); drives the countdown on the page.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub reservation_timeout: u64,
+}
+
+/// Where and how to call the TaskRouter REST API. Credentials come only from the environment
+/// (TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN, or TWILIO_API_KEY + TWILIO_API_SECRET), never
+/// from the command line, where other users could read them.
+#[derive(Debug, Args)]
+pub struct TaskRouterArgs {
+    /// TaskRouter REST base URL (the local sim, or a test server).
+    #[arg(long, env = "TASKHOOK_TASKROUTER_URL", default_value = crate::taskrouter::client::DEFAULT_BASE_URL)]
+    pub taskrouter_url: String,
+
+    /// WorkspaceSid to use when no recorded callback names one.
+    #[arg(long, env = "TWILIO_WORKSPACE_SID", value_name = "WS…")]
+    pub workspace: Option<String>,
 }
 
 #[derive(Debug, Args)]

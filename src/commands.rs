@@ -4,11 +4,12 @@ use std::io::Write;
 
 use anyhow::Context;
 
-use crate::cli::{RequestsArgs, ServeArgs};
-use crate::config::Config;
+use crate::actions::{Actions, ReservationInput};
+use crate::cli::{RequestsArgs, ReservationArgs, ServeArgs};
+use crate::config::{Config, TaskRouterConfig};
 use crate::startup::App;
 use crate::store::models::RequestSummary;
-use crate::store::{RequestFilter, Store};
+use crate::store::{RequestFilter, Store, StoreOptions};
 
 /// `taskhook serve`: bind, print the addresses, serve until SIGINT or SIGTERM.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -45,6 +46,47 @@ pub async fn shutdown_signal() {
         () = term => {}
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Which way `taskhook accept` / `reject` decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Accept,
+    Reject,
+}
+
+/// `taskhook accept` / `taskhook reject`: the inspector's buttons from the shell. The task and
+/// workspace come from the recorded callbacks unless given; the call is recorded in the audit
+/// trail like a click.
+pub async fn reservation(args: ReservationArgs, decision: Decision) -> anyhow::Result<()> {
+    let taskrouter = TaskRouterConfig::from_args(&args.taskrouter)?;
+    let client = taskrouter.client()?;
+    let store = {
+        let path = args.db.clone();
+        tokio::task::spawn_blocking(move || Store::open(&path, StoreOptions::default())).await??
+    };
+    let (writer, writer_thread) = store.start_writer()?;
+    let actions = Actions {
+        store,
+        writer,
+        client,
+        default_workspace: taskrouter.workspace,
+    };
+    let input = ReservationInput {
+        task_sid: args.task,
+        workspace_sid: None,
+        worker_activity_sid: args.activity,
+    };
+    let outcome = match decision {
+        Decision::Accept => actions.accept(&args.reservation, &input).await,
+        Decision::Reject => actions.reject(&args.reservation, &input).await,
+    };
+    drop(actions);
+    writer_thread.join().await;
+    let outcome = outcome?;
+    anyhow::ensure!(outcome.ok, "{}", outcome.summary);
+    println!("{}", terminal_safe(&outcome.summary));
+    Ok(())
 }
 
 /// `taskhook requests`: newest first, as a table or JSON lines.

@@ -8,10 +8,13 @@ use std::time::Duration;
 
 use crate::capture::CaptureSettings;
 use crate::capture::responder::{AssignmentReply, Responder};
-use crate::cli::{AssignmentMode, ServeArgs};
+use crate::cli::{AssignmentMode, ServeArgs, TaskRouterArgs};
 use crate::inspector::guard::InspectorToken;
 use crate::server::ConnectionLimits;
 use crate::store::StoreOptions;
+use crate::taskrouter::client::{Client, Credentials, DEFAULT_BASE_URL};
+use crate::taskrouter::sid::{self, is_sid};
+use crate::taskrouter::signature::AuthToken;
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
@@ -23,6 +26,51 @@ pub struct Config {
     pub capture: CaptureSettings,
     pub capture_limits: ConnectionLimits,
     pub inspector: InspectorConfig,
+    pub taskrouter: TaskRouterConfig,
+    /// How long a reservation stays pending before TaskRouter times it out.
+    pub reservation_timeout: Duration,
+}
+
+/// How to reach the TaskRouter REST API.
+#[derive(Debug, Clone)]
+pub struct TaskRouterConfig {
+    pub base_url: String,
+    pub credentials: Option<Credentials>,
+    pub workspace: Option<String>,
+    /// Per attempt.
+    pub timeout: Duration,
+}
+
+impl TaskRouterConfig {
+    /// From the flags and the TWILIO_* environment variables.
+    pub fn from_args(args: &TaskRouterArgs) -> anyhow::Result<Self> {
+        let env = |name| std::env::var(name).ok();
+        let credentials = Credentials::from_values(
+            env("TWILIO_ACCOUNT_SID").as_deref(),
+            env("TWILIO_AUTH_TOKEN").as_deref(),
+            env("TWILIO_API_KEY").as_deref(),
+            env("TWILIO_API_SECRET").as_deref(),
+        )
+        .map_err(anyhow::Error::msg)?;
+        if let Some(ws) = &args.workspace {
+            anyhow::ensure!(
+                is_sid(ws, sid::WORKSPACE),
+                "--workspace / TWILIO_WORKSPACE_SID must be WS followed by 32 hex digits"
+            );
+        }
+        Ok(Self {
+            base_url: args.taskrouter_url.clone(),
+            credentials,
+            workspace: args.workspace.clone(),
+            timeout: Duration::from_secs(10),
+        })
+    }
+
+    /// The REST client for this configuration.
+    pub fn client(&self) -> anyhow::Result<Client> {
+        Client::new(&self.base_url, self.credentials.clone(), self.timeout)
+            .map_err(anyhow::Error::msg)
+    }
 }
 
 /// Settings of the inspector listener.
@@ -48,6 +96,8 @@ impl Config {
                 },
                 max_body: 1024 * 1024,
                 body_read_timeout: Duration::from_secs(30),
+                signature_token: None,
+                public_url: None,
             },
             capture_limits: ConnectionLimits::default(),
             inspector: InspectorConfig {
@@ -55,6 +105,13 @@ impl Config {
                 token: InspectorToken::random(),
                 extra_hosts: Vec::new(),
             },
+            taskrouter: TaskRouterConfig {
+                base_url: DEFAULT_BASE_URL.to_owned(),
+                credentials: None,
+                workspace: None,
+                timeout: Duration::from_secs(10),
+            },
+            reservation_timeout: Duration::from_secs(120),
         }
     }
 
@@ -93,6 +150,30 @@ impl Config {
                  learns the token can use it"
             );
         }
+
+        config.taskrouter = TaskRouterConfig::from_args(&args.taskrouter)?;
+        config.taskrouter.client()?;
+        config.capture.signature_token = std::env::var("TWILIO_AUTH_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .map(AuthToken::new);
+        if let Some(url) = &args.public_url {
+            let trimmed = url.trim_end_matches('/');
+            let parsed = reqwest::Url::parse(trimmed).ok();
+            anyhow::ensure!(
+                parsed.is_some_and(|u| matches!(u.scheme(), "http" | "https")
+                    && u.host_str().is_some()
+                    && u.path() == "/"
+                    && u.query().is_none()),
+                "--public-url must be a base URL such as https://abc.ngrok.app (no path or query)"
+            );
+            config.capture.public_url = Some(trimmed.to_owned());
+        }
+        anyhow::ensure!(
+            args.reservation_timeout > 0,
+            "--reservation-timeout must be at least 1 second"
+        );
+        config.reservation_timeout = Duration::from_secs(args.reservation_timeout);
         Ok(config)
     }
 }

@@ -15,6 +15,7 @@
 //! - [`store`]: the only module with SQL — migrations, the group-commit writer, read queries.
 //! - [`taskrouter`]: TaskRouter knowledge — SIDs and callback classification.
 
+pub mod actions;
 pub mod capture;
 pub mod cli;
 pub mod commands;

@@ -6,14 +6,19 @@ use clap::Parser;
 use taskhook::cli::{Cli, Command};
 use taskhook::{commands, telemetry};
 
+/// Runs an async command on a multi-threaded runtime.
+fn run(command: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Runtime::new()?.block_on(command)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init();
     let result = match cli.command {
         Command::Requests(args) => commands::requests(args),
-        Command::Serve(args) => tokio::runtime::Runtime::new()
-            .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(commands::serve(args))),
+        Command::Serve(args) => run(commands::serve(args)),
+        Command::Accept(args) => run(commands::reservation(args, commands::Decision::Accept)),
+        Command::Reject(args) => run(commands::reservation(args, commands::Decision::Reject)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,13 +13,16 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::actions::Actions;
 use crate::capture::Capture;
 use crate::config::Config;
 use crate::inspector::guard::GuardConfig;
+use crate::inspector::guard::InspectorToken;
 use crate::inspector::{self, InspectorState};
 use crate::server::{self, ConnectionLimits};
 use crate::store::Store;
 use crate::store::writer::{Writer, WriterThread};
+use crate::taskrouter::client::Client;
 
 /// A built, bound, not yet serving taskhook.
 pub struct App {
@@ -31,6 +34,7 @@ pub struct App {
     capture_addr: SocketAddr,
     inspector_listener: TcpListener,
     inspector_addr: SocketAddr,
+    client: Client,
 }
 
 impl App {
@@ -40,6 +44,7 @@ impl App {
             let options = config.store.clone();
             tokio::task::spawn_blocking(move || Store::open(&path, options)).await??
         };
+        let client = config.taskrouter.client()?;
         let (writer, writer_thread) = store.start_writer()?;
         let capture_listener = TcpListener::bind(config.listen)
             .await
@@ -60,6 +65,7 @@ impl App {
             capture_addr,
             inspector_listener,
             inspector_addr,
+            client,
         })
     }
 
@@ -104,6 +110,14 @@ impl App {
             store: self.store.clone(),
             capture_base: format!("http://{}", self.capture_addr),
             shutdown: stop_rx.clone(),
+            actions: Actions {
+                store: self.store.clone(),
+                writer: self.writer.clone(),
+                client: self.client,
+                default_workspace: self.config.taskrouter.workspace.clone(),
+            },
+            csrf: InspectorToken::random().expose().to_owned(),
+            reservation_timeout_us: self.config.reservation_timeout.as_micros() as i64,
         });
         let router = inspector::router(state, guard);
         let inspector = tokio::spawn(server::serve(

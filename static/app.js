@@ -181,6 +181,8 @@
       badge.textContent = "replay";
       $(".c-req", row).append(" ", badge);
     }
+    const decide = $(".c-decide", row);
+    if (decide && window.taskhookDecide) window.taskhookDecide(decide, r);
     const body = $("tbody", table);
     if ($(`tr[data-id="${r.id}"]`, body)) return; // already shown
     body.insertBefore(row, body.firstChild);
@@ -202,6 +204,142 @@
     });
     source.addEventListener("reload", () => { $("#new-notice").hidden = false; });
   }
+
+  // ---- Accept / Reject / Refresh / Complete / Cancel ------------------------------------------
+  // Forms work without JavaScript (POST + redirect); with it they call the JSON API and show
+  // TaskRouter's answer in place.
+  const meta = (name) => { const m = $(`meta[name="${name}"]`); return m ? m.getAttribute("content") : ""; };
+
+  function describe(json) {
+    if (json.reservation_status) return (json.worker_name ? json.worker_name + " · " : "") + json.reservation_status;
+    if (json.assignment_status) return "task " + json.assignment_status;
+    return "done";
+  }
+  function setStatus(box, status) {
+    if (!status) return;
+    box.setAttribute("data-status", status);
+    const row = box.closest("tr, dd");
+    $$(".res-status", row || box).forEach((badge) => { badge.textContent = status; badge.className = "res-status " + status; });
+    if (status !== "pending") {
+      $$("form.action-form", box).forEach((f) => {
+        const action = f.querySelector("button").getAttribute("data-action");
+        if (action === "accept" || action === "reject") f.remove();
+      });
+      const countdown = $(".countdown", box);
+      if (countdown) countdown.remove();
+    }
+  }
+  document.addEventListener("submit", async (e) => {
+    const form = e.target.closest("form.action-form");
+    if (!form || !window.fetch) return;
+    e.preventDefault();
+    const box = form.closest(".decide, .task-actions");
+    const out = $("output.result", box);
+    const payload = {};
+    new FormData(form).forEach((value, key) => { if (key !== "csrf" && key !== "back" && value) payload[key] = value; });
+    const buttons = $$("button", box);
+    buttons.forEach((b) => { b.disabled = true; });
+    const action = form.querySelector("button").getAttribute("data-action") || "action";
+    out.className = "result busy";
+    out.textContent = action + "…";
+    let json = {};
+    let ok = false;
+    try {
+      const res = await fetch(form.getAttribute("data-api"), {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(payload),
+        credentials: "same-origin",
+      });
+      ok = res.ok;
+      json = await res.json().catch(() => ({ error: { message: "HTTP " + res.status } }));
+    } catch (err) {
+      json = { error: { message: "taskhook did not answer: " + err } };
+    }
+    buttons.forEach((b) => { b.disabled = meta("has-credentials") !== "yes"; });
+    out.textContent = "";
+    if (ok) {
+      out.className = "result ok";
+      out.textContent = action + ": " + describe(json);
+      setStatus(box, json.reservation_status);
+    } else {
+      const error = json.error || {};
+      out.className = "result err";
+      out.textContent = action + ": " + (json.summary || error.message || "failed");
+      if (error.more_info && /^https:\/\//.test(error.more_info)) {
+        const link = document.createElement("a");
+        link.setAttribute("href", error.more_info);
+        link.setAttribute("rel", "noreferrer");
+        link.setAttribute("target", "_blank");
+        link.textContent = "more info";
+        out.append(" ", link);
+      }
+      setStatus(box, json.reservation_status);
+    }
+  });
+
+  // Countdown to the reservation timeout.
+  function tick() {
+    $$(".countdown[data-deadline-us]").forEach((el) => {
+      const left = Math.floor((Number(el.getAttribute("data-deadline-us")) - Date.now() * 1000) / 1e6);
+      if (left > 0) {
+        el.textContent = Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0") + " left";
+        el.classList.toggle("urgent", left <= 20);
+      } else {
+        el.textContent = "timer elapsed";
+        el.classList.add("elapsed");
+      }
+    });
+  }
+  tick();
+  setInterval(tick, 1000);
+
+  // Decision controls for assignment rows that arrive live (same markup as the server's).
+  function actionForm(reservation, task, workspace, action, label) {
+    const form = document.createElement("form");
+    form.method = "post";
+    form.className = "action-form";
+    form.setAttribute("action", "/reservations/" + reservation + "/" + action);
+    form.setAttribute("data-api", "/api/reservations/" + reservation + "/" + action);
+    [["csrf", meta("csrf-token")], ["back", "/"], ["task_sid", task], ["workspace_sid", workspace]].forEach(([name, value]) => {
+      const input = document.createElement("input");
+      input.type = "hidden";
+      input.name = name;
+      input.value = value || "";
+      form.appendChild(input);
+    });
+    const button = document.createElement("button");
+    button.type = "submit";
+    button.className = "act " + action;
+    button.setAttribute("data-action", action);
+    button.textContent = label;
+    if (meta("has-credentials") !== "yes") {
+      button.disabled = true;
+      button.title = "Set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN and restart taskhook";
+    }
+    form.appendChild(button);
+    return form;
+  }
+  window.taskhookDecide = function (cell, r) {
+    if (r.kind !== "assignment" || !r.reservation_sid || !r.task_sid) return;
+    const box = document.createElement("div");
+    box.className = "decide";
+    box.setAttribute("data-reservation", r.reservation_sid);
+    box.setAttribute("data-status", "pending");
+    const ws = r.workspace_sid || "";
+    box.append(
+      actionForm(r.reservation_sid, r.task_sid, ws, "accept", "Accept"),
+      actionForm(r.reservation_sid, r.task_sid, ws, "reject", "Reject"));
+    const countdown = document.createElement("span");
+    countdown.className = "countdown";
+    countdown.setAttribute("data-deadline-us", String(r.received_at_us + Number(meta("reservation-timeout-us") || 0)));
+    box.append(countdown, actionForm(r.reservation_sid, r.task_sid, ws, "refresh", "↻"));
+    const out = document.createElement("output");
+    out.className = "result";
+    box.appendChild(out);
+    cell.appendChild(box);
+    tick();
+  };
 
   startLive();
 })();

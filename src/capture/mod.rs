@@ -25,6 +25,7 @@ use tokio::net::TcpStream;
 use crate::store::models::{Header, NewRequest, RecordedResponse};
 use crate::store::writer::Writer;
 use crate::taskrouter::callback::{Params, derive, is_form, search_text};
+use crate::taskrouter::signature::{self, AuthToken, Check, Verdict};
 use raw_head::{RawHeader, RecordingIo, Tape};
 use responder::{Responder, json_error};
 
@@ -36,6 +37,10 @@ pub struct CaptureSettings {
     pub max_body: usize,
     /// A body must arrive completely within this time after the head.
     pub body_read_timeout: Duration,
+    /// TWILIO_AUTH_TOKEN; without it every request is `unchecked`.
+    pub signature_token: Option<AuthToken>,
+    /// `--public-url`: the base URL TaskRouter signs; else `http://` + the Host header.
+    pub public_url: Option<String>,
 }
 
 /// The capture service shared by all connections of the capture listener.
@@ -123,6 +128,7 @@ impl Capture {
         let error = read.failure.as_ref().map(ToString::to_string).or_else(|| {
             not_origin_form.then(|| "absolute-form or CONNECT request refused".to_owned())
         });
+        let check = self.check_signature(&parts.method, &target, &headers, content_type, &read);
         let close = read.failure.is_some();
         let request = NewRequest {
             received_at_us,
@@ -138,7 +144,8 @@ impl Capture {
             response: response.clone(),
             duration_us: started.elapsed().as_micros() as i64,
             derived,
-            signature: "unchecked",
+            signature: check.verdict.as_str(),
+            signature_reason: check.reason,
             replay_of: None,
             error,
             search_text,
@@ -181,6 +188,49 @@ impl hyper::service::Service<Request<Incoming>> for CaptureService {
         let tape = self.tape.clone();
         let remote = self.remote;
         Box::pin(async move { Ok(capture.handle(req, &tape, remote).await) })
+    }
+}
+
+impl Capture {
+    /// X-Twilio-Signature verdict for a request (reference §4), against the URL TaskRouter
+    /// called: `--public-url` + the request target, else `http://` + Host + target.
+    fn check_signature(
+        &self,
+        method: &Method,
+        target: &str,
+        headers: &[Header],
+        content_type: Option<&[u8]>,
+        read: &BodyRead,
+    ) -> Check {
+        let header_value = |name: &str| {
+            headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| h.value.as_slice())
+        };
+        if read.failure.is_some() && self.settings.signature_token.is_some() {
+            return Check {
+                verdict: Verdict::Invalid,
+                reason: Some("the body was not received whole, so it cannot be checked".into()),
+            };
+        }
+        let url = match &self.settings.public_url {
+            Some(base) => format!("{base}{target}"),
+            None => {
+                let host = header_value("host")
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default();
+                format!("http://{host}{target}")
+            }
+        };
+        signature::verify(
+            self.settings.signature_token.as_ref(),
+            header_value(signature::HEADER),
+            &url,
+            content_type,
+            &read.bytes,
+            method.as_str(),
+        )
     }
 }
 

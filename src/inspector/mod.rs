@@ -2,6 +2,7 @@
 //! assets, all behind the [`guard`] (Host allowlist, token, cross-site refusal, CSP).
 //! It binds loopback by default and is never reachable through the capture listener.
 
+pub mod actions;
 pub mod api;
 pub mod assets;
 pub mod guard;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use http::StatusCode;
 use serde::Deserialize;
 
@@ -28,6 +29,12 @@ pub struct InspectorState {
     pub capture_base: String,
     /// Turns true at shutdown; live streams end then, so the drain does not wait on them.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Accept, Reject, Refresh, Complete, Cancel.
+    pub actions: crate::actions::Actions,
+    /// Per-run token the HTML forms carry.
+    pub csrf: String,
+    /// From an assignment callback until TaskRouter times the reservation out.
+    pub reservation_timeout_us: i64,
 }
 
 /// Builds the router with every route behind the guard.
@@ -42,6 +49,16 @@ pub fn router(state: Arc<InspectorState>, guard: Arc<GuardConfig>) -> Router {
         .route("/api/requests/{id}", get(api::request))
         .route("/api/reservations", get(api::reservations))
         .route("/api/tasks/{sid}", get(api::task))
+        .route(
+            "/reservations/{sid}/{action}",
+            post(actions::reservation_form),
+        )
+        .route("/tasks/{sid}/{action}", post(actions::task_form))
+        .route(
+            "/api/reservations/{sid}/{action}",
+            post(actions::reservation_json),
+        )
+        .route("/api/tasks/{sid}/{action}", post(actions::task_json))
         .route("/static/app.css", get(assets::css))
         .route("/static/app.js", get(assets::js))
         .fallback(|| async { Failure::NotFound("no such page".into()) })

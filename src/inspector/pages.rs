@@ -13,11 +13,35 @@ use super::view::{self, BodyView, Field};
 use super::{Failure, InspectorState, ListQuery};
 use crate::export::curl_command;
 use crate::store::TaskHistory;
-use crate::store::models::{RequestSummary, Reservation, StoredRequest};
+use crate::store::models::{Action, RequestSummary, Reservation, StoredRequest};
 use crate::taskrouter::sid::{self, is_sid};
 
 /// Rows per page.
 const PAGE_SIZE: usize = 100;
+
+/// What every page's layout needs.
+#[derive(Debug, Clone, Default)]
+pub struct Ctx {
+    /// Which top-level tab is current.
+    pub nav: &'static str,
+    /// The per-run CSRF token the forms carry.
+    pub csrf: String,
+    /// Whether Accept/Reject can work (TaskRouter credentials are configured).
+    pub has_credentials: bool,
+    /// For the countdown on rows that arrive live.
+    pub reservation_timeout_us: i64,
+}
+
+impl Ctx {
+    fn new(state: &InspectorState, nav: &'static str) -> Self {
+        Self {
+            nav,
+            csrf: state.csrf.clone(),
+            has_credentials: state.actions.client.has_credentials(),
+            reservation_timeout_us: state.reservation_timeout_us,
+        }
+    }
+}
 
 /// A SID with its short form and where clicking it leads.
 #[derive(Debug, Clone)]
@@ -49,6 +73,116 @@ fn sid_view(sid: &Option<String>) -> Option<SidView> {
     sid.as_deref().map(SidView::new)
 }
 
+/// A recorded REST call, as shown next to its reservation or task.
+#[derive(Debug, Clone)]
+pub struct ActionView {
+    pub action: String,
+    pub at: String,
+    pub relative: String,
+    pub ok: bool,
+    /// "Alice · accepted", "task completed", or TaskRouter's error.
+    pub text: String,
+    pub more_info: Option<String>,
+    pub method: String,
+    pub url: String,
+    pub params: String,
+}
+
+fn action_view(a: &Action, now: i64) -> ActionView {
+    let body: Option<serde_json::Value> = a
+        .response_body
+        .as_deref()
+        .and_then(|b| serde_json::from_str(b).ok());
+    let field = |name: &str| {
+        body.as_ref()
+            .and_then(|b| b.get(name))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    let ok = a.response_status.is_some_and(|s| (200..300).contains(&s));
+    let text = if ok {
+        match (
+            field("worker_name"),
+            field("reservation_status"),
+            field("assignment_status"),
+        ) {
+            (Some(worker), Some(status), _) => format!("{worker} · {status}"),
+            (None, Some(status), _) => status,
+            (_, _, Some(task)) => format!("task {task}"),
+            _ => "done".to_owned(),
+        }
+    } else {
+        a.error.clone().unwrap_or_else(|| "failed".to_owned())
+    };
+    ActionView {
+        action: a.action.clone(),
+        at: a.at.clone(),
+        relative: view::relative_time(a.at_us, now),
+        ok,
+        text: view::visible(&text),
+        more_info: field("more_info").filter(|u| u.starts_with("https://")),
+        method: a.method.clone(),
+        url: a.url.clone(),
+        params: a.params.clone(),
+    }
+}
+
+/// Accept / Reject / Refresh controls for one reservation.
+#[derive(Debug, Clone)]
+pub struct DecisionView {
+    pub reservation: String,
+    pub task: String,
+    pub workspace: String,
+    pub status: String,
+    pub pending: bool,
+    /// When TaskRouter will time the reservation out (µs since the epoch), if known.
+    pub deadline_us: Option<i64>,
+    pub latest: Option<ActionView>,
+    /// The page to come back to after a form post.
+    pub back: String,
+}
+
+fn decision_view(
+    r: &Reservation,
+    latest: Option<&Action>,
+    timeout_us: i64,
+    back: &str,
+    now: i64,
+) -> DecisionView {
+    DecisionView {
+        reservation: r.reservation_sid.clone(),
+        task: r.task_sid.clone().unwrap_or_default(),
+        workspace: r.workspace_sid.clone().unwrap_or_default(),
+        status: r.status.clone(),
+        pending: r.status == "pending",
+        deadline_us: r.offered_at_us.map(|t| t + timeout_us),
+        latest: latest.map(|a| action_view(a, now)),
+        back: back.to_owned(),
+    }
+}
+
+/// Reservations and their latest actions for `sids`, for building decision controls.
+async fn decisions(
+    state: &InspectorState,
+    sids: Vec<String>,
+    back: &str,
+) -> Result<Vec<DecisionView>, Failure> {
+    let (reservations, latest) = state
+        .store
+        .read(move |r| Ok((r.reservations_by_sid(&sids)?, r.latest_actions(&sids)?)))
+        .await?;
+    let now = now_us();
+    Ok(reservations
+        .iter()
+        .map(|r| {
+            let action = latest
+                .iter()
+                .find(|a| a.reservation_sid.as_deref() == Some(r.reservation_sid.as_str()));
+            decision_view(r, action, state.reservation_timeout_us, back, now)
+        })
+        .collect())
+}
+
 /// One row of the request list.
 #[derive(Debug, Clone)]
 pub struct RowView {
@@ -69,6 +203,8 @@ pub struct RowView {
     pub worker: Option<SidView>,
     pub signature: String,
     pub replay_of: Option<i64>,
+    /// Accept/Reject controls, on assignment callbacks.
+    pub decision: Option<DecisionView>,
 }
 
 fn now_us() -> i64 {
@@ -104,7 +240,31 @@ fn row_view(s: &RequestSummary, now: i64) -> RowView {
         worker: sid_view(&s.worker_sid),
         signature: s.signature.clone(),
         replay_of: s.replay_of,
+        decision: None,
     }
+}
+
+/// Attaches decision controls to the assignment-callback rows among `rows`.
+async fn with_decisions(
+    state: &InspectorState,
+    rows: &mut [RowView],
+    back: &str,
+) -> Result<(), Failure> {
+    let sids: Vec<String> = rows
+        .iter()
+        .filter(|r| r.kind == "assignment")
+        .filter_map(|r| r.reservation.as_ref().map(|s| s.full.clone()))
+        .collect();
+    if sids.is_empty() {
+        return Ok(());
+    }
+    let found = decisions(state, sids, back).await?;
+    for row in rows.iter_mut().filter(|r| r.kind == "assignment") {
+        if let Some(sid) = &row.reservation {
+            row.decision = found.iter().find(|d| d.reservation == sid.full).cloned();
+        }
+    }
+    Ok(())
 }
 
 /// Renders a page; a template error becomes a logged 500, never a panic.
@@ -121,7 +281,7 @@ fn render(page: &impl Template) -> Response {
 #[derive(Template)]
 #[template(path = "list.html")]
 struct ListPage {
-    nav: &'static str,
+    ctx: Ctx,
     rows: Vec<RowView>,
     filters: ListQuery,
     /// Query string for the next (older) page, if there may be one.
@@ -140,10 +300,12 @@ pub async fn list(
     let older = (rows.len() == PAGE_SIZE)
         .then(|| rows.last().map(|last| query.with_before(last.id)))
         .flatten();
+    let mut views: Vec<RowView> = rows.iter().map(|s| row_view(s, now)).collect();
+    with_decisions(&state, &mut views, "/").await?;
     let page = ListPage {
-        nav: "requests",
+        ctx: Ctx::new(&state, "requests"),
         live: query.before.is_none(),
-        rows: rows.iter().map(|s| row_view(s, now)).collect(),
+        rows: views,
         filters: query,
         older,
     };
@@ -153,7 +315,7 @@ pub async fn list(
 #[derive(Template)]
 #[template(path = "detail.html")]
 struct DetailPage {
-    nav: &'static str,
+    ctx: Ctx,
     row: RowView,
     remote_addr: String,
     http_version: String,
@@ -168,6 +330,9 @@ struct DetailPage {
     response_headers: Vec<(String, String)>,
     response_body: BodyView,
     curl: String,
+    signature_reason: Option<String>,
+    decision: Option<DecisionView>,
+    actions: Vec<ActionView>,
 }
 
 pub async fn detail(
@@ -180,9 +345,29 @@ pub async fn detail(
         .await?
         .ok_or_else(|| Failure::NotFound(format!("no request {id}")))?;
     let s = &request.summary;
+    let now = now_us();
+    let back = format!("/requests/{id}");
+    let (decision, actions) = match &s.reservation_sid {
+        Some(wr) => {
+            let decision = decisions(&state, vec![wr.clone()], &back).await?.pop();
+            let sid = wr.clone();
+            let actions = state
+                .store
+                .read(move |r| r.actions(Some(&sid), None))
+                .await?;
+            (
+                decision,
+                actions.iter().map(|a| action_view(a, now)).collect(),
+            )
+        }
+        None => (None, Vec::new()),
+    };
     let page = DetailPage {
-        nav: "requests",
-        row: row_view(s, now_us()),
+        signature_reason: request.signature_reason.clone(),
+        decision,
+        actions,
+        ctx: Ctx::new(&state, "requests"),
+        row: row_view(s, now),
         remote_addr: s.remote_addr.clone(),
         http_version: request.http_version.clone(),
         duration: view::gap(s.duration_us),
@@ -217,6 +402,7 @@ pub struct ReservationView {
     pub status: String,
     pub status_at: String,
     pub last_request_id: i64,
+    pub decision: Option<DecisionView>,
 }
 
 fn reservation_view(r: &Reservation, now: i64) -> ReservationView {
@@ -230,22 +416,39 @@ fn reservation_view(r: &Reservation, now: i64) -> ReservationView {
         status: r.status.clone(),
         status_at: r.status_at.clone(),
         last_request_id: r.last_request_id,
+        decision: None,
     }
 }
 
 #[derive(Template)]
 #[template(path = "reservations.html")]
 struct ReservationsPage {
-    nav: &'static str,
+    ctx: Ctx,
     reservations: Vec<ReservationView>,
 }
 
 pub async fn reservations(State(state): State<Arc<InspectorState>>) -> Result<Response, Failure> {
     let rows = state.store.read(|r| r.list_reservations(None, 500)).await?;
     let now = now_us();
+    let found = decisions(
+        &state,
+        rows.iter().map(|r| r.reservation_sid.clone()).collect(),
+        "/reservations",
+    )
+    .await?;
     let page = ReservationsPage {
-        nav: "reservations",
-        reservations: rows.iter().map(|r| reservation_view(r, now)).collect(),
+        ctx: Ctx::new(&state, "reservations"),
+        reservations: rows
+            .iter()
+            .map(|r| {
+                let mut view = reservation_view(r, now);
+                view.decision = found
+                    .iter()
+                    .find(|d| d.reservation == r.reservation_sid)
+                    .cloned();
+                view
+            })
+            .collect(),
     };
     Ok(render(&page))
 }
@@ -334,12 +537,15 @@ fn steps(history: &TaskHistory) -> Vec<Step> {
 #[derive(Template)]
 #[template(path = "task.html")]
 struct TaskPage {
-    nav: &'static str,
+    ctx: Ctx,
     task: SidView,
     steps: Vec<Step>,
     timeline_width: u32,
     rows: Vec<RowView>,
     reservations: Vec<ReservationView>,
+    actions: Vec<ActionView>,
+    /// For the Complete / Cancel forms.
+    workspace: String,
 }
 
 pub async fn task(
@@ -362,8 +568,30 @@ pub async fn task(
         )));
     }
     let now = now_us();
+    let back = format!("/tasks/{task_sid}");
+    let found = decisions(
+        &state,
+        history
+            .reservations
+            .iter()
+            .map(|r| r.reservation_sid.clone())
+            .collect(),
+        &back,
+    )
+    .await?;
+    let workspace = history
+        .requests
+        .iter()
+        .find_map(|r| r.workspace_sid.clone())
+        .unwrap_or_default();
     let page = TaskPage {
-        nav: "requests",
+        workspace,
+        actions: history
+            .actions
+            .iter()
+            .map(|a| action_view(a, now))
+            .collect(),
+        ctx: Ctx::new(&state, "requests"),
         task: SidView::new(&task_sid),
         steps: steps(&history),
         timeline_width: TIMELINE_WIDTH,
@@ -371,7 +599,14 @@ pub async fn task(
         reservations: history
             .reservations
             .iter()
-            .map(|r| reservation_view(r, now))
+            .map(|r| {
+                let mut view = reservation_view(r, now);
+                view.decision = found
+                    .iter()
+                    .find(|d| d.reservation == r.reservation_sid)
+                    .cloned();
+                view
+            })
             .collect(),
     };
     Ok(render(&page))
@@ -380,7 +615,7 @@ pub async fn task(
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage {
-    pub nav: &'static str,
+    pub ctx: Ctx,
     pub status: u16,
     pub message: String,
 }
@@ -388,7 +623,7 @@ pub struct ErrorPage {
 /// The HTML answer for a failed page.
 pub fn error_page(status: StatusCode, message: String) -> Response {
     let mut response = render(&ErrorPage {
-        nav: "",
+        ctx: Ctx::default(),
         status: status.as_u16(),
         message,
     });

@@ -21,7 +21,7 @@ use rusqlite_migration::Migrations;
 use tokio::sync::broadcast;
 
 use models::{
-    Kind, RecordedResponse, RequestSummary, Reservation, StoredRequest, decode_headers,
+    Action, Kind, RecordedResponse, RequestSummary, Reservation, StoredRequest, decode_headers,
     format_micros,
 };
 
@@ -391,12 +391,37 @@ fn reservation_from_row(row: &Row<'_>) -> rusqlite::Result<Reservation> {
     })
 }
 
+const ACTION_COLUMNS: &str = "id, at, action, method, url, params, workspace_sid, task_sid, \
+     reservation_sid, response_status, response_body, error, duration_us";
+
+fn action_from_row(row: &Row<'_>) -> rusqlite::Result<Action> {
+    let at_us: i64 = row.get(1)?;
+    Ok(Action {
+        id: row.get(0)?,
+        at: format_micros(at_us),
+        at_us,
+        action: row.get(2)?,
+        method: row.get(3)?,
+        url: row.get(4)?,
+        params: row.get(5)?,
+        workspace_sid: row.get(6)?,
+        task_sid: row.get(7)?,
+        reservation_sid: row.get(8)?,
+        response_status: row.get(9)?,
+        response_body: row.get(10)?,
+        error: row.get(11)?,
+        duration_us: row.get(12)?,
+    })
+}
+
 /// A task's callbacks and reservations, oldest first (`GET /api/tasks/{sid}`).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TaskHistory {
     pub task_sid: String,
     pub requests: Vec<RequestSummary>,
     pub reservations: Vec<Reservation>,
+    /// REST calls made about this task or its reservations.
+    pub actions: Vec<Action>,
 }
 
 /// A borrowed read connection; all read queries live here.
@@ -425,8 +450,8 @@ impl Reader<'_> {
     /// One request with everything captured, or `None` if there is no such id.
     pub fn get_request(&self, id: i64) -> Result<Option<StoredRequest>, StoreError> {
         let sql = format!(
-            "SELECT {SUMMARY_COLUMNS}, http_version, headers, body, response_headers, response_body \
-             FROM requests WHERE id = ?"
+            "SELECT {SUMMARY_COLUMNS}, http_version, headers, body, response_headers, response_body, \
+             signature_reason FROM requests WHERE id = ?"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let found = stmt
@@ -435,6 +460,7 @@ impl Reader<'_> {
                 let status = summary.status;
                 Ok(StoredRequest {
                     summary,
+                    signature_reason: row.get(25)?,
                     http_version: row.get(20)?,
                     headers: decode_headers(&row.get::<_, Vec<u8>>(21)?),
                     body: row.get(22)?,
@@ -497,11 +523,54 @@ impl Reader<'_> {
         let reservations = stmt
             .query_map([task_sid], reservation_from_row)?
             .collect::<Result<_, _>>()?;
+        let actions = self.actions(None, Some(task_sid))?;
         Ok(TaskHistory {
             task_sid: task_sid.to_owned(),
             requests,
             reservations,
+            actions,
         })
+    }
+
+    /// REST calls about one reservation or one task, oldest first.
+    pub fn actions(
+        &self,
+        reservation_sid: Option<&str>,
+        task_sid: Option<&str>,
+    ) -> Result<Vec<Action>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {ACTION_COLUMNS} FROM actions \
+             WHERE (?1 IS NOT NULL AND reservation_sid = ?1) OR (?2 IS NOT NULL AND task_sid = ?2) \
+             ORDER BY id ASC LIMIT 1000"
+        ))?;
+        let rows = stmt.query_map(params![reservation_sid, task_sid], action_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The newest REST call for each of `reservation_sids` (for showing results in lists).
+    pub fn latest_actions(&self, reservation_sids: &[String]) -> Result<Vec<Action>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {ACTION_COLUMNS} FROM actions WHERE id = \
+             (SELECT max(id) FROM actions WHERE reservation_sid = ?1)"
+        ))?;
+        let mut out = Vec::new();
+        for sid in reservation_sids {
+            if let Some(action) = stmt.query_row([sid], action_from_row).optional()? {
+                out.push(action);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reservations by SID (those never seen are left out).
+    pub fn reservations_by_sid(&self, sids: &[String]) -> Result<Vec<Reservation>, StoreError> {
+        let mut out = Vec::new();
+        for sid in sids {
+            if let Some(r) = self.get_reservation(sid)? {
+                out.push(r);
+            }
+        }
+        Ok(out)
     }
 
     /// Number of stored requests.

@@ -131,6 +131,8 @@ pub struct NewRequest {
     pub duration_us: i64,
     pub derived: Derived,
     pub signature: &'static str,
+    /// Why the signature was judged invalid, when it was.
+    pub signature_reason: Option<String>,
     pub replay_of: Option<i64>,
     pub error: Option<String>,
     /// What full-text search matches for this request (decoded fields, body text).
@@ -169,6 +171,7 @@ pub struct RequestSummary {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRequest {
     pub summary: RequestSummary,
+    pub signature_reason: Option<String>,
     pub http_version: String,
     pub headers: Vec<Header>,
     pub body: Vec<u8>,
@@ -190,6 +193,54 @@ pub struct Reservation {
     pub status_at: String,
     pub first_request_id: i64,
     pub last_request_id: i64,
+}
+
+/// A TaskRouter REST call about to be recorded in the audit trail. Never holds credentials.
+#[derive(Debug, Clone)]
+pub struct NewAction {
+    pub at_us: i64,
+    /// accept / reject / complete / cancel / refresh.
+    pub action: &'static str,
+    pub method: &'static str,
+    /// Without userinfo.
+    pub url: String,
+    /// The form body sent.
+    pub params: String,
+    pub workspace_sid: Option<String>,
+    pub task_sid: Option<String>,
+    pub reservation_sid: Option<String>,
+    pub response_status: Option<u16>,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+    pub duration_us: i64,
+    /// What the call established about the reservation, applied in the same transaction.
+    pub reservation_update: Option<ReservationUpdate>,
+}
+
+/// A reservation's state as TaskRouter reported it in a REST answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReservationUpdate {
+    pub status: String,
+    pub worker_name: Option<String>,
+}
+
+/// A recorded REST call (`actions` in the API).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Action {
+    pub id: i64,
+    pub at: String,
+    pub at_us: i64,
+    pub action: String,
+    pub method: String,
+    pub url: String,
+    pub params: String,
+    pub workspace_sid: Option<String>,
+    pub task_sid: Option<String>,
+    pub reservation_sid: Option<String>,
+    pub response_status: Option<u16>,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+    pub duration_us: i64,
 }
 
 /// Formats microseconds since the epoch as RFC 3339 UTC with microseconds.

@@ -8,10 +8,10 @@
 
 use std::thread::JoinHandle;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, Transaction, params};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::models::{NewRequest, RequestSummary, encode_headers, format_micros};
+use super::models::{NewAction, NewRequest, RequestSummary, encode_headers, format_micros};
 
 /// Most rows committed in one transaction; bounds the latency a batch adds to its first row.
 const MAX_BATCH: usize = 512;
@@ -43,8 +43,15 @@ impl From<rusqlite::Error> for WriteError {
     }
 }
 
+/// What the writer stores: a captured request, or an audit record of a REST call.
+enum Row {
+    // Boxed: the queue then moves a pointer, not hundreds of bytes, per row.
+    Request(Box<NewRequest>),
+    Action(Box<NewAction>),
+}
+
 struct Job {
-    request: NewRequest,
+    row: Row,
     done: oneshot::Sender<Result<i64, WriteError>>,
 }
 
@@ -84,6 +91,15 @@ impl Writer {
 
     /// Stores `request`; resolves with its id once the row is committed.
     pub async fn insert(&self, request: NewRequest) -> Result<i64, WriteError> {
+        self.submit(Row::Request(Box::new(request))).await
+    }
+
+    /// Records a REST call in the audit trail (and the reservation state it reported).
+    pub async fn record_action(&self, action: NewAction) -> Result<i64, WriteError> {
+        self.submit(Row::Action(Box::new(action))).await
+    }
+
+    async fn submit(&self, row: Row) -> Result<i64, WriteError> {
         let (done, result) = oneshot::channel();
         let stopped = || WriteError {
             message: "the store writer has stopped".into(),
@@ -91,7 +107,7 @@ impl Writer {
             busy: false,
         };
         self.queue
-            .send(Job { request, done })
+            .send(Job { row, done })
             .await
             .map_err(|_| stopped())?;
         result.await.map_err(|_| stopped())?
@@ -117,10 +133,11 @@ fn run(
         match commit_batch(&mut conn, &batch) {
             Ok(ids) => {
                 for (job, id) in batch.drain(..).zip(ids) {
-                    let summary = summarize(id, &job.request);
                     let _ = job.done.send(Ok(id));
-                    // No subscribers is normal (no inspector open).
-                    let _ = committed.send(summary);
+                    if let Row::Request(request) = &job.row {
+                        // No subscribers is normal (no inspector open).
+                        let _ = committed.send(summarize(id, request));
+                    }
                 }
             }
             Err(err) => {
@@ -138,69 +155,110 @@ fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<i64>, WriteE
     // On any error the transaction is dropped, which rolls it back: a batch is all or nothing.
     let tx = conn.transaction()?;
     let mut ids = Vec::with_capacity(batch.len());
-    {
-        let mut stmt = tx.prepare_cached(
-            "INSERT INTO requests (received_at, remote_addr, method, path, query, http_version, \
-             headers, body, body_size, body_truncated, response_status, response_headers, \
-             response_body, duration_us, kind, event_type, account_sid, workspace_sid, task_sid, \
-             reservation_sid, worker_sid, signature, replay_of, error) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-             ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
-        )?;
-        for Job { request: r, .. } in batch {
-            let d = &r.derived;
-            stmt.execute(params![
-                r.received_at_us,
-                r.remote_addr,
-                r.method,
-                r.path,
-                r.query,
-                r.http_version,
-                encode_headers(&r.headers),
-                r.body,
-                r.body_size as i64,
-                r.body_truncated,
-                r.response.status,
-                encode_headers(&r.response.headers),
-                r.response.body,
-                r.duration_us,
-                d.kind.as_str(),
-                d.event_type,
-                d.account_sid,
-                d.workspace_sid,
-                d.task_sid,
-                d.reservation_sid,
-                d.worker_sid,
-                r.signature,
-                r.replay_of,
-                r.error,
-            ])?;
-            let id = tx.last_insert_rowid();
-            ids.push(id);
-            let mut fts =
-                tx.prepare_cached("INSERT INTO requests_fts (rowid, text) VALUES (?1, ?2)")?;
-            fts.execute(params![id, r.search_text])?;
-            if let (Some(reservation_sid), Some(status)) =
-                (&d.reservation_sid, d.reservation_status)
-            {
-                let mut upsert = tx.prepare_cached(UPSERT_RESERVATION)?;
-                let offered_at = (status == "pending").then_some(r.received_at_us);
-                upsert.execute(params![
-                    reservation_sid,
-                    d.task_sid,
-                    d.workspace_sid,
-                    d.worker_sid,
-                    d.worker_name,
-                    offered_at,
-                    status,
-                    r.received_at_us,
-                    id,
-                ])?;
-            }
-        }
+    for job in batch {
+        ids.push(match &job.row {
+            Row::Request(r) => insert_request(&tx, r)?,
+            Row::Action(a) => insert_action(&tx, a)?,
+        });
     }
     tx.commit()?;
     Ok(ids)
+}
+
+fn insert_request(tx: &Transaction<'_>, r: &NewRequest) -> rusqlite::Result<i64> {
+    let d = &r.derived;
+    tx.prepare_cached(
+        "INSERT INTO requests (received_at, remote_addr, method, path, query, http_version, \
+         headers, body, body_size, body_truncated, response_status, response_headers, \
+         response_body, duration_us, kind, event_type, account_sid, workspace_sid, task_sid, \
+         reservation_sid, worker_sid, signature, signature_reason, replay_of, error) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+         ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+    )?
+    .execute(params![
+        r.received_at_us,
+        r.remote_addr,
+        r.method,
+        r.path,
+        r.query,
+        r.http_version,
+        encode_headers(&r.headers),
+        r.body,
+        r.body_size as i64,
+        r.body_truncated,
+        r.response.status,
+        encode_headers(&r.response.headers),
+        r.response.body,
+        r.duration_us,
+        d.kind.as_str(),
+        d.event_type,
+        d.account_sid,
+        d.workspace_sid,
+        d.task_sid,
+        d.reservation_sid,
+        d.worker_sid,
+        r.signature,
+        r.signature_reason,
+        r.replay_of,
+        r.error,
+    ])?;
+    let id = tx.last_insert_rowid();
+    tx.prepare_cached("INSERT INTO requests_fts (rowid, text) VALUES (?1, ?2)")?
+        .execute(params![id, r.search_text])?;
+    // Replays re-send old callbacks; they must not move a reservation's state.
+    if let (Some(reservation_sid), Some(status), None) =
+        (&d.reservation_sid, d.reservation_status, r.replay_of)
+    {
+        let offered_at = (status == "pending").then_some(r.received_at_us);
+        tx.prepare_cached(UPSERT_RESERVATION)?.execute(params![
+            reservation_sid,
+            d.task_sid,
+            d.workspace_sid,
+            d.worker_sid,
+            d.worker_name,
+            offered_at,
+            status,
+            r.received_at_us,
+            id,
+        ])?;
+    }
+    Ok(id)
+}
+
+fn insert_action(tx: &Transaction<'_>, a: &NewAction) -> rusqlite::Result<i64> {
+    tx.prepare_cached(
+        "INSERT INTO actions (at, action, method, url, params, workspace_sid, task_sid, \
+         reservation_sid, response_status, response_body, error, duration_us) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        a.at_us,
+        a.action,
+        a.method,
+        a.url,
+        a.params,
+        a.workspace_sid,
+        a.task_sid,
+        a.reservation_sid,
+        a.response_status,
+        a.response_body,
+        a.error,
+        a.duration_us,
+    ])?;
+    let id = tx.last_insert_rowid();
+    if let (Some(update), Some(reservation_sid)) = (&a.reservation_update, &a.reservation_sid) {
+        tx.prepare_cached(
+            "UPDATE reservations SET status = ?1, status_at = ?2, \
+             worker_name = coalesce(?3, worker_name) WHERE reservation_sid = ?4",
+        )?
+        .execute(params![
+            update.status,
+            a.at_us,
+            update.worker_name,
+            reservation_sid
+        ])?;
+    }
+    Ok(id)
 }
 
 /// Keeps one row per reservation current. A `pending` report never overrides a later state

@@ -2,5 +2,6 @@
 //! of captured bytes, and X-Twilio-Signature. Nothing here does I/O.
 
 pub mod callback;
+pub mod client;
 pub mod sid;
 pub mod signature;

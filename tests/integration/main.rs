@@ -4,6 +4,8 @@
 /// Spawning the app in-process, HTTP and raw-socket clients, TaskRouter-shaped fixtures.
 mod helpers;
 
+/// Accept, Reject, Complete, Cancel through the TaskRouter REST API; CSRF; signature verdicts.
+mod actions;
 /// The inspector in headless Chromium: live rows, copy buttons, keyboard, hostile payloads.
 mod browser;
 /// Recording and answering callbacks: what is stored, byte for byte, and what is answered.
@@ -12,6 +14,8 @@ mod capture;
 mod cli;
 /// Acknowledged means stored: lock contention, graceful shutdown, SIGKILL under load.
 mod durability;
+/// A stand-in for the TaskRouter REST API that records every call.
+mod fake_taskrouter;
 /// Bodies over the limit, broken encodings, odd requests: recorded or refused, never a panic.
 mod hostile;
 /// The inspector: pages, JSON API, live updates, and the guard in front of them.

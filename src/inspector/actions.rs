@@ -1,0 +1,221 @@
+//! The buttons' routes. Each action exists twice: as JSON for scripts and the page's JavaScript
+//! (`POST /api/reservations/{WR}/accept` with `Content-Type: application/json`), and as a plain
+//! HTML form (`POST /reservations/{WR}/accept`, carrying the per-run CSRF token) that answers
+//! 303 back to the page, where the result is shown from the audit trail.
+//!
+//! Cross-site requests never get here (the guard refuses foreign Origins and Sec-Fetch-Site);
+//! the JSON routes also refuse any other content type, which a cross-site form cannot send.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use super::InspectorState;
+use crate::actions::{ActionError, Outcome, ReservationInput};
+use crate::taskrouter::client::RestError;
+
+/// Body of `POST /api/tasks/{WT}/complete|cancel`.
+#[derive(Debug, Default, Deserialize)]
+pub struct TaskInput {
+    pub reason: Option<String>,
+    pub workspace_sid: Option<String>,
+}
+
+async fn run_reservation(
+    state: &InspectorState,
+    reservation: &str,
+    action: &str,
+    input: &ReservationInput,
+) -> Option<Result<Outcome, ActionError>> {
+    let actions = &state.actions;
+    Some(match action {
+        "accept" => actions.accept(reservation, input).await,
+        "reject" => actions.reject(reservation, input).await,
+        "refresh" => actions.refresh(reservation, input).await,
+        _ => return None,
+    })
+}
+
+async fn run_task(
+    state: &InspectorState,
+    task: &str,
+    action: &str,
+    input: TaskInput,
+) -> Option<Result<Outcome, ActionError>> {
+    let name = match action {
+        "complete" => "complete",
+        "cancel" => "cancel",
+        _ => return None,
+    };
+    let reason = input.reason.unwrap_or_default();
+    Some(
+        state
+            .actions
+            .finish_task(name, task, input.workspace_sid, &reason)
+            .await,
+    )
+}
+
+/// JSON answer: TaskRouter's JSON on success; otherwise an error carrying TaskRouter's status,
+/// code, message and more_info (502), or why nothing was sent (400 / 409).
+fn json_answer(result: Option<Result<Outcome, ActionError>>) -> Response {
+    match result {
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no such action"})),
+        )
+            .into_response(),
+        Some(Ok(outcome)) if outcome.ok => {
+            Json(outcome.taskrouter.unwrap_or_else(|| json!({}))).into_response()
+        }
+        Some(Ok(outcome)) => (
+            StatusCode::BAD_GATEWAY,
+            Json(json!({
+                "error": outcome.error,
+                "summary": outcome.summary,
+                "taskrouter": outcome.taskrouter,
+                "reservation_status": outcome.reservation_status,
+            })),
+        )
+            .into_response(),
+        Some(Err(err)) => {
+            let status = match &err {
+                ActionError::Rest(RestError::NoCredentials) => StatusCode::CONFLICT,
+                ActionError::Rest(_) | ActionError::Lookup(_) => StatusCode::BAD_REQUEST,
+                ActionError::Store(_) | ActionError::Audit(_) => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            (status, Json(json!({"error": {"message": err.to_string()}}))).into_response()
+        }
+    }
+}
+
+pub async fn reservation_json(
+    State(state): State<Arc<InspectorState>>,
+    Path((reservation, action)): Path<(String, String)>,
+    Json(input): Json<ReservationInput>,
+) -> Response {
+    json_answer(run_reservation(&state, &reservation, &action, &input).await)
+}
+
+pub async fn task_json(
+    State(state): State<Arc<InspectorState>>,
+    Path((task, action)): Path<(String, String)>,
+    Json(input): Json<TaskInput>,
+) -> Response {
+    json_answer(run_task(&state, &task, &action, input).await)
+}
+
+/// Fields of the HTML forms.
+#[derive(Debug, Deserialize)]
+pub struct ActionForm {
+    csrf: String,
+    #[serde(default)]
+    task_sid: Option<String>,
+    #[serde(default)]
+    workspace_sid: Option<String>,
+    #[serde(default)]
+    worker_activity_sid: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+    /// Where to go afterwards: a local path only.
+    #[serde(default)]
+    back: Option<String>,
+}
+
+fn csrf_ok(state: &InspectorState, form: &ActionForm) -> bool {
+    bool::from(state.csrf.as_bytes().ct_eq(form.csrf.as_bytes()))
+}
+
+/// A local path to return to; anything else (another origin, `//host`) becomes `/`.
+fn back_to(back: Option<&str>) -> String {
+    match back {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+            path.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+fn form_answer(result: Option<Result<Outcome, ActionError>>, back: &str) -> Response {
+    match result {
+        None => (StatusCode::NOT_FOUND, "no such action").into_response(),
+        // Results that reached TaskRouter are in the audit trail, which the page shows.
+        Some(Ok(_)) | Some(Err(ActionError::Rest(RestError::Twilio { .. }))) => {
+            Redirect::to(back).into_response()
+        }
+        Some(Err(err)) => super::pages::error_page(
+            match err {
+                ActionError::Rest(RestError::NoCredentials) => StatusCode::CONFLICT,
+                _ => StatusCode::BAD_REQUEST,
+            },
+            err.to_string(),
+        ),
+    }
+}
+
+pub async fn reservation_form(
+    State(state): State<Arc<InspectorState>>,
+    Path((reservation, action)): Path<(String, String)>,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    if !csrf_ok(&state, &form) {
+        return super::pages::error_page(
+            StatusCode::FORBIDDEN,
+            "invalid CSRF token; reload the page".into(),
+        );
+    }
+    let input = ReservationInput {
+        task_sid: form.task_sid.clone(),
+        workspace_sid: form.workspace_sid.clone(),
+        worker_activity_sid: form.worker_activity_sid.clone(),
+    };
+    let back = back_to(form.back.as_deref());
+    form_answer(
+        run_reservation(&state, &reservation, &action, &input).await,
+        &back,
+    )
+}
+
+pub async fn task_form(
+    State(state): State<Arc<InspectorState>>,
+    Path((task, action)): Path<(String, String)>,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    if !csrf_ok(&state, &form) {
+        return super::pages::error_page(
+            StatusCode::FORBIDDEN,
+            "invalid CSRF token; reload the page".into(),
+        );
+    }
+    let back = back_to(form.back.as_deref());
+    let input = TaskInput {
+        reason: form.reason,
+        workspace_sid: form.workspace_sid,
+    };
+    form_answer(run_task(&state, &task, &action, input).await, &back)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::back_to;
+
+    #[test]
+    fn only_local_paths_are_returned_to() {
+        assert_eq!(back_to(Some("/tasks/WT1?x=1")), "/tasks/WT1?x=1");
+        for bad in [
+            "//evil.example/",
+            "https://evil.example/",
+            "/\\evil.example",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(back_to(Some(bad)), "/", "{bad}");
+        }
+        assert_eq!(back_to(None), "/");
+    }
+}

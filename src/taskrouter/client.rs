@@ -1,0 +1,521 @@
+//! The TaskRouter REST client: one shared reqwest client (rustls), HTTP basic auth with the
+//! Account SID + Auth Token or an API key + secret, typed calls for Reservations and Tasks
+//! (reference §3). The base URL defaults to https://taskrouter.twilio.com and can point at the
+//! local sim or a test server.
+//!
+//! Safety: SIDs are validated before they go into a path; redirects are not followed; every
+//! call has a connect and a total timeout; `429` (never processed, reference §3.9) is retried
+//! with bounded backoff; nothing else is retried here. Credentials never appear in a `Debug`
+//! output, an error or a URL.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::sid::{self, is_sid};
+use super::signature::AuthToken;
+
+/// Production base URL.
+pub const DEFAULT_BASE_URL: &str = "https://taskrouter.twilio.com";
+
+/// How many times a `429` is retried, and the most time spent waiting for retries.
+const MAX_RETRIES: u32 = 3;
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
+
+/// Basic-auth credentials. `Debug` never shows the secret.
+#[derive(Clone)]
+pub struct Credentials {
+    account_sid: String,
+    /// Account SID, or an API key SID (`SK…`).
+    username: String,
+    password: AuthToken,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("account_sid", &self.account_sid)
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// Account SID + Auth Token.
+    pub fn auth_token(account_sid: &str, token: AuthToken) -> Self {
+        Self {
+            account_sid: account_sid.to_owned(),
+            username: account_sid.to_owned(),
+            password: token,
+        }
+    }
+
+    /// Picks credentials from the values of TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN,
+    /// TWILIO_API_KEY and TWILIO_API_SECRET: an API key pair wins when both halves are set.
+    /// `Ok(None)` when there is nothing to use; an error when a value is malformed.
+    pub fn from_values(
+        account_sid: Option<&str>,
+        auth_token: Option<&str>,
+        api_key: Option<&str>,
+        api_secret: Option<&str>,
+    ) -> Result<Option<Self>, String> {
+        fn present(v: Option<&str>) -> Option<&str> {
+            v.map(str::trim).filter(|v| !v.is_empty())
+        }
+        let Some(account_sid) = present(account_sid) else {
+            if present(auth_token).is_some() || present(api_key).is_some() {
+                return Err(
+                    "TWILIO_ACCOUNT_SID is needed with TWILIO_AUTH_TOKEN or TWILIO_API_KEY".into(),
+                );
+            }
+            return Ok(None);
+        };
+        if !is_sid(account_sid, sid::ACCOUNT) {
+            return Err("TWILIO_ACCOUNT_SID must be AC followed by 32 hex digits".into());
+        }
+        match (present(api_key), present(api_secret), present(auth_token)) {
+            (Some(key), Some(secret), _) => {
+                if !is_sid(key, "SK") {
+                    return Err("TWILIO_API_KEY must be SK followed by 32 hex digits".into());
+                }
+                Ok(Some(Self {
+                    account_sid: account_sid.to_owned(),
+                    username: key.to_owned(),
+                    password: AuthToken::new(secret),
+                }))
+            }
+            (None, None, Some(token)) => {
+                Ok(Some(Self::auth_token(account_sid, AuthToken::new(token))))
+            }
+            (Some(_), None, _) | (None, Some(_), _) => {
+                Err("set both TWILIO_API_KEY and TWILIO_API_SECRET, or neither".into())
+            }
+            (None, None, None) => Ok(None),
+        }
+    }
+
+    pub fn account_sid(&self) -> &str {
+        &self.account_sid
+    }
+}
+
+/// Why a REST call did not succeed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RestError {
+    #[error(
+        "no TaskRouter credentials: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET) before starting taskhook"
+    )]
+    NoCredentials,
+    #[error("{name} {value:?} is not a valid SID ({prefix} followed by 32 hex digits)")]
+    InvalidSid {
+        name: &'static str,
+        prefix: &'static str,
+        value: String,
+    },
+    /// TaskRouter answered with an error status. Its JSON is kept as sent.
+    #[error("{}", describe_twilio(*.status, *.code, .message))]
+    Twilio {
+        status: u16,
+        code: Option<i64>,
+        message: String,
+        more_info: Option<String>,
+        body: Value,
+    },
+    #[error("TaskRouter did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("could not reach TaskRouter: {0}")]
+    Transport(String),
+}
+
+fn describe_twilio(status: u16, code: Option<i64>, message: &str) -> String {
+    let code = code.map(|c| format!(" (code {c})")).unwrap_or_default();
+    if status == 401 {
+        format!(
+            "credentials rejected by TaskRouter: HTTP 401{code}; check TWILIO_ACCOUNT_SID and the token"
+        )
+    } else {
+        format!("TaskRouter answered HTTP {status}{code}: {message}")
+    }
+}
+
+impl RestError {
+    /// True when the request may or may not have been applied: a 5xx, a timeout, a broken
+    /// connection. Such an update must not be re-sent blindly.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            RestError::Twilio { status, .. } => *status >= 500,
+            RestError::Timeout(_) | RestError::Transport(_) => true,
+            _ => false,
+        }
+    }
+
+    /// The HTTP status TaskRouter sent, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            RestError::Twilio { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// A successful answer.
+#[derive(Debug, Clone)]
+pub struct RestResponse {
+    pub status: u16,
+    pub body: Value,
+}
+
+/// The fields of a Reservation that taskhook shows (reference §3.4).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct ReservationJson {
+    pub sid: String,
+    pub reservation_status: String,
+    #[serde(default)]
+    pub worker_name: Option<String>,
+    #[serde(default)]
+    pub worker_sid: Option<String>,
+    #[serde(default)]
+    pub task_sid: Option<String>,
+}
+
+/// One call: method, path under the base URL, form parameters.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: reqwest::Method,
+    pub path: String,
+    pub params: Vec<(String, String)>,
+}
+
+impl Call {
+    /// The form body as sent.
+    pub fn form_body(&self) -> String {
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&self.params)
+            .finish()
+    }
+}
+
+/// The TaskRouter REST client. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    credentials: Option<Credentials>,
+    timeout: Duration,
+}
+
+fn checked<'a>(
+    name: &'static str,
+    prefix: &'static str,
+    value: &'a str,
+) -> Result<&'a str, RestError> {
+    if is_sid(value, prefix) {
+        Ok(value)
+    } else {
+        Err(RestError::InvalidSid {
+            name,
+            prefix,
+            value: value.chars().take(64).collect(),
+        })
+    }
+}
+
+/// `/v1/Workspaces/{WS}/Tasks/{WT}/Reservations/{WR}`, every SID validated first.
+pub fn reservation_path(
+    workspace: &str,
+    task: &str,
+    reservation: &str,
+) -> Result<String, RestError> {
+    Ok(format!(
+        "/v1/Workspaces/{}/Tasks/{}/Reservations/{}",
+        checked("WorkspaceSid", sid::WORKSPACE, workspace)?,
+        checked("TaskSid", sid::TASK, task)?,
+        checked("ReservationSid", sid::RESERVATION, reservation)?,
+    ))
+}
+
+/// `/v1/Workspaces/{WS}/Tasks/{WT}`, every SID validated first.
+pub fn task_path(workspace: &str, task: &str) -> Result<String, RestError> {
+    Ok(format!(
+        "/v1/Workspaces/{}/Tasks/{}",
+        checked("WorkspaceSid", sid::WORKSPACE, workspace)?,
+        checked("TaskSid", sid::TASK, task)?,
+    ))
+}
+
+impl Client {
+    /// A client for `base_url` (no trailing slash needed). `timeout` bounds each attempt.
+    pub fn new(
+        base_url: &str,
+        credentials: Option<Credentials>,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let base = base_url.trim_end_matches('/').to_owned();
+        let parsed = reqwest::Url::parse(&base)
+            .map_err(|e| format!("invalid TaskRouter URL {base:?}: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https")
+            || !parsed.username().is_empty()
+            || parsed.password().is_some()
+        {
+            return Err(format!(
+                "TaskRouter URL {base:?} must be http(s) without credentials"
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("taskhook/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Self {
+            http,
+            base,
+            credentials,
+            timeout,
+        })
+    }
+
+    pub fn has_credentials(&self) -> bool {
+        self.credentials.is_some()
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// The absolute URL of a call (no credentials in it).
+    pub fn url(&self, call: &Call) -> String {
+        format!("{}{}", self.base, call.path)
+    }
+
+    /// Sends `call`, retrying only `429`.
+    pub async fn send(&self, call: &Call) -> Result<RestResponse, RestError> {
+        let credentials = self.credentials.as_ref().ok_or(RestError::NoCredentials)?;
+        let url = self.url(call);
+        let mut waited = Duration::ZERO;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut request = self
+                .http
+                .request(call.method.clone(), &url)
+                .basic_auth(&credentials.username, Some(credentials.password.expose()))
+                .header(reqwest::header::ACCEPT, "application/json");
+            if call.method != reqwest::Method::GET {
+                request = request
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(call.form_body());
+            }
+            let response = request.send().await.map_err(|e| self.transport_error(&e))?;
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| self.transport_error(&e))?;
+            let body: Value = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+            if (200..300).contains(&status) {
+                return Ok(RestResponse { status, body });
+            }
+            if status == 429 && attempt <= MAX_RETRIES {
+                let wait =
+                    retry_after.unwrap_or(Duration::from_millis(500 * 2u64.pow(attempt - 1)));
+                if waited + wait <= MAX_RETRY_WAIT {
+                    tracing::info!(?wait, attempt, "TaskRouter answered 429; retrying");
+                    tokio::time::sleep(wait).await;
+                    waited += wait;
+                    continue;
+                }
+            }
+            return Err(twilio_error(status, body));
+        }
+    }
+
+    fn transport_error(&self, err: &reqwest::Error) -> RestError {
+        if err.is_timeout() {
+            RestError::Timeout(self.timeout)
+        } else {
+            // reqwest's Display never includes the Authorization header; strip the URL anyway
+            // so nothing but the cause is shown.
+            let mut cause = String::new();
+            let mut source: Option<&dyn std::error::Error> = std::error::Error::source(err);
+            while let Some(s) = source {
+                cause = s.to_string();
+                source = s.source();
+            }
+            RestError::Transport(if cause.is_empty() {
+                err.to_string()
+            } else {
+                cause
+            })
+        }
+    }
+
+    /// `GET` a reservation through its task.
+    pub fn fetch_reservation_call(
+        workspace: &str,
+        task: &str,
+        reservation: &str,
+    ) -> Result<Call, RestError> {
+        Ok(Call {
+            method: reqwest::Method::GET,
+            path: reservation_path(workspace, task, reservation)?,
+            params: Vec::new(),
+        })
+    }
+
+    /// `POST` a reservation update (`ReservationStatus=accepted`, ...).
+    pub fn update_reservation_call(
+        workspace: &str,
+        task: &str,
+        reservation: &str,
+        params: Vec<(String, String)>,
+    ) -> Result<Call, RestError> {
+        Ok(Call {
+            method: reqwest::Method::POST,
+            path: reservation_path(workspace, task, reservation)?,
+            params,
+        })
+    }
+
+    /// `POST` a task update (`AssignmentStatus=completed&Reason=...`).
+    pub fn update_task_call(
+        workspace: &str,
+        task: &str,
+        params: Vec<(String, String)>,
+    ) -> Result<Call, RestError> {
+        Ok(Call {
+            method: reqwest::Method::POST,
+            path: task_path(workspace, task)?,
+            params,
+        })
+    }
+
+    /// `GET` a task.
+    pub fn fetch_task_call(workspace: &str, task: &str) -> Result<Call, RestError> {
+        Ok(Call {
+            method: reqwest::Method::GET,
+            path: task_path(workspace, task)?,
+            params: Vec::new(),
+        })
+    }
+}
+
+/// Reads TaskRouter's error JSON (`status`, `code`, `message`, `more_info`, reference §3.8).
+fn twilio_error(status: u16, body: Value) -> RestError {
+    let code = body.get("code").and_then(Value::as_i64);
+    let message = body
+        .get("message")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| match &body {
+            Value::String(text) if !text.is_empty() => text.chars().take(300).collect(),
+            _ => format!("HTTP {status}"),
+        });
+    let more_info = body
+        .get("more_info")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    RestError::Twilio {
+        status,
+        code,
+        message,
+        more_info,
+        body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AC: &str = "AC0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn credentials_come_from_an_auth_token_or_an_api_key_pair() {
+        let token = Credentials::from_values(Some(AC), Some("secret-token"), None, None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(token.username, AC);
+        let key = "SK0123456789abcdef0123456789abcdef";
+        let api = Credentials::from_values(Some(AC), Some("t"), Some(key), Some("s"))
+            .unwrap()
+            .unwrap();
+        assert_eq!((api.username.as_str(), api.account_sid()), (key, AC));
+        assert!(
+            Credentials::from_values(None, None, None, None)
+                .unwrap()
+                .is_none()
+        );
+        assert!(Credentials::from_values(None, Some("t"), None, None).is_err());
+        assert!(Credentials::from_values(Some("ACnope"), Some("t"), None, None).is_err());
+        assert!(Credentials::from_values(Some(AC), None, Some(key), None).is_err());
+        assert!(!format!("{token:?}").contains("secret-token"));
+    }
+
+    #[test]
+    fn paths_are_built_only_from_valid_sids() {
+        let ws = "WS0123456789abcdef0123456789abcdef";
+        let wt = "WT0123456789abcdef0123456789abcdef";
+        let wr = "WR0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            reservation_path(ws, wt, wr).unwrap(),
+            format!("/v1/Workspaces/{ws}/Tasks/{wt}/Reservations/{wr}")
+        );
+        let err = reservation_path(ws, wt, "WR../../Accounts/AC0123456789abcdef01").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RestError::InvalidSid {
+                    name: "ReservationSid",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(task_path("WS%2F..", wt).is_err());
+    }
+
+    #[test]
+    fn twilio_errors_keep_code_message_and_more_info() {
+        let body = serde_json::json!({"code": 20404, "message": "The requested resource was not found", "more_info": "https://www.twilio.com/docs/errors/20404", "status": 404});
+        let err = twilio_error(404, body);
+        assert_eq!(
+            err.to_string(),
+            "TaskRouter answered HTTP 404 (code 20404): The requested resource was not found"
+        );
+        assert!(!err.outcome_unknown());
+        let auth = twilio_error(
+            401,
+            serde_json::json!({"code": 20003, "message": "Authenticate"}),
+        );
+        assert!(auth.to_string().starts_with("credentials rejected"));
+        assert!(twilio_error(503, Value::String("<html>".into())).outcome_unknown());
+    }
+
+    #[test]
+    fn only_http_urls_without_userinfo_are_accepted() {
+        assert!(
+            Client::new(
+                "https://taskrouter.twilio.com",
+                None,
+                Duration::from_secs(1)
+            )
+            .is_ok()
+        );
+        assert!(Client::new("file:///etc/passwd", None, Duration::from_secs(1)).is_err());
+        assert!(Client::new("http://user:pw@127.0.0.1:1", None, Duration::from_secs(1)).is_err());
+    }
+}
