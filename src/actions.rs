@@ -257,6 +257,23 @@ impl Actions {
                 outcome.ok = outcome.reservation_status.as_deref() == Some(wanted);
                 Ok(outcome)
             }
+            Err(err) if err.status() == Some(400) => {
+                // Usually "no longer pending": learn the state it is in, so the page can show
+                // it and stop offering Accept / Reject.
+                let mut outcome = failed(action, &err);
+                let fetch = Client::fetch_reservation_call(
+                    &target.workspace,
+                    &target.task,
+                    &target.reservation,
+                )?;
+                if let (Ok(response), _) = self.call("refresh", target, &fetch).await? {
+                    outcome.reservation_status =
+                        serde_json::from_value::<ReservationJson>(response.body)
+                            .ok()
+                            .map(|json| json.reservation_status);
+                }
+                Ok(outcome)
+            }
             other => Ok(reservation_outcome(action, other, None)),
         }
     }

@@ -186,6 +186,7 @@
     const body = $("tbody", table);
     if ($(`tr[data-id="${r.id}"]`, body)) return; // already shown
     body.insertBefore(row, body.firstChild);
+    tick(); // start its countdown now, not at the next second
     const extra = body.rows.length - 500;
     for (let i = 0; i < extra; i++) body.deleteRow(body.rows.length - 1);
     const empty = $("#empty");
@@ -218,6 +219,11 @@
   function setStatus(box, status) {
     if (!status) return;
     box.setAttribute("data-status", status);
+    if (box.classList.contains("decide") && !$(".res-status", box)) {
+      const badge = document.createElement("span");
+      badge.className = "res-status";
+      box.insertBefore(badge, box.firstChild);
+    }
     const row = box.closest("tr, dd");
     $$(".res-status", row || box).forEach((badge) => { badge.textContent = status; badge.className = "res-status " + status; });
     if (status !== "pending") {
@@ -338,7 +344,6 @@
     out.className = "result";
     box.appendChild(out);
     cell.appendChild(box);
-    tick();
   };
 
   startLive();

@@ -6,7 +6,7 @@ use crate::fake_taskrouter::{FakeTaskRouter, TOKEN};
 use crate::helpers::*;
 
 /// An app whose REST client talks to `fake` with the fake's credentials.
-async fn app_with(fake: &FakeTaskRouter) -> TestApp {
+pub async fn app_with(fake: &FakeTaskRouter) -> TestApp {
     let url = fake.url.clone();
     spawn_app_with(move |c| {
         c.taskrouter.base_url = url;

@@ -219,3 +219,80 @@ async fn hostile_captures_stay_inert_on_first_render_and_on_live_update() {
     browser.screenshot("inspector-hostile-detail").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn one_click_accepts_a_reservation_and_shows_taskrouters_answer() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let fake = crate::fake_taskrouter::FakeTaskRouter::start().await;
+    fake.set_reservation(RESERVATION, "pending");
+    let app = crate::actions::app_with(&fake).await;
+    let c = &browser.client;
+    c.goto(&app.inspector_url(&format!("/?token={INSPECTOR_TOKEN}")))
+        .await
+        .unwrap();
+    wait_for(&browser, "#live-status.on").await;
+
+    // The assignment callback arrives live, with Accept / Reject and a countdown.
+    app.post_form("/assignment", &assignment_params()).await;
+    wait_for(
+        &browser,
+        "#requests tbody tr[data-id] .decide button[data-action='accept']",
+    )
+    .await;
+    let countdown = wait_for(&browser, "#requests .countdown")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(countdown.ends_with("left"), "{countdown}");
+    browser.screenshot("inspector-pending").await;
+
+    c.find(Locator::Css("#requests button[data-action='accept']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let result = wait_for(&browser, "#requests output.result.ok").await;
+    assert_eq!(result.text().await.unwrap(), "accept: Alice · accepted");
+    assert!(
+        c.find(Locator::Css("#requests button[data-action='accept']"))
+            .await
+            .is_err(),
+        "Accept goes away once the reservation is accepted"
+    );
+    assert_eq!(fake.calls().len(), 1);
+    assert_eq!(fake.calls()[0].body, "ReservationStatus=accepted");
+    browser.screenshot("inspector-accepted").await;
+
+    // A second reservation that already timed out: TaskRouter's error is shown in place.
+    let second = "WRffffffffffffffffffffffffffffffff";
+    fake.set_reservation(second, "timeout");
+    let mut params = assignment_params();
+    params.retain(|(k, _)| *k != "ReservationSid");
+    params.push(("ReservationSid", second));
+    app.post_form("/assignment", &params).await;
+    let accept =
+        format!("#requests .decide[data-reservation='{second}'] button[data-action='accept']");
+    wait_for(&browser, &accept).await.click().await.unwrap();
+    let error = wait_for(
+        &browser,
+        &format!("#requests .decide[data-reservation='{second}'] output.result.err"),
+    )
+    .await;
+    let text = error.text().await.unwrap();
+    assert!(
+        text.contains("already in state [timeout]") && text.contains("more info"),
+        "{text}"
+    );
+    let buttons =
+        format!("#requests .decide[data-reservation='{second}'] button[data-action='reject']");
+    assert!(
+        c.find(Locator::Css(&buttons)).await.is_err(),
+        "the real state (timeout) was fetched; no more Reject"
+    );
+    browser.screenshot("inspector-accept-error").await;
+    browser.close().await;
+}

@@ -20,6 +20,8 @@ mod fake_taskrouter;
 mod hostile;
 /// The inspector: pages, JSON API, live updates, and the guard in front of them.
 mod inspector;
+/// The Auth Token never leaks; `taskhook accept` / `reject` from the shell.
+mod secrets;
 
 /// A headless Chromium through chromedriver: clicks, clipboard, screenshots; skipped if absent.
 mod browser_support;
