@@ -27,6 +27,79 @@ pub enum Command {
     Accept(ReservationArgs),
     /// Reject a reservation through the TaskRouter REST API.
     Reject(ReservationArgs),
+    /// Send recorded requests again, re-signed for their new URL.
+    Replay(ReplayArgs),
+    /// Export recorded requests as HAR 1.2, JSON lines or curl commands.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The request id to replay (see `taskhook requests`).
+    #[arg(required_unless_present = "task", conflicts_with = "task")]
+    pub id: Option<i64>,
+
+    /// Replay every callback of this task, in the order they arrived.
+    #[arg(long, value_name = "WT…")]
+    pub task: Option<String>,
+
+    /// Target base URL (or full URL). Default: the capture listener at its default address.
+    #[arg(
+        long,
+        env = "TASKHOOK_REPLAY_TO",
+        default_value = "http://127.0.0.1:8088",
+        value_name = "URL"
+    )]
+    pub to: String,
+
+    /// Send the captured X-Twilio-Signature unchanged instead of re-signing with TWILIO_AUTH_TOKEN.
+    #[arg(long)]
+    pub no_resign: bool,
+
+    /// Also allow replays to this host (loopback always is); repeatable.
+    #[arg(long, value_name = "HOST")]
+    pub allow_replay_to: Vec<String>,
+
+    /// SQLite database file written by `taskhook serve`.
+    #[arg(long, env = "TASKHOOK_DB", default_value = "taskhook.db")]
+    pub db: PathBuf,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// HAR 1.2, which browser devtools import.
+    Har,
+    /// One JSON object per line: the API's detail fields.
+    Jsonl,
+    /// A shell script of curl commands that re-send each request.
+    Curl,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long, value_enum, default_value_t = ExportFormat::Har)]
+    pub format: ExportFormat,
+
+    /// Only this task's requests.
+    #[arg(long, value_name = "WT…")]
+    pub task: Option<String>,
+
+    /// Only requests of this kind (assignment, event, other).
+    #[arg(long)]
+    pub kind: Option<String>,
+
+    /// Most requests, newest first.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: usize,
+
+    /// Base URL the exported requests are addressed to.
+    #[arg(long, default_value = "http://127.0.0.1:8088", value_name = "URL")]
+    pub base: String,
+
+    /// SQLite database file written by `taskhook serve`.
+    #[arg(long, env = "TASKHOOK_DB", default_value = "taskhook.db")]
+    pub db: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +193,23 @@ pub struct ServeArgs {
     /// (the Workflow's TaskReservationTimeout); drives the countdown on the page.
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     pub reservation_timeout: u64,
+
+    /// Sit in front of your own app: forward every request to this base URL, answer TaskRouter
+    /// with the app's response, record both sides.
+    #[arg(long, env = "TASKHOOK_FORWARD", value_name = "URL")]
+    pub forward: Option<String>,
+
+    /// Send the app's own address as Host instead of the original Host header.
+    #[arg(long)]
+    pub forward_host_rewrite: bool,
+
+    /// Seconds to wait for the app before answering 504.
+    #[arg(long, default_value_t = 15, value_name = "SECONDS")]
+    pub forward_timeout: u64,
+
+    /// Also allow replays to this host (loopback and the forward target always are); repeatable.
+    #[arg(long, value_name = "HOST")]
+    pub allow_replay_to: Vec<String>,
 }
 
 /// Where and how to call the TaskRouter REST API. Credentials come only from the environment

@@ -5,11 +5,16 @@ use std::io::Write;
 use anyhow::Context;
 
 use crate::actions::{Actions, ReservationInput};
-use crate::cli::{RequestsArgs, ReservationArgs, ServeArgs};
+use crate::cli::{ExportArgs, ExportFormat, ReplayArgs, RequestsArgs, ReservationArgs, ServeArgs};
 use crate::config::{Config, TaskRouterConfig};
+use crate::export;
+use crate::replay::{ReplayConfig, ReplayEdits, Replayer};
 use crate::startup::App;
+use crate::store::models::Kind;
 use crate::store::models::RequestSummary;
 use crate::store::{RequestFilter, Store, StoreOptions};
+use crate::taskrouter::sid::{self, is_sid};
+use crate::taskrouter::signature::AuthToken;
 
 /// `taskhook serve`: bind, print the addresses, serve until SIGINT or SIGTERM.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -86,6 +91,101 @@ pub async fn reservation(args: ReservationArgs, decision: Decision) -> anyhow::R
     let outcome = outcome?;
     anyhow::ensure!(outcome.ok, "{}", outcome.summary);
     println!("{}", terminal_safe(&outcome.summary));
+    Ok(())
+}
+
+/// `taskhook replay`: send one request (or a task's callbacks, in order) again, re-signed for
+/// the target with TWILIO_AUTH_TOKEN unless `--no-resign`; each replay is recorded.
+pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    let store = {
+        let path = args.db.clone();
+        tokio::task::spawn_blocking(move || Store::open(&path, StoreOptions::default())).await??
+    };
+    let (writer, writer_thread) = store.start_writer()?;
+    let config = ReplayConfig {
+        capture_base: args.to.trim_end_matches('/').to_owned(),
+        forward_base: None,
+        allowed_hosts: args.allow_replay_to.clone(),
+        token: std::env::var("TWILIO_AUTH_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .map(AuthToken::new),
+    };
+    let replayer = Replayer::new(config, store.clone(), writer).map_err(anyhow::Error::msg)?;
+    let ids: Vec<i64> = match (&args.task, args.id) {
+        (Some(task), _) => {
+            anyhow::ensure!(
+                is_sid(task, sid::TASK),
+                "--task must be WT followed by 32 hex digits"
+            );
+            let sid = task.clone();
+            let history = store.read(move |r| r.task_history(&sid, 10_000)).await?;
+            history
+                .requests
+                .iter()
+                .filter(|r| r.replay_of.is_none())
+                .map(|r| r.id)
+                .collect()
+        }
+        (None, Some(id)) => vec![id],
+        (None, None) => anyhow::bail!("give a request id or --task"),
+    };
+    anyhow::ensure!(!ids.is_empty(), "nothing recorded for that task");
+    let edits = ReplayEdits {
+        resign: Some(!args.no_resign),
+        ..ReplayEdits::default()
+    };
+    let mut result = Ok(());
+    for id in ids {
+        match replayer.replay(id, &edits).await {
+            Ok(sent) => println!(
+                "#{id} → #{}: {} {} → {}{}",
+                sent.id,
+                sent.method,
+                terminal_safe(&sent.path),
+                sent.status,
+                sent.error
+                    .map(|e| format!(" ({})", terminal_safe(&e)))
+                    .unwrap_or_default()
+            ),
+            Err(err) => {
+                result = Err(anyhow::anyhow!("replay of #{id} failed: {err}"));
+                break;
+            }
+        }
+    }
+    drop(replayer);
+    writer_thread.join().await;
+    result
+}
+
+/// `taskhook export`: HAR 1.2, JSON lines or a curl script on stdout.
+pub fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let store = Store::open_read_only(&args.db)?;
+    let filter = RequestFilter {
+        limit: args.limit.clamp(1, 10_000),
+        task_sid: args.task.clone(),
+        kind: match args.kind.as_deref() {
+            None => None,
+            Some(kind) => Some(
+                Kind::parse(kind)
+                    .ok_or_else(|| anyhow::anyhow!("--kind is assignment, event or other"))?,
+            ),
+        },
+        ..RequestFilter::default()
+    };
+    let requests = store.read_blocking(|r| r.full_requests(&filter))?;
+    let base = args.base.trim_end_matches('/');
+    let text = match args.format {
+        ExportFormat::Har => serde_json::to_string_pretty(&export::har(&requests, base))?,
+        ExportFormat::Jsonl => export::jsonl(&requests),
+        ExportFormat::Curl => export::curl_script(&requests, base),
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    if !text.ends_with('\n') {
+        writeln!(out)?;
+    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::capture::CaptureSettings;
+use crate::capture::forward::Forwarder;
 use crate::capture::responder::{AssignmentReply, Responder};
 use crate::cli::{AssignmentMode, ServeArgs, TaskRouterArgs};
 use crate::inspector::guard::InspectorToken;
@@ -29,6 +30,8 @@ pub struct Config {
     pub taskrouter: TaskRouterConfig,
     /// How long a reservation stays pending before TaskRouter times it out.
     pub reservation_timeout: Duration,
+    /// `--allow-replay-to`: hosts replays may go to besides loopback and the forward target.
+    pub replay_allowed_hosts: Vec<String>,
 }
 
 /// How to reach the TaskRouter REST API.
@@ -98,6 +101,7 @@ impl Config {
                 body_read_timeout: Duration::from_secs(30),
                 signature_token: None,
                 public_url: None,
+                forward: None,
             },
             capture_limits: ConnectionLimits::default(),
             inspector: InspectorConfig {
@@ -112,6 +116,7 @@ impl Config {
                 timeout: Duration::from_secs(10),
             },
             reservation_timeout: Duration::from_secs(120),
+            replay_allowed_hosts: Vec::new(),
         }
     }
 
@@ -174,6 +179,28 @@ impl Config {
             "--reservation-timeout must be at least 1 second"
         );
         config.reservation_timeout = Duration::from_secs(args.reservation_timeout);
+
+        if let Some(forward) = &args.forward {
+            let url = reqwest::Url::parse(forward)
+                .map_err(|e| anyhow::anyhow!("--forward {forward:?} is not a URL: {e}"))?;
+            anyhow::ensure!(
+                matches!(url.scheme(), "http" | "https") && url.host_str().is_some(),
+                "--forward must be an http(s) URL such as http://127.0.0.1:8080"
+            );
+            anyhow::ensure!(
+                args.forward_timeout > 0,
+                "--forward-timeout must be at least 1 second"
+            );
+            config.capture.forward = Some(
+                Forwarder::new(
+                    &url,
+                    args.forward_host_rewrite,
+                    Duration::from_secs(args.forward_timeout),
+                )
+                .map_err(anyhow::Error::msg)?,
+            );
+        }
+        config.replay_allowed_hosts = args.allow_replay_to.clone();
         Ok(config)
     }
 }

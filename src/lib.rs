@@ -22,6 +22,7 @@ pub mod commands;
 pub mod config;
 pub mod export;
 pub mod inspector;
+pub mod replay;
 pub mod server;
 pub mod startup;
 pub mod store;

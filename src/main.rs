@@ -19,6 +19,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => run(commands::serve(args)),
         Command::Accept(args) => run(commands::reservation(args, commands::Decision::Accept)),
         Command::Reject(args) => run(commands::reservation(args, commands::Decision::Reject)),
+        Command::Replay(args) => run(commands::replay(args)),
+        Command::Export(args) => commands::export(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

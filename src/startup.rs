@@ -19,10 +19,39 @@ use crate::config::Config;
 use crate::inspector::guard::GuardConfig;
 use crate::inspector::guard::InspectorToken;
 use crate::inspector::{self, InspectorState};
+use crate::replay::{ReplayConfig, Replayer};
 use crate::server::{self, ConnectionLimits};
 use crate::store::Store;
 use crate::store::writer::{Writer, WriterThread};
 use crate::taskrouter::client::Client;
+
+/// The forward target may not be taskhook itself: forwarding to the inspector would hand
+/// TaskRouter's traffic (anyone's, through the tunnel) to the credential-holding API, and
+/// forwarding to the capture port would loop.
+fn refuse_forward_to_self(forward: &str, own: &[SocketAddr]) -> anyhow::Result<()> {
+    let url = reqwest::Url::parse(forward)?;
+    let port = url.port_or_known_default().unwrap_or(0);
+    let host = url
+        .host_str()
+        .unwrap_or("")
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let local = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
+    for addr in own {
+        let same_host = local
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip == addr.ip());
+        anyhow::ensure!(
+            !(same_host && port == addr.port()),
+            "--forward {forward} points at taskhook itself ({addr}); give your app's address"
+        );
+    }
+    Ok(())
+}
 
 /// A built, bound, not yet serving taskhook.
 pub struct App {
@@ -35,6 +64,7 @@ pub struct App {
     inspector_listener: TcpListener,
     inspector_addr: SocketAddr,
     client: Client,
+    replayer: Replayer,
 }
 
 impl App {
@@ -56,6 +86,20 @@ impl App {
                 format!("cannot listen on {} (--inspector)", config.inspector.listen)
             })?;
         let inspector_addr = inspector_listener.local_addr()?;
+        if let Some(forward) = &config.capture.forward {
+            refuse_forward_to_self(forward.base(), &[inspector_addr, capture_addr])?;
+        }
+        let replayer = Replayer::new(
+            ReplayConfig {
+                capture_base: format!("http://{capture_addr}"),
+                forward_base: config.capture.forward.as_ref().map(|f| f.base().to_owned()),
+                allowed_hosts: config.replay_allowed_hosts.clone(),
+                token: config.capture.signature_token.clone(),
+            },
+            store.clone(),
+            writer.clone(),
+        )
+        .map_err(anyhow::Error::msg)?;
         Ok(Self {
             config,
             store,
@@ -66,6 +110,7 @@ impl App {
             inspector_listener,
             inspector_addr,
             client,
+            replayer,
         })
     }
 
@@ -118,6 +163,7 @@ impl App {
             },
             csrf: InspectorToken::random().expose().to_owned(),
             reservation_timeout_us: self.config.reservation_timeout.as_micros() as i64,
+            replayer: self.replayer,
         });
         let router = inspector::router(state, guard);
         let inspector = tokio::spawn(server::serve(

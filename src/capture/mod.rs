@@ -6,6 +6,7 @@
 //! Header names keep their original case and arrival order through [`raw_head`], which re-reads
 //! each request head from the bytes seen on the connection.
 
+pub mod forward;
 pub mod raw_head;
 pub mod responder;
 
@@ -41,6 +42,8 @@ pub struct CaptureSettings {
     pub signature_token: Option<AuthToken>,
     /// `--public-url`: the base URL TaskRouter signs; else `http://` + the Host header.
     pub public_url: Option<String>,
+    /// `--forward`: send every request on to the user's app and answer with its response.
+    pub forward: Option<forward::Forwarder>,
 }
 
 /// The capture service shared by all connections of the capture listener.
@@ -117,17 +120,36 @@ impl Capture {
         let params = Params::collect(query.as_deref(), content_type, &read.bytes);
         let derived = derive(&params);
         let search_text = search_text(&path, &params, is_form(content_type), &read.bytes);
-        let response = match (&read.failure, not_origin_form) {
-            (Some(failure), _) => json_error(failure.status(), &failure.to_string()),
-            (None, true) => json_error(
+        let mut forward_error = None;
+        let response = match (&read.failure, not_origin_form, &self.settings.forward) {
+            (Some(failure), _, _) => json_error(failure.status(), &failure.to_string()),
+            (None, true, _) => json_error(
                 400,
                 "taskhook records callbacks; absolute-form and CONNECT requests are not proxied",
             ),
-            (None, false) => self.settings.responder.respond(derived.kind),
+            (None, false, Some(forwarder)) => {
+                let forwarded = forwarder
+                    .forward(
+                        parts.method.as_str(),
+                        &target,
+                        &headers,
+                        &read.bytes,
+                        remote,
+                    )
+                    .await;
+                forward_error = forwarded.error;
+                forwarded.response
+            }
+            (None, false, None) => self.settings.responder.respond(derived.kind),
         };
-        let error = read.failure.as_ref().map(ToString::to_string).or_else(|| {
-            not_origin_form.then(|| "absolute-form or CONNECT request refused".to_owned())
-        });
+        let error = read
+            .failure
+            .as_ref()
+            .map(ToString::to_string)
+            .or_else(|| {
+                not_origin_form.then(|| "absolute-form or CONNECT request refused".to_owned())
+            })
+            .or(forward_error);
         let check = self.check_signature(&parts.method, &target, &headers, content_type, &read);
         let close = read.failure.is_some();
         let request = NewRequest {

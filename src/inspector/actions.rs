@@ -18,6 +18,7 @@ use subtle::ConstantTimeEq;
 
 use super::InspectorState;
 use crate::actions::{ActionError, Outcome, ReservationInput};
+use crate::replay::{HeaderEdit, ReplayEdits, ReplayError};
 use crate::taskrouter::client::RestError;
 
 /// Body of `POST /api/tasks/{WT}/complete|cancel`.
@@ -199,6 +200,128 @@ pub async fn task_form(
         workspace_sid: form.workspace_sid,
     };
     form_answer(run_task(&state, &task, &action, input).await, &back)
+}
+
+fn replay_answer(result: Result<crate::store::models::RequestSummary, ReplayError>) -> Response {
+    match result {
+        Ok(summary) => (StatusCode::CREATED, Json(summary)).into_response(),
+        Err(err) => {
+            let status = match err {
+                ReplayError::NotFound(_) => StatusCode::NOT_FOUND,
+                ReplayError::Refused(_) => StatusCode::BAD_REQUEST,
+                ReplayError::Store(_) | ReplayError::Record(_) => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            (status, Json(json!({"error": {"message": err.to_string()}}))).into_response()
+        }
+    }
+}
+
+/// `POST /api/requests/{id}/replay` with `{"to"?, "method"?, "path"?, "headers"?, "body"?, "resign"?}`
+/// → 201 and the new request's record.
+pub async fn replay_json(
+    State(state): State<Arc<InspectorState>>,
+    Path(id): Path<i64>,
+    Json(edits): Json<ReplayEdits>,
+) -> Response {
+    replay_answer(state.replayer.replay(id, &edits).await)
+}
+
+/// The replay forms. The body is read by hand because the key/value editor repeats
+/// `field_name` / `field_value`, which serde's form support cannot collect in order.
+pub async fn replay_form(
+    State(state): State<Arc<InspectorState>>,
+    Path(id): Path<i64>,
+    body: axum::body::Bytes,
+) -> Response {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let csrf = get("csrf").unwrap_or_default();
+    if !bool::from(state.csrf.as_bytes().ct_eq(csrf.as_bytes())) {
+        return super::pages::error_page(
+            StatusCode::FORBIDDEN,
+            "invalid CSRF token; reload the page".into(),
+        );
+    }
+    let edits = match edits_from_form(&pairs) {
+        Ok(edits) => edits,
+        Err(message) => return super::pages::error_page(StatusCode::BAD_REQUEST, message),
+    };
+    match state.replayer.replay(id, &edits).await {
+        Ok(summary) => Redirect::to(&format!("/requests/{}", summary.id)).into_response(),
+        Err(ReplayError::NotFound(_)) => {
+            super::pages::error_page(StatusCode::NOT_FOUND, format!("no request {id}"))
+        }
+        Err(err) => super::pages::error_page(StatusCode::BAD_REQUEST, err.to_string()),
+    }
+}
+
+/// Reads the "Replay with changes" editor: target, method, path, headers (one `Name: value`
+/// per line), and the body as text or as repeated `field_name`/`field_value` pairs.
+fn edits_from_form(pairs: &[(String, String)]) -> Result<ReplayEdits, String> {
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.trim().is_empty())
+    };
+    let headers = match get("headers") {
+        None => None,
+        Some(text) => {
+            let mut list = Vec::new();
+            for line in text
+                .lines()
+                .map(str::trim_end)
+                .filter(|l| !l.trim().is_empty())
+            {
+                let (name, value) = line
+                    .split_once(':')
+                    .ok_or_else(|| format!("header line {line:?} has no colon"))?;
+                list.push(HeaderEdit {
+                    name: name.trim().to_owned(),
+                    value: value.trim_start().to_owned(),
+                });
+            }
+            Some(list)
+        }
+    };
+    let names: Vec<&String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "field_name")
+        .map(|(_, v)| v)
+        .collect();
+    let values: Vec<&String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "field_value")
+        .map(|(_, v)| v)
+        .collect();
+    let body = if names.is_empty() {
+        pairs
+            .iter()
+            .find(|(k, _)| k == "body")
+            .map(|(_, v)| v.clone())
+    } else {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in names.iter().zip(values.iter()) {
+            if !name.is_empty() {
+                form.append_pair(name, value);
+            }
+        }
+        Some(form.finish())
+    };
+    Ok(ReplayEdits {
+        to: get("to"),
+        method: get("method"),
+        path: get("path"),
+        headers,
+        body,
+        resign: Some(get("keep_signature").is_none()),
+    })
 }
 
 #[cfg(test)]

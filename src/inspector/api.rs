@@ -5,12 +5,14 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use base64::Engine;
-use serde::Serialize;
+use axum::response::{IntoResponse, Response};
+use http::header;
+use serde::{Deserialize, Serialize};
 
 use super::{ApiError, Failure, InspectorState, ListQuery};
+use crate::export::RequestDetail;
 use crate::store::TaskHistory;
-use crate::store::models::{Header, RequestSummary, Reservation, StoredRequest};
+use crate::store::models::{RequestSummary, Reservation, StoredRequest};
 use crate::taskrouter::sid::{self, is_sid};
 
 #[derive(Serialize)]
@@ -36,71 +38,6 @@ pub async fn requests(
     }))
 }
 
-/// Bytes as JSON: text when they are UTF-8, else base64, with the encoding named.
-#[derive(Serialize)]
-pub struct Bytes {
-    #[serde(rename = "body")]
-    data: String,
-    #[serde(rename = "body_encoding")]
-    encoding: &'static str,
-}
-
-fn encode(bytes: &[u8]) -> (String, &'static str) {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => (text.to_owned(), "utf8"),
-        Err(_) => (
-            base64::engine::general_purpose::STANDARD.encode(bytes),
-            "base64",
-        ),
-    }
-}
-
-#[derive(Serialize)]
-pub struct HeaderJson {
-    name: String,
-    value: String,
-    /// "utf8", or "base64" for values with non-UTF-8 bytes.
-    encoding: &'static str,
-}
-
-fn headers_json(headers: &[Header]) -> Vec<HeaderJson> {
-    headers
-        .iter()
-        .map(|h| {
-            let (value, encoding) = encode(&h.value);
-            HeaderJson {
-                name: h.name.clone(),
-                value,
-                encoding,
-            }
-        })
-        .collect()
-}
-
-#[derive(Serialize)]
-pub struct ResponseJson {
-    status: u16,
-    headers: Vec<HeaderJson>,
-    #[serde(flatten)]
-    body: Bytes,
-}
-
-#[derive(Serialize)]
-pub struct RequestDetail {
-    #[serde(flatten)]
-    summary: RequestSummary,
-    http_version: String,
-    headers: Vec<HeaderJson>,
-    #[serde(flatten)]
-    body: Bytes,
-    response: ResponseJson,
-}
-
-fn bytes(data: &[u8]) -> Bytes {
-    let (data, encoding) = encode(data);
-    Bytes { data, encoding }
-}
-
 pub async fn request(
     State(state): State<Arc<InspectorState>>,
     Path(id): Path<i64>,
@@ -110,17 +47,7 @@ pub async fn request(
         .read(move |reader| reader.get_request(id))
         .await?
         .ok_or_else(|| Failure::NotFound(format!("no request {id}")))?;
-    Ok(Json(RequestDetail {
-        http_version: r.http_version,
-        headers: headers_json(&r.headers),
-        body: bytes(&r.body),
-        response: ResponseJson {
-            status: r.response.status,
-            headers: headers_json(&r.response.headers),
-            body: bytes(&r.response.body),
-        },
-        summary: r.summary,
-    }))
+    Ok(Json(RequestDetail::from(r)))
 }
 
 #[derive(Serialize)]
@@ -151,4 +78,47 @@ pub async fn task(
         return Err(Failure::NotFound(format!("nothing recorded for task {task_sid}")).into());
     }
     Ok(Json(history))
+}
+
+/// `GET /api/export?format=har|jsonl` with the list filters.
+#[derive(Debug, Deserialize)]
+pub struct ExportQuery {
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(flatten)]
+    filters: ListQuery,
+}
+
+pub async fn export(
+    State(state): State<Arc<InspectorState>>,
+    Query(query): Query<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let filter = query.filters.to_filter(1000);
+    let requests = state.store.read(move |r| r.full_requests(&filter)).await?;
+    let base = state.capture_base.clone();
+    // Named from fixed parts only, never from captured data.
+    let (body, content_type, name) = match query.format.as_deref().unwrap_or("har") {
+        "har" => (
+            crate::export::har(&requests, &base).to_string(),
+            "application/json",
+            "taskhook.har",
+        ),
+        "jsonl" => (
+            crate::export::jsonl(&requests),
+            "application/x-ndjson",
+            "taskhook.jsonl",
+        ),
+        _ => return Err(Failure::BadRequest("format is har or jsonl".into()).into()),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }

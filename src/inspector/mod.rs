@@ -35,6 +35,8 @@ pub struct InspectorState {
     pub csrf: String,
     /// From an assignment callback until TaskRouter times the reservation out.
     pub reservation_timeout_us: i64,
+    /// Sends and records replays.
+    pub replayer: crate::replay::Replayer,
 }
 
 /// Builds the router with every route behind the guard.
@@ -59,6 +61,9 @@ pub fn router(state: Arc<InspectorState>, guard: Arc<GuardConfig>) -> Router {
             post(actions::reservation_json),
         )
         .route("/api/tasks/{sid}/{action}", post(actions::task_json))
+        .route("/requests/{id}/replay", post(actions::replay_form))
+        .route("/api/requests/{id}/replay", post(actions::replay_json))
+        .route("/api/export", get(api::export))
         .route("/static/app.css", get(assets::css))
         .route("/static/app.js", get(assets::js))
         .fallback(|| async { Failure::NotFound("no such page".into()) })

@@ -333,6 +333,65 @@ struct DetailPage {
     signature_reason: Option<String>,
     decision: Option<DecisionView>,
     actions: Vec<ActionView>,
+    replay: ReplayView,
+    replays: Vec<RowView>,
+}
+
+/// What the replay controls on a detail page need.
+#[derive(Debug, Clone)]
+pub struct ReplayView {
+    pub targets: Vec<String>,
+    /// An Auth Token is configured, so replays are re-signed.
+    pub can_resign: bool,
+    pub method: String,
+    pub path: String,
+    /// `Name: value` per line, without Host and Content-Length.
+    pub headers: String,
+    /// The body as editable text, when it is UTF-8 and not a form.
+    pub body: Option<String>,
+    /// Form fields as editable pairs, when the body is form-encoded.
+    pub fields: Vec<(String, String)>,
+    pub binary_body: bool,
+}
+
+fn replay_view(state: &InspectorState, request: &StoredRequest) -> ReplayView {
+    let s = &request.summary;
+    let headers = request
+        .headers
+        .iter()
+        .filter(|h| {
+            !matches!(
+                h.name.to_ascii_lowercase().as_str(),
+                "host" | "content-length"
+            )
+        })
+        .map(|h| format!("{}: {}", h.name, String::from_utf8_lossy(&h.value)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let is_form = crate::taskrouter::callback::is_form(view::content_type(&request.headers));
+    let text = std::str::from_utf8(&request.body).ok();
+    let fields: Vec<(String, String)> = if is_form && text.is_some() && !request.body.is_empty() {
+        form_urlencoded::parse(&request.body).into_owned().collect()
+    } else {
+        Vec::new()
+    };
+    ReplayView {
+        targets: state.replayer.config.targets(),
+        can_resign: state.replayer.config.token.is_some(),
+        method: s.method.clone(),
+        path: match &s.query {
+            Some(q) => format!("{}?{q}", s.path),
+            None => s.path.clone(),
+        },
+        headers,
+        body: if fields.is_empty() {
+            text.map(str::to_owned)
+        } else {
+            None
+        },
+        binary_body: text.is_none(),
+        fields,
+    }
 }
 
 pub async fn detail(
@@ -362,7 +421,10 @@ pub async fn detail(
         }
         None => (None, Vec::new()),
     };
+    let replays = state.store.read(move |r| r.replays_of(id)).await?;
     let page = DetailPage {
+        replay: replay_view(&state, &request),
+        replays: replays.iter().map(|r| row_view(r, now)).collect(),
         signature_reason: request.signature_reason.clone(),
         decision,
         actions,

@@ -573,6 +573,27 @@ impl Reader<'_> {
         Ok(out)
     }
 
+    /// Full requests matching `filter`, newest first (for exports).
+    pub fn full_requests(&self, filter: &RequestFilter) -> Result<Vec<StoredRequest>, StoreError> {
+        let rows = self.list_requests(filter)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let Some(full) = self.get_request(row.id)? {
+                out.push(full);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Replays of request `id`, oldest first.
+    pub fn replays_of(&self, id: i64) -> Result<Vec<RequestSummary>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM requests WHERE replay_of = ? ORDER BY id ASC LIMIT 500"
+        ))?;
+        let rows = stmt.query_map([id], summary_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Number of stored requests.
     pub fn count_requests(&self) -> Result<i64, StoreError> {
         Ok(self

@@ -78,7 +78,7 @@ async fn callbacks_appear_live_and_sids_are_one_click_away() {
     c.goto(&app.inspector_url(&format!("/requests/{id}")))
         .await
         .unwrap();
-    let fields = wait_for(&browser, "table.fields")
+    let fields = wait_for(&browser, "#form-fields")
         .await
         .text()
         .await
@@ -207,7 +207,7 @@ async fn hostile_captures_stay_inert_on_first_render_and_on_live_update() {
     c.goto(&app.inspector_url(&format!("/requests/{id}")))
         .await
         .unwrap();
-    let fields = wait_for(&browser, "table.fields")
+    let fields = wait_for(&browser, "#form-fields")
         .await
         .text()
         .await

@@ -20,6 +20,8 @@ mod fake_taskrouter;
 mod hostile;
 /// The inspector: pages, JSON API, live updates, and the guard in front of them.
 mod inspector;
+/// Replays (re-signed, edited, refused), forward mode, HAR export.
+mod replay;
 /// The Auth Token never leaks; `taskhook accept` / `reject` from the shell.
 mod secrets;
 
