@@ -163,6 +163,18 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 256)]
     pub max_connections: usize,
 
+    /// Keep at most this many requests; older ones are deleted in the background.
+    #[arg(long, env = "TASKHOOK_MAX_REQUESTS", value_name = "N")]
+    pub max_requests: Option<u64>,
+
+    /// Delete requests older than this (e.g. 7d, 12h, 30m).
+    #[arg(long, env = "TASKHOOK_MAX_AGE", value_name = "DURATION", value_parser = crate::store::retention::parse_duration)]
+    pub max_age: Option<std::time::Duration>,
+
+    /// Keep the data under this size (e.g. 512MiB) by deleting the oldest requests.
+    #[arg(long, env = "TASKHOOK_MAX_DB_SIZE", value_name = "SIZE", value_parser = parse_size)]
+    pub max_db_size: Option<usize>,
+
     /// Address of the inspector (the page and its API). Loopback only, unless
     /// --allow-remote-inspector.
     #[arg(long, env = "TASKHOOK_INSPECTOR", default_value = "127.0.0.1:4040")]

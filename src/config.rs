@@ -13,6 +13,7 @@ use crate::cli::{AssignmentMode, ServeArgs, TaskRouterArgs};
 use crate::inspector::guard::InspectorToken;
 use crate::server::ConnectionLimits;
 use crate::store::StoreOptions;
+use crate::store::retention::Retention;
 use crate::taskrouter::client::{Client, Credentials, DEFAULT_BASE_URL};
 use crate::taskrouter::sid::{self, is_sid};
 use crate::taskrouter::signature::AuthToken;
@@ -124,6 +125,15 @@ impl Config {
     pub fn from_args(args: &ServeArgs) -> anyhow::Result<Self> {
         let mut config = Self::new(args.listen, args.db.clone());
         config.store.sync = args.sync;
+        anyhow::ensure!(
+            args.max_requests != Some(0),
+            "--max-requests must be at least 1"
+        );
+        config.store.retention = Retention {
+            max_requests: args.max_requests,
+            max_age: args.max_age,
+            max_bytes: args.max_db_size.map(|b| b as u64),
+        };
         config.capture.max_body = args.max_body;
         config.capture.responder.assignment = match (&args.assignment_response, args.assignment) {
             (Some(path), _) => AssignmentReply::from_file(path).map_err(anyhow::Error::msg)?,

@@ -202,6 +202,60 @@ pub async fn task_form(
     form_answer(run_task(&state, &task, &action, input).await, &back)
 }
 
+/// `POST /requests/clear` (form, with the CSRF token and the confirmation box ticked).
+pub async fn clear_form(
+    State(state): State<Arc<InspectorState>>,
+    body: axum::body::Bytes,
+) -> Response {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    if !bool::from(
+        state
+            .csrf
+            .as_bytes()
+            .ct_eq(get("csrf").unwrap_or("").as_bytes()),
+    ) {
+        return super::pages::error_page(
+            StatusCode::FORBIDDEN,
+            "invalid CSRF token; reload the page".into(),
+        );
+    }
+    if get("confirm") != Some("yes") {
+        return super::pages::error_page(StatusCode::BAD_REQUEST, "tick the box to confirm".into());
+    }
+    match state.actions.writer.clear_all().await {
+        Ok(_) => Redirect::to("/").into_response(),
+        Err(err) => super::pages::error_page(StatusCode::SERVICE_UNAVAILABLE, err.message),
+    }
+}
+
+/// `POST /api/requests/clear` with `{"confirm": true}` → `{"deleted": N}`.
+pub async fn clear_json(
+    State(state): State<Arc<InspectorState>>,
+    Json(body): Json<serde_json::Value>,
+) -> Response {
+    if body.get("confirm") != Some(&serde_json::Value::Bool(true)) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": {"message": "send {\"confirm\": true}"}})),
+        )
+            .into_response();
+    }
+    match state.actions.writer.clear_all().await {
+        Ok(deleted) => Json(json!({"deleted": deleted})).into_response(),
+        Err(err) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": {"message": err.message}})),
+        )
+            .into_response(),
+    }
+}
+
 fn replay_answer(result: Result<crate::store::models::RequestSummary, ReplayError>) -> Response {
     match result {
         Ok(summary) => (StatusCode::CREATED, Json(summary)).into_response(),

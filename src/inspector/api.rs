@@ -122,3 +122,16 @@ pub async fn export(
     )
         .into_response())
 }
+
+/// `GET /api/stats`: what is kept, the retention policy, and the last write failure if any.
+pub async fn stats(State(state): State<Arc<InspectorState>>) -> Result<Response, ApiError> {
+    let stats = state.store.read(|r| r.stats()).await?;
+    Ok(axum::Json(serde_json::json!({
+        "requests": stats.requests,
+        "oldest_at": stats.oldest_at,
+        "bytes": stats.bytes,
+        "retention": state.store.retention().describe(),
+        "write_error": state.store.write_error(),
+    }))
+    .into_response())
+}

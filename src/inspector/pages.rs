@@ -30,6 +30,8 @@ pub struct Ctx {
     pub has_credentials: bool,
     /// For the countdown on rows that arrive live.
     pub reservation_timeout_us: i64,
+    /// The last write failure, shown as a banner until writes succeed again.
+    pub storage_error: Option<String>,
 }
 
 impl Ctx {
@@ -39,6 +41,7 @@ impl Ctx {
             csrf: state.csrf.clone(),
             has_credentials: state.actions.client.has_credentials(),
             reservation_timeout_us: state.reservation_timeout_us,
+            storage_error: state.store.write_error().map(|e| view::visible(&e)),
         }
     }
 }
@@ -288,6 +291,8 @@ struct ListPage {
     older: Option<String>,
     /// Live rows are prepended only on the newest page.
     live: bool,
+    /// "1,234 requests · 3.2 MiB · since … · keeping …"
+    kept: String,
 }
 
 pub async fn list(
@@ -295,7 +300,20 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Response, Failure> {
     let filter = query.to_filter(PAGE_SIZE);
-    let rows = state.store.read(move |r| r.list_requests(&filter)).await?;
+    let (rows, stats) = state
+        .store
+        .read(move |r| Ok((r.list_requests(&filter)?, r.stats()?)))
+        .await?;
+    let kept = format!(
+        "{} requests · {}{} · {}",
+        stats.requests,
+        view::size(stats.bytes),
+        stats
+            .oldest_at
+            .map(|t| format!(" · since {t}"))
+            .unwrap_or_default(),
+        state.store.retention().describe()
+    );
     let now = now_us();
     let older = (rows.len() == PAGE_SIZE)
         .then(|| rows.last().map(|last| query.with_before(last.id)))
@@ -306,6 +324,7 @@ pub async fn list(
         ctx: Ctx::new(&state, "requests"),
         live: query.before.is_none(),
         rows: views,
+        kept,
         filters: query,
         older,
     };

@@ -423,16 +423,14 @@ pub struct State {
     pub ended_timers: Vec<String>,
 }
 
-/// The seeded quickstart objects' SIDs, for tests and the CLI.
+/// Some seeded SIDs, for the unit tests.
+#[cfg_attr(not(test), allow(dead_code))]
 pub struct Seeded {
     pub offline: String,
     pub idle: String,
-    pub busy: String,
-    pub reserved: String,
     pub alice: String,
     pub bob: String,
     pub spanish_queue: String,
-    pub english_queue: String,
 }
 
 impl State {
@@ -546,12 +544,9 @@ impl State {
         let seeded = Seeded {
             offline: offline.clone(),
             idle,
-            busy,
-            reserved,
             alice: workers[0].sid.clone(),
             bob: workers[1].sid.clone(),
             spanish_queue: spanish,
-            english_queue: english,
         };
         let state = State {
             account_sid,
@@ -1207,7 +1202,7 @@ impl State {
         }
         let task = &self.tasks[ti];
         let worker = &self.workers[wi];
-        let Some(workflow) = self.workflow(&task.workflow_sid) else {
+        let Some(workflow) = self.workflows.iter().find(|w| w.sid == task.workflow_sid) else {
             return;
         };
         self.new_timers

@@ -7,6 +7,7 @@
 //! commit is fsynced, so an acknowledged request survives a crash and a power loss.
 
 pub mod models;
+pub mod retention;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -52,6 +53,12 @@ pub struct StoreOptions {
     pub sync: SyncMode,
     /// How long a writer waits for a lock held by another process before giving up.
     pub busy_timeout: Duration,
+    /// What retention keeps.
+    pub retention: retention::Retention,
+    /// A hard cap on database pages (`PRAGMA max_page_count`) for the write connection: past
+    /// it SQLite answers "database or disk is full", exactly as a full disk does. For tests of
+    /// that path and for tiny volumes; retention is the normal way to bound the size.
+    pub page_limit: Option<u64>,
 }
 
 impl Default for StoreOptions {
@@ -59,6 +66,8 @@ impl Default for StoreOptions {
         Self {
             sync: SyncMode::Full,
             busy_timeout: Duration::from_secs(2),
+            retention: retention::Retention::default(),
+            page_limit: None,
         }
     }
 }
@@ -107,7 +116,21 @@ struct StoreInner {
     /// Idle read connections. SQLite connections are not shareable across threads at once, so
     /// each read takes one out for its duration (inside `spawn_blocking`) and puts it back.
     idle_readers: Mutex<Vec<Connection>>,
-    committed: broadcast::Sender<RequestSummary>,
+    shared: Shared,
+}
+
+/// What the writer tells everyone else: committed rows (for live views) and whether the last
+/// write failed (for the inspector's banner).
+#[derive(Clone)]
+pub struct Shared {
+    pub(crate) committed: broadcast::Sender<RequestSummary>,
+    write_error: Arc<Mutex<Option<String>>>,
+}
+
+impl Shared {
+    pub(crate) fn set_write_error(&self, error: Option<String>) {
+        *self.write_error.lock().unwrap_or_else(|e| e.into_inner()) = error;
+    }
 }
 
 fn migrations() -> Migrations<'static> {
@@ -160,6 +183,10 @@ impl Store {
 
     fn from_parts(path: &Path, options: StoreOptions, read_only: bool, first: Connection) -> Self {
         let (committed, _) = broadcast::channel(1024);
+        let shared = Shared {
+            committed,
+            write_error: Arc::default(),
+        };
         let idle = if read_only { vec![first] } else { Vec::new() };
         Self {
             inner: Arc::new(StoreInner {
@@ -167,7 +194,7 @@ impl Store {
                 options,
                 read_only,
                 idle_readers: Mutex::new(idle),
-                committed,
+                shared,
             }),
         }
     }
@@ -178,7 +205,7 @@ impl Store {
 
     /// A receiver of every row summary right after its transaction commits (for live views).
     pub fn subscribe(&self) -> broadcast::Receiver<RequestSummary> {
-        self.inner.committed.subscribe()
+        self.inner.shared.committed.subscribe()
     }
 
     /// Starts the single writer that owns the write connection. See [`writer`].
@@ -190,7 +217,26 @@ impl Store {
                 source,
             }
         })?;
-        Ok(writer::Writer::start(conn, self.inner.committed.clone()))
+        Ok(writer::Writer::start(
+            conn,
+            self.inner.shared.clone(),
+            self.inner.options.retention.clone(),
+        ))
+    }
+
+    /// The last write failure (e.g. "database or disk is full"), until a write succeeds again.
+    pub fn write_error(&self) -> Option<String> {
+        self.inner
+            .shared
+            .write_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// What retention keeps, for people.
+    pub fn retention(&self) -> &retention::Retention {
+        &self.inner.options.retention
     }
 
     /// Runs `f` with a read connection on the blocking pool, so SQLite never blocks the async
@@ -257,6 +303,9 @@ fn open_writer(path: &Path, options: &StoreOptions) -> Result<Connection, rusqli
     conn.busy_timeout(options.busy_timeout)?;
     conn.pragma_update(None, "synchronous", options.sync.pragma())?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    if let Some(pages) = options.page_limit {
+        conn.pragma_update(None, "max_page_count", pages.min(i64::MAX as u64) as i64)?;
+    }
     Ok(conn)
 }
 
@@ -412,6 +461,15 @@ fn action_from_row(row: &Row<'_>) -> rusqlite::Result<Action> {
         error: row.get(11)?,
         duration_us: row.get(12)?,
     })
+}
+
+/// What the database holds (`taskhook` footer, `GET /api/stats`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Stats {
+    pub requests: i64,
+    pub oldest_at: Option<String>,
+    /// Bytes of pages in use.
+    pub bytes: u64,
 }
 
 /// A task's callbacks and reservations, oldest first (`GET /api/tasks/{sid}`).
@@ -592,6 +650,30 @@ impl Reader<'_> {
         ))?;
         let rows = stmt.query_map([id], summary_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How much is kept: requests, the oldest one's time, bytes of data.
+    pub fn stats(&self) -> Result<Stats, StoreError> {
+        let (oldest, newest, oldest_at): (Option<i64>, Option<i64>, Option<i64>) = self.conn.query_row(
+            "SELECT min(id), max(id), (SELECT received_at FROM requests ORDER BY id LIMIT 1) FROM requests",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let bytes: i64 = self.conn.query_row(
+            "SELECT (page_count - freelist_count) * page_size \
+             FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(Stats {
+            // Ids are contiguous: only retention and "clear all" delete, oldest first.
+            requests: match (oldest, newest) {
+                (Some(o), Some(n)) => n - o + 1,
+                _ => 0,
+            },
+            oldest_at: oldest_at.map(format_micros),
+            bytes: bytes.max(0) as u64,
+        })
     }
 
     /// Number of stored requests.

@@ -7,11 +7,14 @@
 //! timeout), every caller in it gets a [`WriteError`] and must not acknowledge.
 
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, Transaction, params};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
+use super::Shared;
 use super::models::{NewAction, NewRequest, RequestSummary, encode_headers, format_micros};
+use super::retention::Retention;
 
 /// Most rows committed in one transaction; bounds the latency a batch adds to its first row.
 const MAX_BATCH: usize = 512;
@@ -48,6 +51,8 @@ enum Row {
     // Boxed: the queue then moves a pointer, not hundreds of bytes, per row.
     Request(Box<NewRequest>),
     Action(Box<NewAction>),
+    /// Delete every recorded request, reservation and action ("clear all").
+    ClearAll,
 }
 
 struct Job {
@@ -79,12 +84,13 @@ impl WriterThread {
 impl Writer {
     pub(super) fn start(
         conn: Connection,
-        committed: broadcast::Sender<RequestSummary>,
+        shared: Shared,
+        retention: Retention,
     ) -> (Writer, WriterThread) {
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
         let handle = std::thread::Builder::new()
             .name("taskhook-writer".into())
-            .spawn(move || run(conn, rx, committed))
+            .spawn(move || run(conn, rx, shared, retention))
             .expect("spawning the writer thread");
         (Writer { queue }, WriterThread { handle })
     }
@@ -92,6 +98,11 @@ impl Writer {
     /// Stores `request`; resolves with its id once the row is committed.
     pub async fn insert(&self, request: NewRequest) -> Result<i64, WriteError> {
         self.submit(Row::Request(Box::new(request))).await
+    }
+
+    /// Deletes everything recorded; resolves with the number of requests deleted.
+    pub async fn clear_all(&self) -> Result<i64, WriteError> {
+        self.submit(Row::ClearAll).await
     }
 
     /// Records a REST call in the audit trail (and the reservation state it reported).
@@ -114,41 +125,79 @@ impl Writer {
     }
 }
 
-fn run(
-    mut conn: Connection,
-    mut rx: mpsc::Receiver<Job>,
-    committed: broadcast::Sender<RequestSummary>,
-) {
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    // blocking_recv returns None once every sender is dropped and the queue is empty, which is
-    // how a graceful shutdown flushes: nothing queued is dropped.
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
+/// How often retention runs when the writer is otherwise idle.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(5);
+/// Most rows one retention step deletes; small steps interleave with capture batches, so
+/// retention never stalls recording (a backlog is worked off one step per batch or tick).
+pub(super) const RETENTION_STEP: i64 = 2000;
+
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, shared: Shared, retention: Retention) {
+    // A small single-threaded runtime on this thread gives the loop a timeout, so retention
+    // runs even when no requests arrive; all SQLite work stays on this one thread.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            tracing::error!(error = %err, "store writer cannot start");
+            return;
         }
-        match commit_batch(&mut conn, &batch) {
-            Ok(ids) => {
-                for (job, id) in batch.drain(..).zip(ids) {
-                    let _ = job.done.send(Ok(id));
-                    if let Row::Request(request) = &job.row {
-                        // No subscribers is normal (no inspector open).
-                        let _ = committed.send(summarize(id, request));
+    };
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut retry_after = Instant::now();
+    runtime.block_on(async {
+        loop {
+            // recv returns None once every sender is dropped and the queue is empty, which is
+            // how a graceful shutdown flushes: nothing queued is dropped.
+            let first = match tokio::time::timeout(MAINTENANCE_INTERVAL, rx.recv()).await {
+                Ok(Some(job)) => Some(job),
+                Ok(None) => break,
+                Err(_) => None,
+            };
+            if let Some(first) = first {
+                batch.push(first);
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
                     }
                 }
+                write(&mut conn, &mut batch, &shared);
             }
-            Err(err) => {
-                tracing::error!(error = %err.message, rows = batch.len(), "could not store requests");
-                for job in batch.drain(..) {
-                    let _ = job.done.send(Err(err.clone()));
+            // After every batch (the checks are index lookups) and on idle ticks; a failed
+            // step is retried at the next tick instead of after every batch.
+            if retention.is_set() && Instant::now() >= retry_after {
+                if let Err(err) = retention.step(&mut conn) {
+                    tracing::warn!(error = %err, "retention step failed; will retry");
+                    retry_after = Instant::now() + MAINTENANCE_INTERVAL;
                 }
+            }
+        }
+    });
+    tracing::debug!("store writer stopped");
+}
+
+fn write(conn: &mut Connection, batch: &mut Vec<Job>, shared: &Shared) {
+    match commit_batch(conn, batch) {
+        Ok(ids) => {
+            shared.set_write_error(None);
+            for (job, id) in batch.drain(..).zip(ids) {
+                let _ = job.done.send(Ok(id));
+                if let Row::Request(request) = &job.row {
+                    // No subscribers is normal (no inspector open).
+                    let _ = shared.committed.send(summarize(id, request));
+                }
+            }
+        }
+        Err(err) => {
+            tracing::error!(error = %err.message, rows = batch.len(), "could not store requests");
+            shared.set_write_error(Some(err.message.clone()));
+            for job in batch.drain(..) {
+                let _ = job.done.send(Err(err.clone()));
             }
         }
     }
-    tracing::debug!("store writer stopped");
 }
 
 fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<i64>, WriteError> {
@@ -159,6 +208,7 @@ fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<i64>, WriteE
         ids.push(match &job.row {
             Row::Request(r) => insert_request(&tx, r)?,
             Row::Action(a) => insert_action(&tx, a)?,
+            Row::ClearAll => clear_all(&tx)?,
         });
     }
     tx.commit()?;
@@ -223,6 +273,18 @@ fn insert_request(tx: &Transaction<'_>, r: &NewRequest) -> rusqlite::Result<i64>
         ])?;
     }
     Ok(id)
+}
+
+fn clear_all(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
+    let deleted = tx.execute("DELETE FROM requests", [])?;
+    // The contentless index is emptied with its own command.
+    tx.execute(
+        "INSERT INTO requests_fts (requests_fts) VALUES ('delete-all')",
+        [],
+    )?;
+    tx.execute("DELETE FROM reservations", [])?;
+    tx.execute("DELETE FROM actions", [])?;
+    Ok(deleted as i64)
 }
 
 fn insert_action(tx: &Transaction<'_>, a: &NewAction) -> rusqlite::Result<i64> {

@@ -22,6 +22,8 @@ mod hostile;
 mod inspector;
 /// Replays (re-signed, edited, refused), forward mode, HAR export.
 mod replay;
+/// Retention limits, a full database, clearing everything.
+mod retention;
 /// The Auth Token never leaks; `taskhook accept` / `reject` from the shell.
 mod secrets;
 

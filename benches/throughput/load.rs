@@ -1,0 +1,297 @@
+//! The floor server and the load generator: a bare hyper server that reads the body and
+//! answers `200 {}`, and N keep-alive HTTP/1.1 connections (hyper's client connection API, one
+//! request in flight per connection) that send callbacks for a fixed time and record the
+//! latency of each.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::callbacks::{STEPS, Step, Template, WORKERS, request_headers};
+
+/// The floor: accepts connections forever, reads each body, answers `200 {}`.
+pub async fn floor(listener: TcpListener) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(async move {
+            let service = service_fn(|req: Request<Incoming>| async move {
+                let _ = req.into_body().collect().await;
+                Ok::<_, Infallible>(
+                    Response::builder()
+                        .status(StatusCode::OK)
+                        .header(header::CONTENT_TYPE, "application/json")
+                        .body(Full::new(Bytes::from_static(b"{}")))
+                        .expect("static response"),
+                )
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Assignment-callback templates, one per worker.
+pub struct Callbacks {
+    templates: Vec<Template>,
+    /// Next task number; every request gets a fresh one, so every SID is unique.
+    next: AtomicU64,
+    step: usize,
+}
+
+impl Callbacks {
+    /// Assignment callbacks whose task numbers start at `first`.
+    pub fn assignments(first: u64) -> Self {
+        Self {
+            templates: (0..WORKERS)
+                .map(|w| Template::new(Step::Assignment, w))
+                .collect(),
+            next: AtomicU64::new(first),
+            step: STEPS
+                .iter()
+                .position(|s| *s == Step::Assignment)
+                .expect("assignment is a step"),
+        }
+    }
+
+    pub fn body_len(&self) -> usize {
+        self.templates[0].body.len()
+    }
+
+    fn request(&self) -> Request<Full<Bytes>> {
+        let task = self.next.fetch_add(1, Ordering::Relaxed);
+        let template = &self.templates[(task % WORKERS as u64) as usize];
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let mut builder = Request::builder()
+            .method(Method::POST)
+            .uri(template.step.path());
+        for (name, value) in request_headers(task, self.step) {
+            builder = builder.header(name, value);
+        }
+        builder
+            .body(Full::new(Bytes::from(template.fill(task, now))))
+            .expect("valid request")
+    }
+}
+
+/// What one load run measured.
+#[derive(Debug, Default)]
+pub struct LoadResult {
+    /// Requests answered with a 2xx (acknowledged), over the whole run including warm-up.
+    pub acked: u64,
+    /// Non-2xx answers and transport errors.
+    pub failed: u64,
+    /// Answers completed inside the measurement window.
+    pub in_window: u64,
+    pub window: Duration,
+    /// Latency of each request started inside the window, sorted, in nanoseconds.
+    pub latencies: Vec<u64>,
+    /// First failure, for the report.
+    pub first_error: Option<String>,
+}
+
+impl LoadResult {
+    pub fn rps(&self) -> f64 {
+        self.in_window as f64 / self.window.as_secs_f64()
+    }
+
+    /// Latency at quantile `q` (0..1), in microseconds.
+    pub fn quantile_us(&self, q: f64) -> f64 {
+        quantile(&self.latencies, q) as f64 / 1000.0
+    }
+}
+
+/// Nearest-rank quantile of sorted values.
+pub fn quantile(sorted: &[u64], q: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// Runs `connections` keep-alive connections against `addr`, each sending one request at a
+/// time: `warmup` unmeasured, then `measure` measured. Requests started before the end are
+/// always finished, so `acked` is exact.
+pub async fn run(
+    addr: SocketAddr,
+    connections: usize,
+    callbacks: Arc<Callbacks>,
+    warmup: Duration,
+    measure: Duration,
+) -> LoadResult {
+    let start = Instant::now() + Duration::from_millis(20);
+    let window_start = start + warmup;
+    let end = window_start + measure;
+    let mut tasks = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let callbacks = Arc::clone(&callbacks);
+        tasks.push(tokio::spawn(async move {
+            connection(addr, callbacks, start, window_start, end).await
+        }));
+    }
+    let mut total = LoadResult {
+        window: measure,
+        ..LoadResult::default()
+    };
+    for task in tasks {
+        let part = task.await.expect("load task");
+        total.acked += part.acked;
+        total.failed += part.failed;
+        total.in_window += part.in_window;
+        total.latencies.extend(part.latencies);
+        total.first_error = total.first_error.or(part.first_error);
+    }
+    total.latencies.sort_unstable();
+    total
+}
+
+async fn connect(
+    addr: SocketAddr,
+) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+async fn connection(
+    addr: SocketAddr,
+    callbacks: Arc<Callbacks>,
+    start: Instant,
+    window_start: Instant,
+    end: Instant,
+) -> LoadResult {
+    let mut out = LoadResult::default();
+    let mut fail = |out: &mut LoadResult, message: String| {
+        out.failed += 1;
+        out.first_error.get_or_insert(message);
+    };
+    let mut sender = match connect(addr).await {
+        Ok(sender) => sender,
+        Err(e) => {
+            fail(&mut out, e);
+            return out;
+        }
+    };
+    tokio::time::sleep_until(start.into()).await;
+    loop {
+        if Instant::now() >= end {
+            break;
+        }
+        let request = callbacks.request();
+        if let Err(e) = sender.ready().await {
+            fail(&mut out, format!("connection closed: {e}"));
+            break;
+        }
+        let sent = Instant::now();
+        let response = match sender.send_request(request).await {
+            Ok(response) => response,
+            Err(e) => {
+                fail(&mut out, format!("request failed: {e}"));
+                break;
+            }
+        };
+        let status = response.status();
+        let body = response.into_body().collect().await;
+        let done = Instant::now();
+        match body {
+            Ok(_) if status.is_success() => out.acked += 1,
+            Ok(body) => fail(
+                &mut out,
+                format!(
+                    "{status}: {}",
+                    String::from_utf8_lossy(&body.to_bytes()).chars().take(200).collect::<String>()
+                ),
+            ),
+            Err(e) => fail(&mut out, format!("body: {e}")),
+        }
+        if done >= window_start && done <= end {
+            out.in_window += 1;
+        }
+        if sent >= window_start && done <= end {
+            out.latencies.push(done.duration_since(sent).as_nanos() as u64);
+        }
+    }
+    out
+}
+
+/// A keep-alive GET client for the inspector (Bearer token, the Host the guard accepts).
+pub struct Getter {
+    addr: SocketAddr,
+    token: String,
+    sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+}
+
+impl Getter {
+    pub async fn new(addr: SocketAddr, token: &str) -> Result<Self, String> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect {addr}: {e}"))?;
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        tokio::spawn(conn);
+        Ok(Self {
+            addr,
+            token: token.to_owned(),
+            sender,
+        })
+    }
+
+    /// GETs `path`; returns the time to the last body byte and the body. Non-200 is an error.
+    pub async fn get(&mut self, path: &str) -> Result<(Duration, Bytes), String> {
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header(header::HOST, self.addr.to_string())
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+            .body(Empty::new())
+            .map_err(|e| e.to_string())?;
+        self.sender.ready().await.map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let response = self
+            .sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("GET {path}: {e}"))?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("GET {path}: {e}"))?
+            .to_bytes();
+        let elapsed = started.elapsed();
+        if status != StatusCode::OK {
+            return Err(format!(
+                "GET {path}: {status} {}",
+                String::from_utf8_lossy(&body).chars().take(200).collect::<String>()
+            ));
+        }
+        Ok((elapsed, body))
+    }
+}

@@ -1,0 +1,157 @@
+//! Retention: what the writer deletes so a database left running for days stays bounded —
+//! at most `--max-requests` rows, none older than `--max-age`, and no more than
+//! `--max-db-size` of pages in use. Oldest rows go first, a bounded step at a time, between
+//! capture batches.
+//!
+//! The file does not shrink (that would need VACUUM, which blocks writers); pages freed by
+//! retention are reused, so the file stops growing at about the cap.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, params};
+
+use super::writer::RETENTION_STEP;
+
+/// Limits on what is kept. All `None` keeps everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Retention {
+    pub max_requests: Option<u64>,
+    pub max_age: Option<Duration>,
+    /// Bytes of database pages in use.
+    pub max_bytes: Option<u64>,
+}
+
+impl Retention {
+    pub fn is_set(&self) -> bool {
+        self.max_requests.is_some() || self.max_age.is_some() || self.max_bytes.is_some()
+    }
+
+    /// A line for people: "keeping the newest 100000 requests, 7d at most".
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(n) = self.max_requests {
+            parts.push(format!("the newest {n} requests"));
+        }
+        if let Some(age) = self.max_age {
+            parts.push(format!("{} at most", humanize(age)));
+        }
+        if let Some(bytes) = self.max_bytes {
+            parts.push(format!("{} MiB of data", bytes / (1024 * 1024)));
+        }
+        if parts.is_empty() {
+            "keeping everything".to_owned()
+        } else {
+            format!("keeping {}", parts.join(", "))
+        }
+    }
+
+    /// Deletes up to one step of the oldest rows that break a limit, in one transaction.
+    /// Returns how many requests were deleted.
+    pub(super) fn step(&self, conn: &mut Connection) -> rusqlite::Result<i64> {
+        let (oldest, newest): (Option<i64>, Option<i64>) =
+            conn.query_row("SELECT min(id), max(id) FROM requests", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        let (Some(oldest), Some(newest)) = (oldest, newest) else {
+            return Ok(0);
+        };
+        // Ids are contiguous (only retention and "clear all" delete, oldest first), so the
+        // count is a subtraction, not a scan.
+        let count = newest - oldest + 1;
+        let mut cut_below = oldest;
+        if let Some(max) = self.max_requests {
+            cut_below = cut_below.max(newest - max as i64 + 1);
+        }
+        if let Some(age) = self.max_age {
+            let now_us = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_micros() as i64)
+                .unwrap_or(0);
+            let cutoff = now_us - age.as_micros() as i64;
+            let first_young: Option<i64> = conn.query_row(
+                "SELECT min(id) FROM requests WHERE received_at >= ?1",
+                [cutoff],
+                |r| r.get(0),
+            )?;
+            cut_below = cut_below.max(first_young.unwrap_or(newest + 1));
+        }
+        if let Some(max_bytes) = self.max_bytes {
+            let used: i64 = conn.query_row(
+                "SELECT (page_count - freelist_count) * page_size \
+                 FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()",
+                [],
+                |r| r.get(0),
+            )?;
+            if used as u64 > max_bytes && count > 1 {
+                cut_below = cut_below.max(oldest + RETENTION_STEP.min(count - 1));
+            }
+        }
+        let upto = cut_below.min(oldest + RETENTION_STEP);
+        if upto <= oldest {
+            return Ok(0);
+        }
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM requests_fts WHERE rowid < ?1", params![upto])?;
+        let deleted = tx.execute("DELETE FROM requests WHERE id < ?1", params![upto])?;
+        tx.commit()?;
+        tracing::debug!(deleted, "retention");
+        Ok(deleted as i64)
+    }
+}
+
+/// "7d", "12h", "30m", "45s".
+pub fn humanize(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        _ if s % 86_400 == 0 && s > 0 => format!("{}d", s / 86_400),
+        _ if s % 3600 == 0 && s > 0 => format!("{}h", s / 3600),
+        _ if s % 60 == 0 && s > 0 => format!("{}m", s / 60),
+        _ => format!("{s}s"),
+    }
+}
+
+/// Parses "7d", "12h", "30m", "45s" (a plain number is seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 7d, 12h, 30m or 45s"))?;
+    let factor = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("unknown unit in `{text}` (use s, m, h or d)")),
+    };
+    let secs = n
+        .checked_mul(factor)
+        .ok_or_else(|| format!("`{text}` is too long"))?;
+    if secs == 0 {
+        return Err("the duration must be at least 1 second".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_print_in_the_same_units() {
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("3 weeks").is_err());
+        assert_eq!(humanize(Duration::from_secs(43_200)), "12h");
+        let r = Retention {
+            max_requests: Some(1000),
+            max_age: Some(Duration::from_secs(86_400)),
+            max_bytes: None,
+        };
+        assert_eq!(r.describe(), "keeping the newest 1000 requests, 1d at most");
+    }
+}
