@@ -20,7 +20,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Record every callback that reaches the capture listener and answer it as TaskRouter expects.
-    Serve(ServeArgs),
+    // Boxed: the other commands are small, and the enum is as large as its largest variant.
+    Serve(Box<ServeArgs>),
     /// List recorded requests, newest first.
     Requests(RequestsArgs),
     /// Accept a reservation through the TaskRouter REST API (what the inspector's button does).

@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     telemetry::init();
     let result = match cli.command {
         Command::Requests(args) => commands::requests(args),
-        Command::Serve(args) => run(commands::serve(args)),
+        Command::Serve(args) => run(commands::serve(*args)),
         Command::Accept(args) => run(commands::reservation(args, commands::Decision::Accept)),
         Command::Reject(args) => run(commands::reservation(args, commands::Decision::Reject)),
         Command::Replay(args) => run(commands::replay(args)),
