@@ -167,11 +167,12 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, shared: Shared, retent
             }
             // After every batch (the checks are index lookups) and on idle ticks; a failed
             // step is retried at the next tick instead of after every batch.
-            if retention.is_set() && Instant::now() >= retry_after {
-                if let Err(err) = retention.step(&mut conn) {
-                    tracing::warn!(error = %err, "retention step failed; will retry");
-                    retry_after = Instant::now() + MAINTENANCE_INTERVAL;
-                }
+            if retention.is_set()
+                && Instant::now() >= retry_after
+                && let Err(err) = retention.step(&mut conn)
+            {
+                tracing::warn!(error = %err, "retention step failed; will retry");
+                retry_after = Instant::now() + MAINTENANCE_INTERVAL;
             }
         }
     });
