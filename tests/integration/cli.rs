@@ -164,3 +164,76 @@ async fn requests_lists_newest_first_as_a_table_or_json_lines() {
     assert_eq!(text.lines().count(), 2, "header + one row: {text}");
     assert!(text.contains("reservation.accepted") && text.contains(TASK));
 }
+
+#[test]
+fn a_non_loopback_inspector_needs_an_explicit_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let output = taskhook(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--inspector",
+        "0.0.0.0:0",
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    let line = one_error_line(&output);
+    assert!(line.contains("--allow-remote-inspector"), "{line}");
+    assert!(!db.exists());
+}
+
+#[tokio::test]
+async fn export_and_replay_from_the_shell() {
+    let target = spawn_app().await;
+    let app = spawn_app().await;
+    app.post_form("/events", &reservation_event_params("task.created"))
+        .await;
+    app.post_form("/assignment", &assignment_params()).await;
+    let db = app.db_path.clone();
+    let _dir = app.stop().await;
+    let db = db.to_str().unwrap().to_owned();
+
+    let har = taskhook(&["export", "--db", &db, "--format", "har", "--task", TASK]);
+    assert!(har.status.success());
+    let har: serde_json::Value = serde_json::from_slice(&har.stdout).unwrap();
+    assert_eq!(har["log"]["entries"].as_array().unwrap().len(), 2);
+    let curl =
+        String::from_utf8(taskhook(&["export", "--db", &db, "--format", "curl"]).stdout).unwrap();
+    assert!(
+        curl.starts_with("#!/usr/bin/env bash") && curl.matches("\ncurl ").count() == 2,
+        "{curl}"
+    );
+    let jsonl =
+        String::from_utf8(taskhook(&["export", "--db", &db, "--format", "jsonl"]).stdout).unwrap();
+    assert_eq!(jsonl.lines().count(), 2);
+
+    // The task's callbacks, in order, to another taskhook standing in for the app.
+    let replay = tokio::process::Command::new(env!("CARGO_BIN_EXE_taskhook"))
+        .args([
+            "replay",
+            "--task",
+            TASK,
+            "--to",
+            &target.url(""),
+            "--db",
+            &db,
+        ])
+        .env("RUST_LOG", "off")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        replay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    let received: Vec<String> = target
+        .latest(5)
+        .await
+        .iter()
+        .rev()
+        .map(|r| r.summary.path.clone())
+        .collect();
+    assert_eq!(received, ["/events", "/assignment"]);
+}

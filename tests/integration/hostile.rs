@@ -179,3 +179,73 @@ async fn a_body_that_stops_arriving_is_timed_out_and_recorded() {
             .contains("not received")
     );
 }
+
+#[tokio::test]
+async fn a_slow_request_head_is_cut_off_by_the_header_timeout() {
+    let app = spawn_app_with(|c| {
+        c.capture_limits.header_read_timeout = std::time::Duration::from_millis(300)
+    })
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(b"POST /slow HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+
+    // Slowloris: never finish the head. hyper's timer (installed by server::http1_builder)
+    // closes the connection.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        stream.read_to_end(&mut rest),
+    )
+    .await;
+
+    assert!(
+        closed.is_ok(),
+        "the connection was closed by the header timeout"
+    );
+    assert_eq!(app.post_form("/after", &[]).await.status(), 200);
+    assert_eq!(
+        app.latest(5).await.len(),
+        1,
+        "the unfinished request was never a request"
+    );
+}
+
+#[tokio::test]
+async fn the_connection_cap_makes_extra_connections_wait_not_fail() {
+    let app = spawn_app_with(|c| c.capture_limits.max_connections = 2).await;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Two idle keep-alive connections take both slots.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        stream
+            .write_all(b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let _ = stream.read(&mut buf).await.unwrap();
+        held.push(stream);
+    }
+
+    let third = tokio::spawn({
+        let client = app.client.clone();
+        let url = app.url("/third");
+        async move { client.get(url).send().await.map(|r| r.status().as_u16()) }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !third.is_finished(),
+        "the third connection waits for a slot"
+    );
+    drop(held.pop());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(5), third)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, 200);
+}
