@@ -219,12 +219,12 @@
   function setStatus(box, status) {
     if (!status) return;
     box.setAttribute("data-status", status);
-    if (box.classList.contains("decide") && !$(".res-status", box)) {
+    const row = box.closest("tr, dd");
+    if (box.classList.contains("decide") && !$(".res-status", row || box)) {
       const badge = document.createElement("span");
       badge.className = "res-status";
       box.insertBefore(badge, box.firstChild);
     }
-    const row = box.closest("tr, dd");
     $$(".res-status", row || box).forEach((badge) => { badge.textContent = status; badge.className = "res-status " + status; });
     if (status !== "pending") {
       $$("form.action-form", box).forEach((f) => {
