@@ -129,8 +129,16 @@ pub struct ActionForm {
     back: Option<String>,
 }
 
-fn csrf_ok(state: &InspectorState, form: &ActionForm) -> bool {
-    bool::from(state.csrf.as_bytes().ct_eq(form.csrf.as_bytes()))
+/// `None` when `token` is this run's CSRF token, else the page to answer with.
+fn refuse_bad_csrf(state: &InspectorState, token: &str) -> Option<Response> {
+    if bool::from(state.csrf.as_bytes().ct_eq(token.as_bytes())) {
+        None
+    } else {
+        Some(super::pages::error_page(
+            StatusCode::FORBIDDEN,
+            "invalid CSRF token; reload the page".into(),
+        ))
+    }
 }
 
 /// A local path to return to; anything else (another origin, `//host`) becomes `/`.
@@ -165,11 +173,8 @@ pub async fn reservation_form(
     Path((reservation, action)): Path<(String, String)>,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    if !csrf_ok(&state, &form) {
-        return super::pages::error_page(
-            StatusCode::FORBIDDEN,
-            "invalid CSRF token; reload the page".into(),
-        );
+    if let Some(refused) = refuse_bad_csrf(&state, &form.csrf) {
+        return refused;
     }
     let input = ReservationInput {
         task_sid: form.task_sid.clone(),
@@ -188,11 +193,8 @@ pub async fn task_form(
     Path((task, action)): Path<(String, String)>,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    if !csrf_ok(&state, &form) {
-        return super::pages::error_page(
-            StatusCode::FORBIDDEN,
-            "invalid CSRF token; reload the page".into(),
-        );
+    if let Some(refused) = refuse_bad_csrf(&state, &form.csrf) {
+        return refused;
     }
     let back = back_to(form.back.as_deref());
     let input = TaskInput {
@@ -214,16 +216,8 @@ pub async fn clear_form(
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
-    if !bool::from(
-        state
-            .csrf
-            .as_bytes()
-            .ct_eq(get("csrf").unwrap_or("").as_bytes()),
-    ) {
-        return super::pages::error_page(
-            StatusCode::FORBIDDEN,
-            "invalid CSRF token; reload the page".into(),
-        );
+    if let Some(refused) = refuse_bad_csrf(&state, get("csrf").unwrap_or("")) {
+        return refused;
     }
     if get("confirm") != Some("yes") {
         return super::pages::error_page(StatusCode::BAD_REQUEST, "tick the box to confirm".into());
@@ -294,12 +288,8 @@ pub async fn replay_form(
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
     };
-    let csrf = get("csrf").unwrap_or_default();
-    if !bool::from(state.csrf.as_bytes().ct_eq(csrf.as_bytes())) {
-        return super::pages::error_page(
-            StatusCode::FORBIDDEN,
-            "invalid CSRF token; reload the page".into(),
-        );
+    if let Some(refused) = refuse_bad_csrf(&state, &get("csrf").unwrap_or_default()) {
+        return refused;
     }
     let edits = match edits_from_form(&pairs) {
         Ok(edits) => edits,

@@ -501,6 +501,24 @@ fn reservation_view(r: &Reservation, now: i64) -> ReservationView {
     }
 }
 
+/// Reservation rows with their decision controls.
+fn reservation_views(
+    rows: &[Reservation],
+    found: &[DecisionView],
+    now: i64,
+) -> Vec<ReservationView> {
+    rows.iter()
+        .map(|r| {
+            let mut view = reservation_view(r, now);
+            view.decision = found
+                .iter()
+                .find(|d| d.reservation == r.reservation_sid)
+                .cloned();
+            view
+        })
+        .collect()
+}
+
 #[derive(Template)]
 #[template(path = "reservations.html")]
 struct ReservationsPage {
@@ -519,17 +537,7 @@ pub async fn reservations(State(state): State<Arc<InspectorState>>) -> Result<Re
     .await?;
     let page = ReservationsPage {
         ctx: Ctx::new(&state, "reservations"),
-        reservations: rows
-            .iter()
-            .map(|r| {
-                let mut view = reservation_view(r, now);
-                view.decision = found
-                    .iter()
-                    .find(|d| d.reservation == r.reservation_sid)
-                    .cloned();
-                view
-            })
-            .collect(),
+        reservations: reservation_views(&rows, &found, now),
     };
     Ok(render(&page))
 }
@@ -677,18 +685,7 @@ pub async fn task(
         steps: steps(&history),
         timeline_width: TIMELINE_WIDTH,
         rows: history.requests.iter().map(|s| row_view(s, now)).collect(),
-        reservations: history
-            .reservations
-            .iter()
-            .map(|r| {
-                let mut view = reservation_view(r, now);
-                view.decision = found
-                    .iter()
-                    .find(|d| d.reservation == r.reservation_sid)
-                    .cloned();
-                view
-            })
-            .collect(),
+        reservations: reservation_views(&history.reservations, &found, now),
     };
     Ok(render(&page))
 }

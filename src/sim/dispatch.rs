@@ -43,10 +43,7 @@ pub async fn run(
     while let Some(outgoing) = queue.recv().await {
         match outgoing {
             Outgoing::Event { url, params } => {
-                let event = params
-                    .first()
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_default();
+                let event = params.first().map(|(_, v)| v.clone()).unwrap_or_default();
                 match post(&http, &shared.auth_token, &url, &params, EVENT_TIMEOUT).await {
                     Ok(answer) if (200..300).contains(&answer.status) => {}
                     Ok(answer) => tracing::warn!(
@@ -70,14 +67,17 @@ pub async fn run(
                 params,
             } => {
                 let mut answer = assignment(&http, &shared.auth_token, &url, &params).await;
-                if answer.is_none() {
-                    if let Some(fallback) = fallback_url {
-                        answer = assignment(&http, &shared.auth_token, &fallback, &params).await;
-                    }
+                if answer.is_none()
+                    && let Some(fallback) = fallback_url
+                {
+                    answer = assignment(&http, &shared.auth_token, &fallback, &params).await;
                 }
-                let instruction = answer.as_ref().and_then(|a| read_instruction(a, &reservation_sid));
+                let instruction = answer
+                    .as_ref()
+                    .and_then(|a| read_instruction(a, &reservation_sid));
                 if let Some(instruction) = instruction {
-                    shared.with_state(|state| state.apply_instruction(&reservation_sid, instruction));
+                    shared
+                        .with_state(|state| state.apply_instruction(&reservation_sid, instruction));
                 }
             }
         }
@@ -205,18 +205,31 @@ pub fn read_instruction(answer: &Answer, reservation: &str) -> Option<Instructio
         }
     };
     let Some(object) = value.as_object() else {
-        tracing::warn!(reservation, code = 40001, "Assignment Instruction response is not a JSON object; the reservation stays pending");
+        tracing::warn!(
+            reservation,
+            code = 40001,
+            "Assignment Instruction response is not a JSON object; the reservation stays pending"
+        );
         return None;
     };
     if object.is_empty() {
         return None;
     }
     let Some(instruction) = object.get("instruction") else {
-        tracing::warn!(reservation, code = 40005, "Assignment Callback response does not contain 'instruction'; the reservation stays pending");
+        tracing::warn!(
+            reservation,
+            code = 40005,
+            "Assignment Callback response does not contain 'instruction'; the reservation stays pending"
+        );
         return None;
     };
     if !is_json {
-        tracing::warn!(reservation, code = 40000, content_type = answer.content_type.as_deref().unwrap_or(""), "Content-Type of 'application/json' not set on the assignment instruction; it is ignored");
+        tracing::warn!(
+            reservation,
+            code = 40000,
+            content_type = answer.content_type.as_deref().unwrap_or(""),
+            "Content-Type of 'application/json' not set on the assignment instruction; it is ignored"
+        );
         return None;
     }
     match instruction.as_str() {
@@ -227,12 +240,20 @@ pub fn read_instruction(answer: &Answer, reservation: &str) -> Option<Instructio
                 activity_sid: Some(sid.clone()),
             }),
             Some(_) => {
-                tracing::warn!(reservation, code = 40100, "reject instruction has an invalid activity_sid; the reservation stays pending");
+                tracing::warn!(
+                    reservation,
+                    code = 40100,
+                    "reject instruction has an invalid activity_sid; the reservation stays pending"
+                );
                 None
             }
         },
         Some(other @ ("dequeue" | "call" | "redirect" | "conference" | "supervise")) => {
-            tracing::warn!(reservation, instruction = other, "the local TaskRouter does not place calls; this instruction is ignored and the reservation stays pending");
+            tracing::warn!(
+                reservation,
+                instruction = other,
+                "the local TaskRouter does not place calls; this instruction is ignored and the reservation stays pending"
+            );
             None
         }
         _ => {
@@ -267,7 +288,10 @@ mod tests {
             Some(Instruction::Accept)
         );
         assert_eq!(
-            read(answer(JSON, r#"{"instruction":"reject","activity_sid":"WA1"}"#)),
+            read(answer(
+                JSON,
+                r#"{"instruction":"reject","activity_sid":"WA1"}"#
+            )),
             Some(Instruction::Reject {
                 activity_sid: Some("WA1".into())
             })
@@ -276,13 +300,32 @@ mod tests {
             read(answer(JSON, r#"{"instruction":"reject"}"#)),
             Some(Instruction::Reject { activity_sid: None })
         );
-        assert_eq!(read(answer(JSON, r#"{"instruction":"reject","activity_sid":5}"#)), None);
-        assert_eq!(read(answer(JSON, r#"{"instruction": "accept""#)), None, "40001");
-        assert_eq!(read(answer(JSON, r#""{\"instruction\":\"accept\"}""#)), None, "escaped JSON");
+        assert_eq!(
+            read(answer(JSON, r#"{"instruction":"reject","activity_sid":5}"#)),
+            None
+        );
+        assert_eq!(
+            read(answer(JSON, r#"{"instruction": "accept""#)),
+            None,
+            "40001"
+        );
+        assert_eq!(
+            read(answer(JSON, r#""{\"instruction\":\"accept\"}""#)),
+            None,
+            "escaped JSON"
+        );
         assert_eq!(read(answer(JSON, r#"{"accept":true}"#)), None, "40005");
-        assert_eq!(read(answer(Some("text/html"), r#"{"instruction":"accept"}"#)), None, "40000");
+        assert_eq!(
+            read(answer(Some("text/html"), r#"{"instruction":"accept"}"#)),
+            None,
+            "40000"
+        );
         assert_eq!(read(answer(JSON, r#"{"instruction":"dequeue"}"#)), None);
-        assert_eq!(read(answer(JSON, r#"{"instruction":"dance"}"#)), None, "55555");
+        assert_eq!(
+            read(answer(JSON, r#"{"instruction":"dance"}"#)),
+            None,
+            "55555"
+        );
         assert_eq!(read(answer(JSON, r#"{"instruction":["accept"]}"#)), None);
         let bytes = Answer {
             status: 200,

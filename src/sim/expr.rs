@@ -104,9 +104,7 @@ impl<'a> Subject<'a> {
 impl Expr {
     pub fn parse(source: &str) -> Result<Self, ExprError> {
         if source.len() > MAX_LEN {
-            return Err(ExprError(format!(
-                "expression longer than {MAX_LEN} bytes"
-            )));
+            return Err(ExprError(format!("expression longer than {MAX_LEN} bytes")));
         }
         let tokens = lex(source)?;
         let mut parser = Parser {
@@ -116,7 +114,9 @@ impl Expr {
         };
         let root = parser.expr()?;
         if let Some(token) = parser.peek() {
-            return Err(ExprError(format!("unexpected {token} after the expression")));
+            return Err(ExprError(format!(
+                "unexpected {token} after the expression"
+            )));
         }
         Ok(Self {
             source: source.to_owned(),
@@ -287,7 +287,9 @@ impl Parser {
     fn enter(&mut self) -> Result<(), ExprError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(ExprError(format!("expression nested deeper than {MAX_DEPTH}")));
+            return Err(ExprError(format!(
+                "expression nested deeper than {MAX_DEPTH}"
+            )));
         }
         Ok(())
     }
@@ -352,7 +354,9 @@ impl Parser {
             Some(Token::Word(w)) if w.eq_ignore_ascii_case("HAS") => Op::Has,
             Some(Token::Word(w)) if w.eq_ignore_ascii_case("CONTAINS") => Op::Contains,
             Some(Token::Word(w)) if w.eq_ignore_ascii_case("IN") => Op::In,
-            Some(Token::Word(w)) if w.eq_ignore_ascii_case("NOT") && is_keyword(self.peek(), "IN") => {
+            Some(Token::Word(w))
+                if w.eq_ignore_ascii_case("NOT") && is_keyword(self.peek(), "IN") =>
+            {
                 self.next();
                 Op::NotIn
             }
@@ -361,17 +365,21 @@ impl Parser {
                     "expected an operator (==, !=, <, >, HAS, IN, NOT IN, CONTAINS) but found {other}"
                 )));
             }
-            None => return Err(ExprError("expression ends where an operator was expected".into())),
+            None => {
+                return Err(ExprError(
+                    "expression ends where an operator was expected".into(),
+                ));
+            }
         };
         Ok(op)
     }
 
     fn operand(&mut self) -> Result<Operand, ExprError> {
-        if self.peek() == Some(&Token::Sym("-")) {
-            if let Some(Token::Num(n)) = self.peek_at(1).cloned() {
-                self.pos += 2;
-                return Ok(Operand::Literal(number(-n)));
-            }
+        if self.peek() == Some(&Token::Sym("-"))
+            && let Some(Token::Num(n)) = self.peek_at(1).cloned()
+        {
+            self.pos += 2;
+            return Ok(Operand::Literal(number(-n)));
         }
         match self.next() {
             Some(Token::LBracket) => {
@@ -393,7 +401,9 @@ impl Parser {
                 }
             }),
             Some(token) => literal(token).map(Operand::Literal),
-            None => Err(ExprError("expression ends where a value was expected".into())),
+            None => Err(ExprError(
+                "expression ends where a value was expected".into(),
+            )),
         }
     }
 
@@ -418,7 +428,9 @@ impl Parser {
             match self.next() {
                 Some(Token::Comma) => continue,
                 Some(Token::RBracket) => return Ok(items),
-                Some(other) => return Err(ExprError(format!("expected ',' or ']' but found {other}"))),
+                Some(other) => {
+                    return Err(ExprError(format!("expected ',' or ']' but found {other}")));
+                }
                 None => return Err(ExprError("missing ']'".into())),
             }
         }
@@ -547,8 +559,14 @@ mod tests {
         assert!(holds(r#"languages HAS "es""#, alice.clone()));
         assert!(!holds(r#"languages HAS "es""#, bob.clone()));
         assert!(holds(r#"languages has 'en'"#, bob));
-        assert!(holds(r#"selected_language == "es""#, json!({"selected_language": "es"})));
-        assert!(holds(r#"selected_language=='es'"#, json!({"selected_language": "es"})));
+        assert!(holds(
+            r#"selected_language == "es""#,
+            json!({"selected_language": "es"})
+        ));
+        assert!(holds(
+            r#"selected_language=='es'"#,
+            json!({"selected_language": "es"})
+        ));
         assert!(!holds(r#"selected_language == "es""#, json!({})));
         assert!(holds("1==1", json!({})));
         assert!(holds("1 == 1.0", json!({})));
@@ -559,7 +577,10 @@ mod tests {
     fn equality_in_and_combinations() {
         let task = json!({"type": "support", "level": 2, "vip": true, "tags": ["a", "b"], "customer": {"tier": "gold"}});
         assert!(holds("level == 2", task.clone()));
-        assert!(!holds(r#"level == "2""#, task.clone()), "no string/number coercion");
+        assert!(
+            !holds(r#"level == "2""#, task.clone()),
+            "no string/number coercion"
+        );
         assert!(holds("vip == true", task.clone()));
         assert!(holds(r#"type IN ["sales", "support"]"#, task.clone()));
         assert!(holds(r#"type NOT IN ["sales"]"#, task.clone()));
@@ -571,7 +592,10 @@ mod tests {
             r#"(type == "sales" || level > 5) OR NOT (vip == false)"#,
             task.clone()
         ));
-        assert!(!holds(r#"type == "sales" AND 1==1 OR level == 9"#, task.clone()));
+        assert!(!holds(
+            r#"type == "sales" AND 1==1 OR level == 9"#,
+            task.clone()
+        ));
         assert!(holds(r#"type CONTAINS "upp""#, task.clone()));
         assert!(holds(r#"missing != "x""#, task.clone()));
         assert!(holds("missing == null", task.clone()));
@@ -588,7 +612,10 @@ mod tests {
             worker: Some(&worker),
             task: Some(&task),
         }));
-        assert!(!expr.matches(Subject::of(&worker)), "no task side: task.* is missing");
+        assert!(
+            !expr.matches(Subject::of(&worker)),
+            "no task side: task.* is missing"
+        );
     }
 
     #[test]

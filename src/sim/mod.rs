@@ -127,7 +127,12 @@ impl Shared {
     fn with_state<R>(self: &Arc<Self>, f: impl FnOnce(&mut State) -> R) -> R {
         let mut core = self.lock();
         let result = f(&mut core.state);
-        let core = &mut *core;
+        self.flush(&mut core);
+        result
+    }
+
+    /// Not generic, so the timer it spawns does not instantiate `with_state` recursively.
+    fn flush(self: &Arc<Self>, core: &mut Core) {
         for outgoing in core.state.outbox.drain(..) {
             if let Some(queue) = &core.queue {
                 // Fails only when the dispatcher is gone (shutting down): nothing to deliver to.
@@ -147,11 +152,14 @@ impl Shared {
             let reservation = sid.clone();
             let timer = tokio::spawn(async move {
                 tokio::time::sleep(after).await;
-                shared.with_state(|state| state.timeout_reservation(&reservation));
+                shared.reservation_timer_fired(&reservation);
             });
             core.timers.insert(sid, timer.abort_handle());
         }
-        result
+    }
+
+    fn reservation_timer_fired(self: &Arc<Self>, reservation: &str) {
+        self.with_state(|state| state.timeout_reservation(reservation));
     }
 
     /// Stops timers and closes the dispatcher's queue (it drains what is already queued).
@@ -218,7 +226,10 @@ impl Sim {
                 None => Ok(None),
             }
         };
-        let assignment = url("the assignment callback URL", &config.assignment_callback_url)?;
+        let assignment = url(
+            "the assignment callback URL",
+            &config.assignment_callback_url,
+        )?;
         let events = url("the event callback URL", &config.event_callback_url)?;
 
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -328,7 +339,10 @@ impl Sim {
         self.shared.close();
         if let Some(dispatcher) = self.dispatcher.take() {
             let abort = dispatcher.abort_handle();
-            if tokio::time::timeout(CALLBACK_DRAIN, dispatcher).await.is_err() {
+            if tokio::time::timeout(CALLBACK_DRAIN, dispatcher)
+                .await
+                .is_err()
+            {
                 tracing::warn!("the sim stopped before delivering every queued callback");
                 abort.abort();
             }

@@ -194,7 +194,8 @@ fn field(params: &[(String, String)], name: &str) -> Option<String> {
 }
 
 fn flag(params: &[(String, String)], name: &str) -> Option<bool> {
-    field(params, name).map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
+    field(params, name)
+        .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
 }
 
 fn ok(status: StatusCode, body: Value) -> Response {
@@ -375,9 +376,10 @@ async fn list_workers(
     list(&shared, &uri, raw, "workers", |state, base, params| {
         check_workspace(state, &ws)?;
         let target = match field(params, "TargetWorkersExpression") {
-            Some(text) => Some(Expr::parse(&text).map_err(|e| {
-                Fail::Invalid(format!("Invalid TargetWorkersExpression: {e}"))
-            })?),
+            Some(text) => Some(
+                Expr::parse(&text)
+                    .map_err(|e| Fail::Invalid(format!("Invalid TargetWorkersExpression: {e}")))?,
+            ),
             None => None,
         };
         let queue_sid = field(params, "TaskQueueSid").or_else(|| {
@@ -416,9 +418,7 @@ async fn list_workers(
                     .as_ref()
                     .is_none_or(|e| e.matches(Subject::of(&w.attrs)))
             })
-            .filter(|w| {
-                queue.is_none_or(|q| q.target.matches(Subject::of(&w.attrs)))
-            })
+            .filter(|w| queue.is_none_or(|q| q.target.matches(Subject::of(&w.attrs))))
             .map(|w| render.worker(w))
             .collect())
     })
@@ -532,10 +532,7 @@ async fn update_workflow(
             WorkflowChanges {
                 friendly_name: field(&params, "FriendlyName"),
                 assignment_callback_url: field(&params, "AssignmentCallbackUrl"),
-                fallback_assignment_callback_url: field(
-                    &params,
-                    "FallbackAssignmentCallbackUrl",
-                ),
+                fallback_assignment_callback_url: field(&params, "FallbackAssignmentCallbackUrl"),
                 task_reservation_timeout: field(&params, "TaskReservationTimeout"),
                 configuration: field(&params, "Configuration"),
             },
@@ -600,9 +597,10 @@ async fn list_tasks(
             return Err(Fail::Invalid(format!("Invalid AssignmentStatus {bad}")));
         }
         let evaluate = match field(params, "EvaluateTaskAttributes") {
-            Some(text) => Some(Expr::parse(&text).map_err(|e| {
-                Fail::Invalid(format!("Invalid EvaluateTaskAttributes: {e}"))
-            })?),
+            Some(text) => Some(
+                Expr::parse(&text)
+                    .map_err(|e| Fail::Invalid(format!("Invalid EvaluateTaskAttributes: {e}")))?,
+            ),
             None => None,
         };
         let workflow_sid = field(params, "WorkflowSid");
@@ -803,8 +801,7 @@ fn update_reservation(
     answer(shared, uri, StatusCode::OK, |state, base| {
         check_workspace(state, &ws)?;
         owned_reservation(state, via, &owner, &wr)?;
-        if let Some(instruction) = field(&params, "Instruction").filter(|i| !i.trim().is_empty())
-        {
+        if let Some(instruction) = field(&params, "Instruction").filter(|i| !i.trim().is_empty()) {
             return Err(Fail::Invalid(format!(
                 "Instruction {instruction} is not simulated: the local TaskRouter places no calls; use ReservationStatus=accepted or rejected"
             )));

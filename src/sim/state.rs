@@ -264,9 +264,8 @@ pub fn now() -> OffsetDateTime {
 
 /// `2026-11-28T10:50:02Z`.
 pub fn iso(at: OffsetDateTime) -> String {
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-    );
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     at.format(&format).unwrap_or_default()
 }
 
@@ -357,7 +356,9 @@ fn routing(
         if queue_exists(sid) {
             Ok(sid.to_owned())
         } else {
-            Err(bad(format!("TaskQueue {sid} does not exist in this Workspace")))
+            Err(bad(format!(
+                "TaskQueue {sid} does not exist in this Workspace"
+            )))
         }
     };
     let mut filters = Vec::new();
@@ -458,8 +459,7 @@ impl State {
             activity("Busy", false),
             activity("Reserved", false),
         ];
-        let [offline, idle, busy, reserved] =
-            [0, 1, 2, 3].map(|i| activities[i].sid.clone());
+        let [offline, idle, busy, reserved] = [0, 1, 2, 3].map(|i| activities[i].sid.clone());
         let channels = ["default", "voice", "sms", "chat", "video", "email"]
             .into_iter()
             .map(|unique| TaskChannel {
@@ -525,10 +525,8 @@ impl State {
             }
         })
         .to_string();
-        let (filters, default_queue_sid) = routing(&configuration, |sid| {
-            sid == spanish || sid == english
-        })
-        .unwrap_or_default();
+        let (filters, default_queue_sid) =
+            routing(&configuration, |sid| sid == spanish || sid == english).unwrap_or_default();
         let workflow = Workflow {
             sid: new_sid("WW"),
             friendly_name: "Incoming Customer Care Requests".to_owned(),
@@ -639,10 +637,10 @@ impl State {
         let Some(url) = self.workspace.event_callback_url.clone() else {
             return;
         };
-        if let Some(filter) = &self.workspace.events_filter {
-            if !filter.split(',').any(|t| t.trim() == event_type) {
-                return;
-            }
+        if let Some(filter) = &self.workspace.events_filter
+            && !filter.split(',').any(|t| t.trim() == event_type)
+        {
+            return;
         }
         let at = now();
         let millis = at.unix_timestamp_nanos() / 1_000_000;
@@ -807,7 +805,11 @@ impl State {
             .ok_or_else(|| {
                 Fail::Invalid("Missing required parameter FriendlyName in the post body".into())
             })?;
-        if self.workers.iter().any(|w| w.friendly_name == friendly_name) {
+        if self
+            .workers
+            .iter()
+            .any(|w| w.friendly_name == friendly_name)
+        {
             return Err(Fail::Invalid(format!(
                 "Worker with FriendlyName {friendly_name} already exists in Workspace {}",
                 self.workspace.sid
@@ -920,7 +922,12 @@ impl State {
         workspace.updated = now();
         let sid = workspace.sid.clone();
         let description = format!("Workspace {} updated", workspace.friendly_name);
-        self.emit("workspace.updated", description, ("Workspace", &sid), Vec::new());
+        self.emit(
+            "workspace.updated",
+            description,
+            ("Workspace", &sid),
+            Vec::new(),
+        );
         Ok(())
     }
 
@@ -1414,7 +1421,12 @@ impl State {
         Ok(())
     }
 
-    fn change_status(&mut self, ti: usize, wanted: &str, reason: Option<String>) -> Result<(), Fail> {
+    fn change_status(
+        &mut self,
+        ti: usize,
+        wanted: &str,
+        reason: Option<String>,
+    ) -> Result<(), Fail> {
         let task = &self.tasks[ti];
         let (sid, current) = (task.sid.clone(), task.status);
         let refuse = |why: &str| {
@@ -1588,19 +1600,24 @@ mod tests {
         );
         let ti = state.task_index(&wt).unwrap();
         assert_eq!(state.tasks[ti].status, TaskStatus::Reserved);
-        assert_eq!(state.tasks[ti].queue_sid.as_deref(), Some(seeded.spanish_queue.as_str()));
+        assert_eq!(
+            state.tasks[ti].queue_sid.as_deref(),
+            Some(seeded.spanish_queue.as_str())
+        );
         assert_eq!(activity_of(&state, &seeded.alice), "Reserved");
         let wr = pending_reservation(&state, &wt);
         assert_eq!(state.new_timers.len(), 1);
 
-        state.update_reservation(&wr, Some("accepted"), None).unwrap();
+        state
+            .update_reservation(&wr, Some("accepted"), None)
+            .unwrap();
         assert_eq!(
             event_types(&mut state),
             ["reservation.accepted", "worker.activity.update"]
         );
         assert_eq!(state.tasks[ti].status, TaskStatus::Assigned);
         assert_eq!(activity_of(&state, &seeded.alice), "Busy");
-        assert_eq!(state.ended_timers, [wr.clone()]);
+        assert_eq!(state.ended_timers, std::slice::from_ref(&wr));
 
         let again = state.update_reservation(&wr, Some("accepted"), None);
         assert_eq!(
@@ -1707,10 +1724,16 @@ mod tests {
         let (mut state, seeded) = seeded();
         let wt = task(&mut state, r#"{"selected_language":"es"}"#);
         let wr = pending_reservation(&state, &wt);
-        state.update_reservation(&wr, Some("rejected"), None).unwrap();
+        state
+            .update_reservation(&wr, Some("rejected"), None)
+            .unwrap();
         assert_eq!(activity_of(&state, &seeded.alice), "Idle");
         let ti = state.task_index(&wt).unwrap();
-        assert_eq!(state.tasks[ti].status, TaskStatus::Pending, "nobody else speaks es");
+        assert_eq!(
+            state.tasks[ti].status,
+            TaskStatus::Pending,
+            "nobody else speaks es"
+        );
         assert!(state.reservations.iter().all(|r| r.status != rs::PENDING));
         // A new task still reaches Alice.
         let other = task(&mut state, r#"{"selected_language":"es"}"#);
@@ -1756,7 +1779,9 @@ mod tests {
                 },
             )
         };
-        assert!(matches!(complete(&mut state), Err(Fail::Invalid(m)) if m.contains("not assigned")));
+        assert!(
+            matches!(complete(&mut state), Err(Fail::Invalid(m)) if m.contains("not assigned"))
+        );
         state.outbox.clear();
         state
             .update_task(
@@ -1889,8 +1914,15 @@ mod tests {
     fn sids_are_prefix_plus_32_lowercase_hex() {
         let sid = new_sid("WT");
         assert!(crate::taskrouter::sid::is_sid(&sid, "WT"));
-        assert!(sid[2..].bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()));
-        assert_eq!(iso(time::macros::datetime!(2026-11-28 10:50:02 UTC)), "2026-11-28T10:50:02Z");
+        assert!(
+            sid[2..]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+        );
+        assert_eq!(
+            iso(time::macros::datetime!(2026-11-28 10:50:02 UTC)),
+            "2026-11-28T10:50:02Z"
+        );
         assert_eq!(whole_seconds(Duration::from_millis(1500)), 2);
     }
 }

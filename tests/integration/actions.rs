@@ -15,17 +15,6 @@ pub async fn app_with(fake: &FakeTaskRouter) -> TestApp {
     .await
 }
 
-/// POST JSON to the inspector as a script does.
-async fn post_json(app: &TestApp, path: &str, body: serde_json::Value) -> reqwest::Response {
-    app.client
-        .post(app.inspector_url(path))
-        .bearer_auth(INSPECTOR_TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 fn reservation_path() -> String {
     format!("/v1/Workspaces/{WORKSPACE}/Tasks/{TASK}/Reservations/{RESERVATION}")
 }
@@ -37,12 +26,12 @@ async fn accept_sends_what_the_quickstart_curl_sends_and_shows_alice_accepted() 
     let app = app_with(&fake).await;
     app.post_form("/assignment", &assignment_params()).await;
 
-    let response = post_json(
-        &app,
-        &format!("/api/reservations/{RESERVATION}/accept"),
-        json!({}),
-    )
-    .await;
+    let response = app
+        .post_json(
+            &format!("/api/reservations/{RESERVATION}/accept"),
+            json!({}),
+        )
+        .await;
 
     assert_eq!(response.status(), 200);
     let answer: serde_json::Value = response.json().await.unwrap();
@@ -103,12 +92,12 @@ async fn reject_moves_the_worker_to_the_given_activity() {
     app.post_form("/assignment", &assignment_params()).await;
     let activity = "WA0123456789abcdef0123456789abcdef";
 
-    let response = post_json(
-        &app,
-        &format!("/api/reservations/{RESERVATION}/reject"),
-        json!({"worker_activity_sid": activity}),
-    )
-    .await;
+    let response = app
+        .post_json(
+            &format!("/api/reservations/{RESERVATION}/reject"),
+            json!({"worker_activity_sid": activity}),
+        )
+        .await;
 
     assert_eq!(response.status(), 200);
     assert_eq!(
@@ -128,12 +117,12 @@ async fn accepting_a_reservation_that_is_no_longer_pending_shows_taskrouters_err
     let app = app_with(&fake).await;
     app.post_form("/assignment", &assignment_params()).await;
 
-    let response = post_json(
-        &app,
-        &format!("/api/reservations/{RESERVATION}/accept"),
-        json!({}),
-    )
-    .await;
+    let response = app
+        .post_json(
+            &format!("/api/reservations/{RESERVATION}/accept"),
+            json!({}),
+        )
+        .await;
 
     assert_eq!(response.status(), 502);
     let answer: serde_json::Value = response.json().await.unwrap();
@@ -168,12 +157,12 @@ async fn without_credentials_buttons_are_disabled_and_the_api_answers_409() {
     let app = spawn_app_with(move |c| c.taskrouter.base_url = url).await;
     app.post_form("/assignment", &assignment_params()).await;
 
-    let response = post_json(
-        &app,
-        &format!("/api/reservations/{RESERVATION}/accept"),
-        json!({}),
-    )
-    .await;
+    let response = app
+        .post_json(
+            &format!("/api/reservations/{RESERVATION}/accept"),
+            json!({}),
+        )
+        .await;
 
     assert_eq!(response.status(), 409);
     let message = response.json::<serde_json::Value>().await.unwrap()["error"]["message"]
@@ -208,12 +197,12 @@ async fn rejected_credentials_say_so_without_echoing_a_secret() {
     .await;
     app.post_form("/assignment", &assignment_params()).await;
 
-    let response = post_json(
-        &app,
-        &format!("/api/reservations/{RESERVATION}/accept"),
-        json!({}),
-    )
-    .await;
+    let response = app
+        .post_json(
+            &format!("/api/reservations/{RESERVATION}/accept"),
+            json!({}),
+        )
+        .await;
 
     assert_eq!(response.status(), 502);
     let text = response.text().await.unwrap();
@@ -233,7 +222,7 @@ async fn an_update_with_an_unknown_outcome_is_not_resent_but_checked() {
     // 1. The update went through before the 503: the fetched state says accepted.
     fake.set_reservation(RESERVATION, "accepted");
     fake.script(503, unavailable.clone(), None);
-    let applied = post_json(&app, &accept, json!({})).await;
+    let applied = app.post_json(&accept, json!({})).await;
 
     let methods: Vec<String> = fake.calls().iter().map(|c| c.method.clone()).collect();
     assert_eq!(
@@ -254,7 +243,7 @@ async fn an_update_with_an_unknown_outcome_is_not_resent_but_checked() {
     // 2. It did not: the click failed, and the real state is reported.
     fake.set_reservation(RESERVATION, "pending");
     fake.script(503, unavailable, None);
-    let lost = post_json(&app, &accept, json!({})).await;
+    let lost = app.post_json(&accept, json!({})).await;
 
     assert_eq!(fake.calls().len(), 4, "again one POST and one GET");
     assert_eq!(lost.status(), 502);
@@ -287,12 +276,12 @@ async fn too_many_requests_is_retried_with_backoff() {
     let app = app_with(&fake).await;
     app.post_form("/assignment", &assignment_params()).await;
 
-    let response = post_json(
-        &app,
-        &format!("/api/reservations/{RESERVATION}/accept"),
-        json!({}),
-    )
-    .await;
+    let response = app
+        .post_json(
+            &format!("/api/reservations/{RESERVATION}/accept"),
+            json!({}),
+        )
+        .await;
 
     assert_eq!(response.status(), 200);
     assert_eq!(fake.calls().len(), 3);
@@ -304,13 +293,15 @@ async fn complete_and_cancel_update_the_task_with_a_reason() {
     let app = app_with(&fake).await;
     app.post_form("/assignment", &assignment_params()).await;
 
-    let done = post_json(
-        &app,
-        &format!("/api/tasks/{TASK}/complete"),
-        json!({"reason": "call ended"}),
-    )
-    .await;
-    let gone = post_json(&app, &format!("/api/tasks/{TASK}/cancel"), json!({})).await;
+    let done = app
+        .post_json(
+            &format!("/api/tasks/{TASK}/complete"),
+            json!({"reason": "call ended"}),
+        )
+        .await;
+    let gone = app
+        .post_json(&format!("/api/tasks/{TASK}/cancel"), json!({}))
+        .await;
 
     assert_eq!(done.status(), 200);
     assert_eq!(
@@ -446,15 +437,7 @@ async fn the_html_form_accepts_with_the_csrf_token_and_comes_back() {
     fake.set_reservation(RESERVATION, "pending");
     let app = app_with(&fake).await;
     app.post_form("/assignment", &assignment_params()).await;
-    let page = app.inspector_get("/").await.text().await.unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let csrf = app.csrf().await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

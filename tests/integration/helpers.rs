@@ -95,6 +95,27 @@ impl TestApp {
             .expect("inspector request sent")
     }
 
+    /// POST JSON to the inspector as a script does (Bearer token).
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.inspector_url(path))
+            .bearer_auth(INSPECTOR_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("inspector request sent")
+    }
+
+    /// The CSRF token the inspector's forms carry.
+    pub async fn csrf(&self) -> String {
+        let page = self.inspector_get("/").await.text().await.unwrap();
+        page.split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("a form with a CSRF token")
+            .to_owned()
+    }
+
     /// GET on the inspector's JSON API, parsed.
     pub async fn api(&self, path: &str) -> serde_json::Value {
         let response = self.inspector_get(path).await;

@@ -45,16 +45,6 @@ async fn start_user_app() -> (String, AppLog) {
     (url, log)
 }
 
-async fn post_json(app: &TestApp, path: &str, body: serde_json::Value) -> reqwest::Response {
-    app.client
-        .post(app.inspector_url(path))
-        .bearer_auth(INSPECTOR_TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_replay_to_another_port_passes_the_apps_signature_check() {
     // The user's app is another taskhook: it records byte-exact and checks signatures.
@@ -91,12 +81,12 @@ async fn a_replay_to_another_port_passes_the_apps_signature_check() {
         "signed by TaskRouter for the public URL"
     );
 
-    let replayed = post_json(
-        &app,
-        &format!("/api/requests/{}/replay", original.summary.id),
-        json!({"to": user_app.url("")}),
-    )
-    .await;
+    let replayed = app
+        .post_json(
+            &format!("/api/requests/{}/replay", original.summary.id),
+            json!({"to": user_app.url("")}),
+        )
+        .await;
 
     assert_eq!(replayed.status(), 201);
     let record: serde_json::Value = replayed.json().await.unwrap();
@@ -136,8 +126,7 @@ async fn a_replay_to_another_port_passes_the_apps_signature_check() {
     );
 
     // Keeping the original signature sends it unchanged — and the app rejects it.
-    post_json(
-        &app,
+    app.post_json(
         &format!("/api/requests/{}/replay", original.summary.id),
         json!({"to": user_app.url(""), "resign": false}),
     )
@@ -168,9 +157,7 @@ async fn a_replay_with_changes_sends_the_edits_and_recomputes_length() {
     app.post_form("/assignment", &assignment_params()).await;
     let id = app.latest(1).await[0].summary.id;
 
-    let replayed = post_json(
-        &app,
-        &format!("/api/requests/{id}/replay"),
+    let replayed = app.post_json(&format!("/api/requests/{id}/replay"),
         json!({"to": user_url, "method": "PUT", "path": "/other?x=1", "headers": [{"name": "X-Edited", "value": "yes"}, {"name": "Content-Type", "value": "text/plain"}], "body": "edited"}),
     )
     .await;
@@ -233,7 +220,9 @@ async fn replays_refuse_targets_outside_the_allowlist_and_broken_headers() {
         (json!({"path": "/a b"}), "spaces or control"),
         (json!({"method": "CONNECT"}), "not a method"),
     ] {
-        let response = post_json(&app, &format!("/api/requests/{id}/replay"), edits.clone()).await;
+        let response = app
+            .post_json(&format!("/api/requests/{id}/replay"), edits.clone())
+            .await;
         assert_eq!(response.status(), 400, "{edits}");
         let message = response.json::<serde_json::Value>().await.unwrap()["error"]["message"]
             .as_str()
@@ -247,7 +236,7 @@ async fn replays_refuse_targets_outside_the_allowlist_and_broken_headers() {
         "nothing was sent or recorded"
     );
     assert_eq!(
-        post_json(&app, "/api/requests/999/replay", json!({}))
+        app.post_json("/api/requests/999/replay", json!({}))
             .await
             .status(),
         404
@@ -305,12 +294,12 @@ async fn forward_mode_records_both_sides_and_answers_with_the_apps_response() {
     );
 
     // Replays default to the forward target.
-    let replayed = post_json(
-        &app,
-        &format!("/api/requests/{}/replay", stored.summary.id),
-        json!({}),
-    )
-    .await;
+    let replayed = app
+        .post_json(
+            &format!("/api/requests/{}/replay", stored.summary.id),
+            json!({}),
+        )
+        .await;
     assert_eq!(replayed.status(), 201);
     assert_eq!(log.0.lock().unwrap().len(), 2);
 }

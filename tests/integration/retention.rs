@@ -132,15 +132,7 @@ async fn a_full_database_answers_503_shows_a_banner_and_recovers_when_space_retu
 async fn clear_all_needs_confirmation_and_the_csrf_token() {
     let app = spawn_app().await;
     app.post_form("/assignment", &assignment_params()).await;
-    let page = app.inspector_get("/").await.text().await.unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let csrf = app.csrf().await;
     let clear = |form: Vec<(&'static str, String)>| {
         app.client
             .post(app.inspector_url("/requests/clear"))
