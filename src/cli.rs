@@ -32,6 +32,57 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Export recorded requests as HAR 1.2, JSON lines or curl commands.
     Export(ExportArgs),
+    /// Run a local TaskRouter (REST API + signed callbacks) to test your own app against.
+    Sim(SimArgs),
+    /// The whole quickstart with no Twilio account: a local TaskRouter wired to the recorder
+    /// and the inspector; open the printed URL and accept Alice's reservation.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Address of the local TaskRouter REST API.
+    #[arg(long, default_value = "127.0.0.1:4041")]
+    pub listen: SocketAddr,
+
+    /// The Workflow's AssignmentCallbackUrl (settable later through the REST API too).
+    #[arg(long, value_name = "URL")]
+    pub assignment_callback_url: Option<String>,
+
+    /// The Workspace's EventCallbackUrl (settable later through the REST API too).
+    #[arg(long, value_name = "URL")]
+    pub event_callback_url: Option<String>,
+
+    /// The Workflow's TaskReservationTimeout, in seconds.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub reservation_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address of the capture listener.
+    #[arg(long, default_value = "127.0.0.1:8088")]
+    pub listen: SocketAddr,
+
+    /// Address of the inspector.
+    #[arg(long, default_value = "127.0.0.1:4040")]
+    pub inspector: SocketAddr,
+
+    /// Address of the local TaskRouter.
+    #[arg(long, default_value = "127.0.0.1:4041")]
+    pub sim_listen: SocketAddr,
+
+    /// SQLite database file (kept apart from a real recording by default).
+    #[arg(long, env = "TASKHOOK_DEMO_DB", default_value = "taskhook-demo.db")]
+    pub db: PathBuf,
+
+    /// Reservation timeout of the demo workflow, in seconds.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub reservation_timeout: u64,
+
+    /// Fix the inspector token instead of a random one.
+    #[arg(long, env = "TASKHOOK_INSPECTOR_TOKEN", hide_env_values = true)]
+    pub inspector_token: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,13 +1,19 @@
 //! What each subcommand does, called by `main` after parsing.
 
 use std::io::Write;
+use std::time::Duration;
 
 use anyhow::Context;
 
 use crate::actions::{Actions, ReservationInput};
-use crate::cli::{ExportArgs, ExportFormat, ReplayArgs, RequestsArgs, ReservationArgs, ServeArgs};
+use crate::cli::{
+    DemoArgs, ExportArgs, ExportFormat, ReplayArgs, RequestsArgs, ReservationArgs, ServeArgs, SimArgs,
+};
 use crate::config::{Config, TaskRouterConfig};
 use crate::export;
+use crate::inspector::guard::InspectorToken;
+use crate::sim::{Sim, SimConfig};
+use crate::taskrouter::client::{Call, Client, Credentials};
 use crate::replay::{ReplayConfig, ReplayEdits, Replayer};
 use crate::startup::App;
 use crate::store::models::Kind;
@@ -186,6 +192,115 @@ pub fn export(args: ExportArgs) -> anyhow::Result<()> {
     if !text.ends_with('\n') {
         writeln!(out)?;
     }
+    Ok(())
+}
+
+/// The sim's credentials: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN when both are set (so the
+/// same values work against Twilio and the sim), else generated.
+fn sim_credentials() -> (String, AuthToken) {
+    match (std::env::var("TWILIO_ACCOUNT_SID"), std::env::var("TWILIO_AUTH_TOKEN")) {
+        (Ok(sid), Ok(token)) if is_sid(&sid, sid::ACCOUNT) && !token.is_empty() => (sid, AuthToken::new(token)),
+        _ => SimConfig::generated_credentials(),
+    }
+}
+
+/// The lines `taskhook sim` prints (design.md): where it is and how to sign in.
+fn print_sim(out: &mut impl Write, sim: &Sim) -> std::io::Result<()> {
+    writeln!(out, "sim: {}", sim.base_url())?;
+    writeln!(out, "account_sid: {}", sim.account_sid())?;
+    // A local, per-run credential (or the one from the environment): printing it is the
+    // point, so other clients can authenticate against the sim.
+    writeln!(out, "auth_token: {}", sim.auth_token().expose())?;
+    writeln!(out, "workspace_sid: {}", sim.workspace_sid())?;
+    writeln!(out, "workflow_sid: {}", sim.workflow_sid())?;
+    out.flush()
+}
+
+/// `taskhook sim`: the local TaskRouter alone, until Ctrl-C.
+pub async fn sim(args: SimArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.reservation_timeout > 0, "--reservation-timeout must be at least 1 second");
+    let (account_sid, auth_token) = sim_credentials();
+    let sim = Sim::start(SimConfig {
+        listen: args.listen,
+        account_sid,
+        auth_token,
+        assignment_callback_url: args.assignment_callback_url,
+        event_callback_url: args.event_callback_url,
+        reservation_timeout: Duration::from_secs(args.reservation_timeout),
+    })
+    .await
+    .with_context(|| format!("cannot start the local TaskRouter on {}", args.listen))?;
+    print_sim(&mut std::io::stdout().lock(), &sim)?;
+    shutdown_signal().await;
+    sim.shutdown().await;
+    Ok(())
+}
+
+/// `taskhook demo`: sim + serve wired together, and the quickstart's task created.
+pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.reservation_timeout > 0, "--reservation-timeout must be at least 1 second");
+    let (account_sid, auth_token) = sim_credentials();
+    let sim = Sim::start(SimConfig {
+        listen: args.sim_listen,
+        account_sid,
+        auth_token,
+        assignment_callback_url: None,
+        event_callback_url: None,
+        reservation_timeout: Duration::from_secs(args.reservation_timeout),
+    })
+    .await
+    .with_context(|| format!("cannot start the local TaskRouter on {} (--sim-listen)", args.sim_listen))?;
+
+    let mut config = Config::new(args.listen, args.db.clone());
+    config.inspector.listen = args.inspector;
+    if let Some(token) = &args.inspector_token {
+        config.inspector.token = InspectorToken::fixed(token).map_err(anyhow::Error::msg)?;
+    }
+    let credentials = Credentials::auth_token(sim.account_sid(), sim.auth_token().clone());
+    config.taskrouter.base_url = sim.base_url();
+    config.taskrouter.credentials = Some(credentials.clone());
+    config.taskrouter.workspace = Some(sim.workspace_sid().to_owned());
+    config.capture.signature_token = Some(sim.auth_token().clone());
+    config.reservation_timeout = Duration::from_secs(args.reservation_timeout);
+    let app = App::build(config).await?;
+
+    // Point the sim's callbacks at the capture listener through its REST API, as one would
+    // configure a real Workflow and Workspace.
+    let capture = format!("http://{}", app.capture_addr());
+    let client = Client::new(&sim.base_url(), Some(credentials), Duration::from_secs(5)).map_err(anyhow::Error::msg)?;
+    let workspace = format!("/v1/Workspaces/{}", sim.workspace_sid());
+    for (path, name, url) in [
+        (format!("{workspace}/Workflows/{}", sim.workflow_sid()), "AssignmentCallbackUrl", format!("{capture}/assignment")),
+        (workspace.clone(), "EventCallbackUrl", format!("{capture}/events")),
+    ] {
+        let call = Call {
+            method: reqwest::Method::POST,
+            path,
+            params: vec![(name.to_owned(), url)],
+        };
+        client.send(&call).await.with_context(|| format!("cannot set the sim's {name}"))?;
+    }
+
+    let mut out = std::io::stdout().lock();
+    print_sim(&mut out, &sim)?;
+    writeln!(out, "capture: {capture}")?;
+    writeln!(out, "inspector: {}", app.inspector_url())?;
+    out.flush()?;
+    drop(out);
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    // The quickstart's task: Alice speaks Spanish, so she is reserved for it.
+    let task = sim.create_task(r#"{"selected_language":"es"}"#).await?;
+    println!("task: {task}");
+    tracing::info!("open the inspector URL above and click Accept on Alice's reservation");
+
+    shutdown_signal().await;
+    let _ = stop.send(());
+    let _ = running.await;
+    sim.shutdown().await;
     Ok(())
 }
 

@@ -24,6 +24,7 @@ pub mod export;
 pub mod inspector;
 pub mod replay;
 pub mod server;
+pub mod sim;
 pub mod startup;
 pub mod store;
 pub mod taskrouter;

@@ -21,6 +21,8 @@ fn main() -> ExitCode {
         Command::Reject(args) => run(commands::reservation(args, commands::Decision::Reject)),
         Command::Replay(args) => run(commands::replay(args)),
         Command::Export(args) => commands::export(args),
+        Command::Sim(args) => run(commands::sim(args)),
+        Command::Demo(args) => run(commands::demo(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -220,7 +220,8 @@
     if (!status) return;
     box.setAttribute("data-status", status);
     const row = box.closest("tr, dd");
-    if (box.classList.contains("decide") && !$(".res-status", row || box)) {
+    // Rows without a status column get a badge beside the buttons.
+    if (box.classList.contains("decide") && !$(".res-status", row || box) && box.closest("#requests, dd")) {
       const badge = document.createElement("span");
       badge.className = "res-status";
       box.insertBefore(badge, box.firstChild);

@@ -143,6 +143,8 @@ pub struct DecisionView {
     pub latest: Option<ActionView>,
     /// The page to come back to after a form post.
     pub back: String,
+    /// Show the status next to the buttons (pages without a status column).
+    pub show_status: bool,
 }
 
 fn decision_view(
@@ -161,6 +163,7 @@ fn decision_view(
         deadline_us: r.offered_at_us.map(|t| t + timeout_us),
         latest: latest.map(|a| action_view(a, now)),
         back: back.to_owned(),
+        show_status: false,
     }
 }
 
@@ -264,7 +267,11 @@ async fn with_decisions(
     let found = decisions(state, sids, back).await?;
     for row in rows.iter_mut().filter(|r| r.kind == "assignment") {
         if let Some(sid) = &row.reservation {
-            row.decision = found.iter().find(|d| d.reservation == sid.full).cloned();
+            row.decision = found
+                .iter()
+                .find(|d| d.reservation == sid.full)
+                .cloned()
+                .map(|d| DecisionView { show_status: true, ..d });
         }
     }
     Ok(())
@@ -427,7 +434,10 @@ pub async fn detail(
     let back = format!("/requests/{id}");
     let (decision, actions) = match &s.reservation_sid {
         Some(wr) => {
-            let decision = decisions(&state, vec![wr.clone()], &back).await?.pop();
+            let decision = decisions(&state, vec![wr.clone()], &back)
+                .await?
+                .pop()
+                .map(|d| DecisionView { show_status: true, ..d });
             let sid = wr.clone();
             let actions = state
                 .store
