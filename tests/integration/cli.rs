@@ -237,3 +237,126 @@ async fn export_and_replay_from_the_shell() {
         .collect();
     assert_eq!(received, ["/events", "/assignment"]);
 }
+
+/// The README's first command: `taskhook demo` runs the whole quickstart with no account.
+#[tokio::test]
+async fn demo_prints_its_addresses_and_alice_accepts_with_one_call() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_taskhook"))
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--inspector",
+            "127.0.0.1:0",
+            "--sim-listen",
+            "127.0.0.1:0",
+            "--db",
+        ])
+        .arg(dir.path().join("demo.db"))
+        .env("TASKHOOK_INSPECTOR_TOKEN", INSPECTOR_TOKEN)
+        .env_remove("TWILIO_ACCOUNT_SID")
+        .env_remove("TWILIO_AUTH_TOKEN")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = std::collections::HashMap::new();
+    while printed.len() < 8 {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(15), lines.next_line())
+            .await
+            .expect("demo prints its lines")
+            .unwrap()
+            .expect("a line");
+        let (key, value) = line
+            .split_once(": ")
+            .unwrap_or_else(|| panic!("unexpected line {line:?}"));
+        printed.insert(key.to_owned(), value.to_owned());
+    }
+    for key in [
+        "sim",
+        "account_sid",
+        "auth_token",
+        "workspace_sid",
+        "workflow_sid",
+        "capture",
+        "inspector",
+        "task",
+    ] {
+        assert!(printed.contains_key(key), "missing {key}: {printed:?}");
+    }
+    assert!(printed["account_sid"].starts_with("AC") && printed["task"].starts_with("WT"));
+    let inspector = printed["inspector"]
+        .split("/?token=")
+        .next()
+        .unwrap()
+        .to_owned();
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        client
+            .get(format!("{inspector}{path}"))
+            .bearer_auth(INSPECTOR_TOKEN)
+            .send()
+    };
+
+    // The assignment callback arrives (signed by the sim, verified by taskhook).
+    let mut reservation = None;
+    for _ in 0..100 {
+        let body: serde_json::Value = get("/api/reservations".into())
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(sid) = body["reservations"][0]["reservation_sid"].as_str() {
+            reservation = Some(sid.to_owned());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let reservation = reservation.expect("a reservation within 10 s");
+    let assignments: serde_json::Value = get("/api/requests?kind=assignment".into())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(assignments["requests"][0]["signature"], "valid");
+
+    let accepted: serde_json::Value = client
+        .post(format!("{inspector}/api/reservations/{reservation}/accept"))
+        .bearer_auth(INSPECTOR_TOKEN)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(accepted["worker_name"], "Alice");
+    assert_eq!(accepted["reservation_status"], "accepted");
+
+    // The sim delivers reservation.accepted asynchronously, like TaskRouter.
+    let task = printed["task"].clone();
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = get(format!("/tasks/{task}")).await.unwrap().text().await.unwrap();
+        if page.contains(">accepted<") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let timeline = &page[page.find("id=\"timeline\"").unwrap()..];
+    let order: Vec<usize> = [">created<", ">reserved<", ">accepted<"]
+        .iter()
+        .map(|s| timeline.find(s).unwrap())
+        .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "created → reserved → accepted"
+    );
+    child.start_kill().unwrap();
+}
