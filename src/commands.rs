@@ -26,14 +26,25 @@ use crate::taskrouter::signature::AuthToken;
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::from_args(&args)?;
     let app = App::build(config).await?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "capture: http://{}", app.capture_addr())?;
-    writeln!(out, "inspector: {}", app.inspector_url())?;
-    out.flush()?;
-    drop(out);
+    announce(&[
+        format!("capture: http://{}", app.capture_addr()),
+        format!("inspector: {}", app.inspector_url()),
+    ]);
     tracing::info!(db = %app.store().path().display(), "recording");
     app.run_until_stopped(shutdown_signal()).await;
     Ok(())
+}
+
+/// Prints the address lines scripts read. Best effort: a script that reads the first line and
+/// closes the pipe must not take the server down with a broken-pipe error.
+fn announce(lines: &[String]) {
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        if let Err(err) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+            tracing::warn!(error = %err, "cannot print to stdout; carrying on");
+            return;
+        }
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
@@ -205,15 +216,16 @@ fn sim_credentials() -> (String, AuthToken) {
 }
 
 /// The lines `taskhook sim` prints (design.md): where it is and how to sign in.
-fn print_sim(out: &mut impl Write, sim: &Sim) -> std::io::Result<()> {
-    writeln!(out, "sim: {}", sim.base_url())?;
-    writeln!(out, "account_sid: {}", sim.account_sid())?;
-    // A local, per-run credential (or the one from the environment): printing it is the
-    // point, so other clients can authenticate against the sim.
-    writeln!(out, "auth_token: {}", sim.auth_token().expose())?;
-    writeln!(out, "workspace_sid: {}", sim.workspace_sid())?;
-    writeln!(out, "workflow_sid: {}", sim.workflow_sid())?;
-    out.flush()
+fn sim_lines(sim: &Sim) -> Vec<String> {
+    vec![
+        format!("sim: {}", sim.base_url()),
+        format!("account_sid: {}", sim.account_sid()),
+        // A local, per-run credential (or the one from the environment): printing it is the
+        // point, so other clients can authenticate against the sim.
+        format!("auth_token: {}", sim.auth_token().expose()),
+        format!("workspace_sid: {}", sim.workspace_sid()),
+        format!("workflow_sid: {}", sim.workflow_sid()),
+    ]
 }
 
 /// `taskhook sim`: the local TaskRouter alone, until Ctrl-C.
@@ -230,7 +242,7 @@ pub async fn sim(args: SimArgs) -> anyhow::Result<()> {
     })
     .await
     .with_context(|| format!("cannot start the local TaskRouter on {}", args.listen))?;
-    print_sim(&mut std::io::stdout().lock(), &sim)?;
+    announce(&sim_lines(&sim));
     shutdown_signal().await;
     sim.shutdown().await;
     Ok(())
@@ -281,12 +293,10 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         client.send(&call).await.with_context(|| format!("cannot set the sim's {name}"))?;
     }
 
-    let mut out = std::io::stdout().lock();
-    print_sim(&mut out, &sim)?;
-    writeln!(out, "capture: {capture}")?;
-    writeln!(out, "inspector: {}", app.inspector_url())?;
-    out.flush()?;
-    drop(out);
+    let mut lines = sim_lines(&sim);
+    lines.push(format!("capture: {capture}"));
+    lines.push(format!("inspector: {}", app.inspector_url()));
+    announce(&lines);
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(app.run_until_stopped(async move {
@@ -294,7 +304,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     }));
     // The quickstart's task: Alice speaks Spanish, so she is reserved for it.
     let task = sim.create_task(r#"{"selected_language":"es"}"#).await?;
-    println!("task: {task}");
+    announce(&[format!("task: {task}")]);
     tracing::info!("open the inspector URL above and click Accept on Alice's reservation");
 
     shutdown_signal().await;

@@ -199,3 +199,68 @@ async fn sigkill_under_load_loses_no_acknowledged_request() {
         &lost[..lost.len().min(10)]
     );
 }
+
+#[tokio::test]
+async fn sigterm_under_load_drains_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("term.db");
+    let (mut child, base) = start_binary(&db).await;
+    let acked: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut senders = Vec::new();
+    for worker in 0..16 {
+        let (client, base, acked) = (client.clone(), base.clone(), acked.clone());
+        senders.push(tokio::spawn(async move {
+            for n in 0.. {
+                let id = format!("w{worker}-n{n}");
+                let body = format!("TaskSid={TASK}&Id={id}");
+                match client
+                    .post(format!("{base}/cb"))
+                    .body(body.clone())
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status().is_success() => {
+                        acked.lock().unwrap().insert(id, body.into_bytes());
+                    }
+                    // Refused or cut off during shutdown: not acknowledged, so not promised.
+                    _ => break,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    let pid = child.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits within the drain time")
+        .unwrap();
+    for sender in senders {
+        sender.await.unwrap();
+    }
+
+    assert!(status.success(), "a graceful stop exits 0: {status:?}");
+    let acked = acked.lock().unwrap();
+    assert!(acked.len() > 50, "the load ran ({} acked)", acked.len());
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let stored: i64 = conn
+        .query_row("SELECT count(*) FROM requests", [], |r| r.get(0))
+        .unwrap();
+    assert!(stored as usize >= acked.len());
+    let mut stmt = conn.prepare("SELECT body FROM requests").unwrap();
+    let bodies: std::collections::HashSet<Vec<u8>> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let lost = acked.values().filter(|b| !bodies.contains(*b)).count();
+    assert_eq!(lost, 0, "every acknowledged request is stored");
+}
