@@ -1,5 +1,6 @@
 //! taskhook records every Twilio TaskRouter callback that reaches it into SQLite, byte-exact
-//! and durably, and answers each the way TaskRouter expects.
+//! and durably, answers each the way TaskRouter expects, and serves an inspector page with
+//! one-click Accept/Reject, replay and a local TaskRouter for working without an account.
 //!
 //! # Layout
 //!
@@ -9,11 +10,16 @@
 //! - [`telemetry`]: tracing-subscriber set-up.
 //! - [`startup`]: [`startup::App`] — open the store, bind the listeners, run until stopped.
 //! - [`server`]: the hyper accept loop with connection limits and graceful drain; knows no routes.
-//! - [`capture`]: the catch-all capture service and the responder.
+//! - [`capture`]: the catch-all capture service, the responder, forward mode, raw header case.
 //! - [`inspector`]: the inspector listener — pages, live updates, JSON API, and the guard.
-//! - [`export`]: stored requests as curl commands.
-//! - [`store`]: the only module with SQL — migrations, the group-commit writer, read queries.
-//! - [`taskrouter`]: TaskRouter knowledge — SIDs and callback classification.
+//! - [`actions`]: Accept / Reject / Refresh / Complete / Cancel, with the audit trail.
+//! - [`replay`]: sending stored requests again, re-signed for their new URL.
+//! - [`export`]: stored requests as JSON, HAR 1.2 and curl commands.
+//! - [`store`]: the only module with SQL — migrations, the group-commit writer, retention,
+//!   read queries.
+//! - [`taskrouter`]: TaskRouter knowledge — SIDs, callback classification, X-Twilio-Signature,
+//!   the REST client.
+//! - [`sim`]: the local TaskRouter — REST API, routing, signed callbacks, reservation timers.
 
 pub mod actions;
 pub mod capture;
