@@ -4,17 +4,26 @@
 //! whole lifecycle runs with no Twilio account, and Twilio's helper libraries work against it
 //! with only their base URL changed (twilio-python: `client.taskrouter.base_url = sim_url`).
 //!
-//! - [`state`]: the world and the lifecycle rules; no I/O.
-//! - [`expr`]: TaskRouter expressions (`languages HAS "es"`, `a == 1`, `a IN [...]`, AND/OR).
-//! - [`rest`]: the axum REST API, basic auth, TaskRouter's error JSON.
-//! - [`json`]: resource JSON and list envelopes.
-//! - [`dispatch`]: the single callback dispatcher, in order, signed; applies instructions.
+//! - `state`: the world and the lifecycle rules; no I/O.
+//! - `expr`: TaskRouter expressions (`languages HAS "es"`, `a == 1`, `a IN [...]`, AND/OR).
+//! - `rest`: the axum REST API, basic auth, TaskRouter's error JSON.
+//! - `json`: resource JSON and list envelopes.
+//! - `dispatch`: the single callback dispatcher, in order, signed; applies instructions.
 //!
 //! Concurrency: all state sits behind one std `Mutex`, never held across an `.await`. Every
-//! change goes through [`Shared::with_state`], which afterwards — still under the lock — queues
+//! change goes through `Shared::with_state`, which afterwards — still under the lock — queues
 //! the callbacks the change caused (so they leave in the order things happened) and starts or
 //! cancels reservation timers. Timers are spawned tasks that re-check the reservation when they
 //! fire.
+//!
+//! Choices where TaskRouter's behaviour is not documented (reference: UNCONFIRMED):
+//! - a task goes to the matching available worker who has been available longest;
+//! - a worker who rejected a task is not offered that task again;
+//! - reject without `WorkerActivitySid` puts the worker back in the activity it had before
+//!   the reservation (reference §3.3);
+//! - every 400 carries code 20001, including "Reservation WR… is already in state [x] and
+//!   cannot be updated to [y]" (TaskRouter's wording; its numeric code is unconfirmed);
+//! - an instruction answered without `Content-Type: application/json` is ignored (40000).
 //!
 //! Not simulated: multi-tasking workspaces and worker channels, task TTL expiry, workflow
 //! escalation steps (only a filter's first target is used), statistics, the Events resource,

@@ -82,6 +82,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(taskrouter_errors))
         .with_state(shared)
 }
 
@@ -163,6 +164,34 @@ fn authorized(header: Option<&HeaderValue>, shared: &Shared) -> bool {
     let user_ok = user.ct_eq(shared.account_sid.as_bytes());
     let password_ok = password.ct_eq(shared.auth_token.expose().as_bytes());
     bool::from(user_ok & password_ok)
+}
+
+/// Rejections axum produces itself (a body over the 2 MB limit, a path that is not valid
+/// percent-encoded UTF-8, ...) get TaskRouter's error JSON too, so every failure has one shape.
+async fn taskrouter_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let body = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&body);
+    let message = match text.trim() {
+        "" => status.canonical_reason().unwrap_or("Bad request"),
+        text => text,
+    };
+    let code = match status.as_u16() {
+        401 => 20003,
+        404 => 20404,
+        405 => 20004,
+        _ => 20001,
+    };
+    error(status.as_u16(), code, message)
 }
 
 async fn not_found(_: Authed, uri: Uri) -> Response {

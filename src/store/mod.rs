@@ -676,12 +676,6 @@ impl Reader<'_> {
         })
     }
 
-    /// Number of stored requests.
-    pub fn count_requests(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT count(*) FROM requests", [], |row| row.get(0))?)
-    }
 }
 
 #[cfg(test)]

@@ -403,14 +403,6 @@ impl Client {
         })
     }
 
-    /// `GET` a task.
-    pub fn fetch_task_call(workspace: &str, task: &str) -> Result<Call, RestError> {
-        Ok(Call {
-            method: reqwest::Method::GET,
-            path: task_path(workspace, task)?,
-            params: Vec::new(),
-        })
-    }
 }
 
 /// Reads TaskRouter's error JSON (`status`, `code`, `message`, `more_info`, reference §3.8).
