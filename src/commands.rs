@@ -7,18 +7,19 @@ use anyhow::Context;
 
 use crate::actions::{Actions, ReservationInput};
 use crate::cli::{
-    DemoArgs, ExportArgs, ExportFormat, ReplayArgs, RequestsArgs, ReservationArgs, ServeArgs, SimArgs,
+    DemoArgs, ExportArgs, ExportFormat, ReplayArgs, RequestsArgs, ReservationArgs, ServeArgs,
+    SimArgs,
 };
 use crate::config::{Config, TaskRouterConfig};
 use crate::export;
 use crate::inspector::guard::InspectorToken;
-use crate::sim::{Sim, SimConfig};
-use crate::taskrouter::client::{Call, Client, Credentials};
 use crate::replay::{ReplayConfig, ReplayEdits, Replayer};
+use crate::sim::{Sim, SimConfig};
 use crate::startup::App;
 use crate::store::models::Kind;
 use crate::store::models::RequestSummary;
 use crate::store::{RequestFilter, Store, StoreOptions};
+use crate::taskrouter::client::{Call, Client, Credentials};
 use crate::taskrouter::sid::{self, is_sid};
 use crate::taskrouter::signature::AuthToken;
 
@@ -209,8 +210,13 @@ pub fn export(args: ExportArgs) -> anyhow::Result<()> {
 /// The sim's credentials: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN when both are set (so the
 /// same values work against Twilio and the sim), else generated.
 fn sim_credentials() -> (String, AuthToken) {
-    match (std::env::var("TWILIO_ACCOUNT_SID"), std::env::var("TWILIO_AUTH_TOKEN")) {
-        (Ok(sid), Ok(token)) if is_sid(&sid, sid::ACCOUNT) && !token.is_empty() => (sid, AuthToken::new(token)),
+    match (
+        std::env::var("TWILIO_ACCOUNT_SID"),
+        std::env::var("TWILIO_AUTH_TOKEN"),
+    ) {
+        (Ok(sid), Ok(token)) if is_sid(&sid, sid::ACCOUNT) && !token.is_empty() => {
+            (sid, AuthToken::new(token))
+        }
         _ => SimConfig::generated_credentials(),
     }
 }
@@ -230,7 +236,10 @@ fn sim_lines(sim: &Sim) -> Vec<String> {
 
 /// `taskhook sim`: the local TaskRouter alone, until Ctrl-C.
 pub async fn sim(args: SimArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.reservation_timeout > 0, "--reservation-timeout must be at least 1 second");
+    anyhow::ensure!(
+        args.reservation_timeout > 0,
+        "--reservation-timeout must be at least 1 second"
+    );
     let (account_sid, auth_token) = sim_credentials();
     let sim = Sim::start(SimConfig {
         listen: args.listen,
@@ -250,7 +259,10 @@ pub async fn sim(args: SimArgs) -> anyhow::Result<()> {
 
 /// `taskhook demo`: sim + serve wired together, and the quickstart's task created.
 pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.reservation_timeout > 0, "--reservation-timeout must be at least 1 second");
+    anyhow::ensure!(
+        args.reservation_timeout > 0,
+        "--reservation-timeout must be at least 1 second"
+    );
     let (account_sid, auth_token) = sim_credentials();
     let sim = Sim::start(SimConfig {
         listen: args.sim_listen,
@@ -261,7 +273,12 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         reservation_timeout: Duration::from_secs(args.reservation_timeout),
     })
     .await
-    .with_context(|| format!("cannot start the local TaskRouter on {} (--sim-listen)", args.sim_listen))?;
+    .with_context(|| {
+        format!(
+            "cannot start the local TaskRouter on {} (--sim-listen)",
+            args.sim_listen
+        )
+    })?;
 
     let mut config = Config::new(args.listen, args.db.clone());
     config.inspector.listen = args.inspector;
@@ -279,18 +296,30 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     // Point the sim's callbacks at the capture listener through its REST API, as one would
     // configure a real Workflow and Workspace.
     let capture = format!("http://{}", app.capture_addr());
-    let client = Client::new(&sim.base_url(), Some(credentials), Duration::from_secs(5)).map_err(anyhow::Error::msg)?;
+    let client = Client::new(&sim.base_url(), Some(credentials), Duration::from_secs(5))
+        .map_err(anyhow::Error::msg)?;
     let workspace = format!("/v1/Workspaces/{}", sim.workspace_sid());
     for (path, name, url) in [
-        (format!("{workspace}/Workflows/{}", sim.workflow_sid()), "AssignmentCallbackUrl", format!("{capture}/assignment")),
-        (workspace.clone(), "EventCallbackUrl", format!("{capture}/events")),
+        (
+            format!("{workspace}/Workflows/{}", sim.workflow_sid()),
+            "AssignmentCallbackUrl",
+            format!("{capture}/assignment"),
+        ),
+        (
+            workspace.clone(),
+            "EventCallbackUrl",
+            format!("{capture}/events"),
+        ),
     ] {
         let call = Call {
             method: reqwest::Method::POST,
             path,
             params: vec![(name.to_owned(), url)],
         };
-        client.send(&call).await.with_context(|| format!("cannot set the sim's {name}"))?;
+        client
+            .send(&call)
+            .await
+            .with_context(|| format!("cannot set the sim's {name}"))?;
     }
 
     let mut lines = sim_lines(&sim);

@@ -90,7 +90,7 @@
   // ---- live rows --------------------------------------------------------------------------
   // Same rule as the server's view::visible: control and bidi characters shown as escapes.
   function visible(s) {
-    return String(s).replace(/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/g,
+    return String(s).replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g,
       (c) => "\\u{" + c.charCodeAt(0).toString(16) + "}");
   }
   function shortSid(sid) { return sid.length === 34 ? sid.slice(0, 6) + "…" + sid.slice(30) : sid; }

@@ -221,10 +221,13 @@ async fn check(config: &GuardConfig, req: Request, next: Next) -> Response {
             && config.token.matches(token.as_bytes())
             && req.method() == Method::GET
         {
+            // Always a path on this origin: `//evil.example` or `/\evil.example` in the
+            // request must not become an off-site Location (open redirect).
+            let path = format!("/{}", req.uri().path().trim_start_matches(['/', '\\']));
             let location = if rest.is_empty() {
-                req.uri().path().to_owned()
+                path
             } else {
-                format!("{}?{rest}", req.uri().path())
+                format!("{path}?{rest}")
             };
             let cookie = format!(
                 "{}={}; Path=/; HttpOnly; SameSite=Strict",

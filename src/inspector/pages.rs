@@ -271,7 +271,10 @@ async fn with_decisions(
                 .iter()
                 .find(|d| d.reservation == sid.full)
                 .cloned()
-                .map(|d| DecisionView { show_status: true, ..d });
+                .map(|d| DecisionView {
+                    show_status: true,
+                    ..d
+                });
         }
     }
     Ok(())
@@ -437,7 +440,10 @@ pub async fn detail(
             let decision = decisions(&state, vec![wr.clone()], &back)
                 .await?
                 .pop()
-                .map(|d| DecisionView { show_status: true, ..d });
+                .map(|d| DecisionView {
+                    show_status: true,
+                    ..d
+                });
             let sid = wr.clone();
             let actions = state
                 .store

@@ -185,7 +185,7 @@ fn escape_hidden(text: &str, keep_layout: bool) -> String {
         .flat_map(|c| {
             let layout = keep_layout && matches!(c, '\n' | '\r' | '\t');
             let hidden = !layout && c.is_control()
-                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+                || matches!(c, '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}');
             let shown: Vec<char> = if hidden {
                 c.escape_unicode().collect()
             } else {

@@ -675,7 +675,6 @@ impl Reader<'_> {
             bytes: bytes.max(0) as u64,
         })
     }
-
 }
 
 #[cfg(test)]

@@ -402,7 +402,6 @@ impl Client {
             params,
         })
     }
-
 }
 
 /// Reads TaskRouter's error JSON (`status`, `code`, `message`, `more_info`, reference §3.8).

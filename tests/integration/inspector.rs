@@ -584,3 +584,24 @@ fn list_and_sid_filters_use_an_index_at_100_000_rows() {
         "{plan}"
     );
 }
+
+#[tokio::test]
+async fn the_token_redirect_never_leaves_the_inspector() {
+    let app = spawn_app().await;
+    let host = format!("127.0.0.1:{}", app.inspector.port());
+    for target in ["//evil.example/x", "/\\evil.example", "///evil.example"] {
+        let raw = format!(
+            "GET {target}?token={INSPECTOR_TOKEN} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        );
+        let reply = String::from_utf8_lossy(&raw_exchange(app.inspector, raw.as_bytes()).await)
+            .into_owned();
+        let location = reply
+            .lines()
+            .find_map(|l| l.strip_prefix("location: "))
+            .unwrap_or_else(|| panic!("no redirect for {target}: {reply}"));
+        assert!(
+            location.starts_with('/') && !location.starts_with("//") && !location.contains('\\'),
+            "{target} → {location}"
+        );
+    }
+}

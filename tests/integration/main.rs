@@ -12,6 +12,8 @@ mod browser;
 mod capture;
 /// The `taskhook` binary: address lines, startup errors, the `requests` command.
 mod cli;
+/// The bad-input corpus (tests/data/corpus/): recorded or refused, never a panic, inert in Chromium.
+mod corpus;
 /// Acknowledged means stored: lock contention, graceful shutdown, SIGKILL under load.
 mod durability;
 /// A stand-in for the TaskRouter REST API that records every call.
@@ -26,6 +28,8 @@ mod replay;
 mod retention;
 /// The Auth Token never leaks; `taskhook accept` / `reject` from the shell.
 mod secrets;
+/// The local TaskRouter wired to the app: quickstart lifecycle, reject, timeout, REST shapes.
+mod sim;
 
 /// A headless Chromium through chromedriver: clicks, clipboard, screenshots; skipped if absent.
 mod browser_support;
