@@ -343,7 +343,12 @@ async fn demo_prints_its_addresses_and_alice_accepts_with_one_call() {
     let task = printed["task"].clone();
     let mut page = String::new();
     for _ in 0..100 {
-        page = get(format!("/tasks/{task}")).await.unwrap().text().await.unwrap();
+        page = get(format!("/tasks/{task}"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         if page.contains(">accepted<") {
             break;
         }
