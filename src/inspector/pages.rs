@@ -358,10 +358,13 @@ struct DetailPage {
     response_status: u16,
     response_headers: Vec<(String, String)>,
     response_body: BodyView,
-    curl: String,
+    curl: Option<String>,
+    copy_body: bool,
     signature_reason: Option<String>,
     decision: Option<DecisionView>,
     actions: Vec<ActionView>,
+    /// Form fields not shown in the table (beyond MAX_FIELDS).
+    fields_hidden: usize,
     replay: ReplayView,
     replays: Vec<RowView>,
 }
@@ -399,7 +402,12 @@ fn replay_view(state: &InspectorState, request: &StoredRequest) -> ReplayView {
         .join("\n");
     let is_form = crate::taskrouter::callback::is_form(view::content_type(&request.headers));
     let text = std::str::from_utf8(&request.body).ok();
-    let fields: Vec<(String, String)> = if is_form && text.is_some() && !request.body.is_empty() {
+    // Past MAX_FIELDS the key/value table would be unusable; the body is edited as text.
+    let fields: Vec<(String, String)> = if is_form
+        && text.is_some()
+        && !request.body.is_empty()
+        && view::form_field_count(&request.body) <= view::MAX_FIELDS
+    {
         form_urlencoded::parse(&request.body).into_owned().collect()
     } else {
         Vec::new()
@@ -413,12 +421,12 @@ fn replay_view(state: &InspectorState, request: &StoredRequest) -> ReplayView {
             None => s.path.clone(),
         },
         headers,
-        body: if fields.is_empty() {
+        body: if fields.is_empty() && request.body.len() <= view::MAX_COPY {
             text.map(str::to_owned)
         } else {
             None
         },
-        binary_body: text.is_none(),
+        binary_body: text.is_none() || request.body.len() > view::MAX_COPY,
         fields,
     }
 }
@@ -457,6 +465,7 @@ pub async fn detail(
         None => (None, Vec::new()),
     };
     let replays = state.store.read(move |r| r.replays_of(id)).await?;
+    let fields = view::form_fields(&request);
     let page = DetailPage {
         replay: replay_view(&state, &request),
         replays: replays.iter().map(|r| row_view(r, now)).collect(),
@@ -471,7 +480,12 @@ pub async fn detail(
         body_size: view::size(s.body_size),
         body_truncated: s.body_truncated,
         error: s.error.clone(),
-        fields: view::form_fields(&request),
+        fields_hidden: if fields.len() == view::MAX_FIELDS {
+            view::form_field_count(&request.body) - view::MAX_FIELDS
+        } else {
+            0
+        },
+        fields,
         headers: request.headers.iter().map(view::header_text).collect(),
         body: view::body_view(&request.body),
         response_status: request.response.status,
@@ -482,7 +496,11 @@ pub async fn detail(
             .map(view::header_text)
             .collect(),
         response_body: view::body_view(&request.response.body),
-        curl: curl_command(&request, &state.capture_base),
+        // Copy buttons carry their text in the page; past MAX_COPY the page would balloon, so
+        // large bodies are copied from the raw API or exported instead.
+        curl: (request.body.len() <= view::MAX_COPY)
+            .then(|| curl_command(&request, &state.capture_base)),
+        copy_body: request.body.len() <= view::MAX_COPY,
     };
     Ok(render(&page))
 }

@@ -62,12 +62,18 @@ pub struct Field {
 /// Form fields whose values TaskRouter sends as JSON strings.
 const JSON_FIELDS: [&str; 2] = ["TaskAttributes", "WorkerAttributes"];
 
-/// Decoded form fields in body order, repeated keys included; empty for non-form bodies.
+/// Most form fields shown as table rows; a callback has a dozen or two, a hostile body can
+/// have hundreds of thousands (the raw body and the API still have all of them).
+pub const MAX_FIELDS: usize = 500;
+
+/// Decoded form fields in body order, repeated keys included, at most [`MAX_FIELDS`]; empty
+/// for non-form bodies.
 pub fn form_fields(request: &StoredRequest) -> Vec<Field> {
     if !is_form(content_type(&request.headers)) || request.body.is_empty() {
         return Vec::new();
     }
     form_urlencoded::parse(&request.body)
+        .take(MAX_FIELDS)
         .map(|(name, value)| {
             let (pretty, invalid_json) = if JSON_FIELDS.contains(&name.as_ref()) {
                 match serde_json::from_str::<serde_json::Value>(&value) {
@@ -109,8 +115,11 @@ pub struct BodyView {
     pub format: &'static str,
 }
 
-/// Largest body rendered inline; the raw download has all of it.
+/// Largest body rendered inline; the API and exports have all of it.
 const MAX_INLINE: usize = 256 * 1024;
+
+/// Largest body embedded in a copy button or the replay editor.
+pub const MAX_COPY: usize = 64 * 1024;
 
 pub fn body_view(body: &[u8]) -> BodyView {
     let shown = &body[..body.len().min(MAX_INLINE)];
@@ -194,6 +203,11 @@ fn escape_hidden(text: &str, keep_layout: bool) -> String {
             shown
         })
         .collect()
+}
+
+/// Number of form fields in a body (to say how many were left out).
+pub fn form_field_count(body: &[u8]) -> usize {
+    form_urlencoded::parse(body).count()
 }
 
 #[cfg(test)]

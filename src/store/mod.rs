@@ -341,7 +341,12 @@ pub struct RequestFilter {
 /// Quotes user input as one FTS5 phrase (with prefix match on the last word), so search text
 /// is never parsed as FTS5 query syntax.
 fn fts_phrase(q: &str) -> String {
-    format!("\"{}\" *", q.replace('"', "\"\""))
+    // FTS5 ends a string at NUL, so control characters become spaces (word breaks anyway).
+    let cleaned: String = q
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    format!("\"{}\" *", cleaned.replace('"', "\"\""))
 }
 
 const SUMMARY_COLUMNS: &str = "id, received_at, remote_addr, method, path, query, response_status, \
