@@ -56,9 +56,11 @@ impl Step {
             Step::ReservationCreated => {
                 ("reservation.created", "Reservation created", "Reservation")
             }
-            Step::ReservationAccepted => {
-                ("reservation.accepted", "Reservation accepted", "Reservation")
-            }
+            Step::ReservationAccepted => (
+                "reservation.accepted",
+                "Reservation accepted",
+                "Reservation",
+            ),
             Step::TaskWrapup => ("task.wrapup", "Task wrapping up", "Task"),
             Step::TaskCompleted => ("task.completed", "Task completed", "Task"),
         })
@@ -79,7 +81,11 @@ impl Step {
 }
 
 pub fn worker_name(worker: usize) -> String {
-    format!("{} {}", NAMES[worker % NAMES.len()], worker / NAMES.len() + 1)
+    format!(
+        "{} {}",
+        NAMES[worker % NAMES.len()],
+        worker / NAMES.len() + 1
+    )
 }
 
 pub fn worker_sid(worker: usize) -> String {
@@ -168,15 +174,14 @@ impl Template {
         let wk = worker_sid(worker);
         let name = worker_name(worker);
         let task_attributes = format!(
-            r#"{{"from_country":"US","called":"{CALLED}","selected_language":"{lang}","to_country":"US","to_city":"SAN FRANCISCO","to_state":"CA","caller_country":"US","call_sid":"CA{call}","account_sid":"{ACCOUNT}","from_zip":"94105","from":"+1628{phone}","direction":"inbound","called_zip":"94105","caller_state":"CA","caller_city":"OAKLAND","api_version":"2010-04-01","caller":"+1628{phone}","to":"{CALLED}","type":"inbound","name":"+1628{phone}"}}"#,
-            lang = if worker % 3 == 0 { "es" } else { "en" },
+            r#"{{"from_country":"US","called":"{CALLED}","selected_language":"{lang}","to_country":"US","caller_country":"US","call_sid":"CA{call}","account_sid":"{ACCOUNT}","from":"+1628{phone}","direction":"inbound","caller_city":"OAKLAND","caller":"+1628{phone}","to":"{CALLED}","type":"inbound"}}"#,
+            lang = if worker.is_multiple_of(3) { "es" } else { "en" },
             call = ph(Slot::Call),
             phone = ph(Slot::Phone),
         );
         let worker_attributes = format!(
-            r#"{{"contact_uri":"client:{short}","full_name":"{name}","email":"{short}@example.com","languages":["en","es"],"skills":["billing","support"],"routing":{{"skills":["billing"],"levels":{{"billing":{level}}}}}}}"#,
+            r#"{{"contact_uri":"client:{short}","full_name":"{name}","languages":["en","es"],"skills":["billing","support"]}}"#,
             short = name.replace(' ', "").to_lowercase(),
-            level = worker % 5 + 1,
         );
         let mut params: Vec<(&str, String)> = Vec::new();
         let task = format!("WT{}", ph(Slot::Task));
@@ -264,7 +269,10 @@ impl Template {
                 Slot::Task => hex32(task, 1, &mut body[at..]),
                 Slot::Reservation => hex32(task, 2, &mut body[at..]),
                 Slot::Call => hex32(task, 3, &mut body[at..]),
-                Slot::Phone => digits(5_550_000 + mix(task ^ 0xca11) % 50_000, &mut body[at..at + 7]),
+                Slot::Phone => digits(
+                    5_550_000 + mix(task ^ 0xca11) % 50_000,
+                    &mut body[at..at + 7],
+                ),
                 Slot::Timestamp => digits(unix_s, &mut body[at..at + 10]),
             }
         }

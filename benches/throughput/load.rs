@@ -18,7 +18,11 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::callbacks::{STEPS, Step, Template, WORKERS, request_headers};
+use taskhook::store::models::{Header, NewRequest, RecordedResponse};
+use taskhook::store::writer::Writer;
+use taskhook::taskrouter::callback::{Params, derive, search_text};
+
+use crate::callbacks::{STEPS, Step, Template, WORKERS, request_headers, stored_headers};
 
 /// The floor: accepts connections forever, reads each body, answers `200 {}`.
 pub async fn floor(listener: TcpListener) {
@@ -91,6 +95,110 @@ impl Callbacks {
     }
 }
 
+impl Callbacks {
+    /// What capture hands the store writer for the next callback: the same parsing and
+    /// derivation (taskhook's own functions), no HTTP.
+    fn new_request(&self) -> NewRequest {
+        let task = self.next.fetch_add(1, Ordering::Relaxed);
+        let template = &self.templates[(task % WORKERS as u64) as usize];
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let body = template.fill(task, now.as_secs());
+        let headers: Vec<Header> = stored_headers(task, self.step, body.len());
+        let content_type: &[u8] = b"application/x-www-form-urlencoded; charset=utf-8";
+        let params = Params::collect(None, Some(content_type), &body);
+        let path = template.step.path();
+        NewRequest {
+            received_at_us: now.as_micros() as i64,
+            remote_addr: "127.0.0.1:40000".to_owned(),
+            method: "POST".to_owned(),
+            path: path.to_owned(),
+            query: None,
+            http_version: "HTTP/1.1".to_owned(),
+            headers,
+            body_size: body.len() as u64,
+            body_truncated: false,
+            response: RecordedResponse {
+                status: 200,
+                headers: vec![Header::new("Content-Type", b"application/json".to_vec())],
+                body: b"{}".to_vec(),
+            },
+            duration_us: 30,
+            derived: derive(&params),
+            signature: "unchecked",
+            signature_reason: None,
+            replay_of: None,
+            error: None,
+            search_text: search_text(path, &params, true, &body),
+            body,
+        }
+    }
+}
+
+/// Like [`run`], but `concurrency` tasks hand rows straight to the store writer, each waiting
+/// for its commit: what the writer alone sustains, without HTTP.
+pub async fn run_writer(
+    writer: Writer,
+    concurrency: usize,
+    callbacks: Arc<Callbacks>,
+    warmup: Duration,
+    measure: Duration,
+) -> LoadResult {
+    let start = Instant::now() + Duration::from_millis(20);
+    let window_start = start + warmup;
+    let end = window_start + measure;
+    let mut tasks = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let callbacks = Arc::clone(&callbacks);
+        let writer = writer.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut out = LoadResult::default();
+            tokio::time::sleep_until(start.into()).await;
+            while Instant::now() < end {
+                let request = callbacks.new_request();
+                let sent = Instant::now();
+                let result = writer.insert(request).await;
+                let done = Instant::now();
+                match result {
+                    Ok(_) => out.acked += 1,
+                    Err(e) => {
+                        out.failed += 1;
+                        out.first_error.get_or_insert(e.message);
+                    }
+                }
+                if done >= window_start && done <= end {
+                    out.in_window += 1;
+                }
+                if sent >= window_start && done <= end {
+                    out.latencies
+                        .push(done.duration_since(sent).as_nanos() as u64);
+                }
+            }
+            out
+        }));
+    }
+    drop(writer);
+    collect(tasks, measure).await
+}
+
+async fn collect(tasks: Vec<tokio::task::JoinHandle<LoadResult>>, measure: Duration) -> LoadResult {
+    let mut total = LoadResult {
+        window: measure,
+        ..LoadResult::default()
+    };
+    for task in tasks {
+        let part = task.await.expect("load task");
+        total.acked += part.acked;
+        total.failed += part.failed;
+        total.in_window += part.in_window;
+        total.latencies.extend(part.latencies);
+        total.first_error = total.first_error.or(part.first_error);
+    }
+    total.latencies.sort_unstable();
+    total
+}
+
 /// What one load run measured.
 #[derive(Debug, Default)]
 pub struct LoadResult {
@@ -147,20 +255,7 @@ pub async fn run(
             connection(addr, callbacks, start, window_start, end).await
         }));
     }
-    let mut total = LoadResult {
-        window: measure,
-        ..LoadResult::default()
-    };
-    for task in tasks {
-        let part = task.await.expect("load task");
-        total.acked += part.acked;
-        total.failed += part.failed;
-        total.in_window += part.in_window;
-        total.latencies.extend(part.latencies);
-        total.first_error = total.first_error.or(part.first_error);
-    }
-    total.latencies.sort_unstable();
-    total
+    collect(tasks, measure).await
 }
 
 async fn connect(
@@ -185,7 +280,7 @@ async fn connection(
     end: Instant,
 ) -> LoadResult {
     let mut out = LoadResult::default();
-    let mut fail = |out: &mut LoadResult, message: String| {
+    let fail = |out: &mut LoadResult, message: String| {
         out.failed += 1;
         out.first_error.get_or_insert(message);
     };
@@ -223,7 +318,10 @@ async fn connection(
                 &mut out,
                 format!(
                     "{status}: {}",
-                    String::from_utf8_lossy(&body.to_bytes()).chars().take(200).collect::<String>()
+                    String::from_utf8_lossy(&body.to_bytes())
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
                 ),
             ),
             Err(e) => fail(&mut out, format!("body: {e}")),
@@ -232,7 +330,8 @@ async fn connection(
             out.in_window += 1;
         }
         if sent >= window_start && done <= end {
-            out.latencies.push(done.duration_since(sent).as_nanos() as u64);
+            out.latencies
+                .push(done.duration_since(sent).as_nanos() as u64);
         }
     }
     out
@@ -289,7 +388,10 @@ impl Getter {
         if status != StatusCode::OK {
             return Err(format!(
                 "GET {path}: {status} {}",
-                String::from_utf8_lossy(&body).chars().take(200).collect::<String>()
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
             ));
         }
         Ok((elapsed, body))

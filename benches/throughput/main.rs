@@ -36,7 +36,7 @@ use taskhook::capture::forward::Forwarder;
 use taskhook::config::Config;
 use taskhook::inspector::guard::InspectorToken;
 use taskhook::startup::App;
-use taskhook::store::SyncMode;
+use taskhook::store::{Store, StoreOptions, SyncMode};
 
 use load::{Callbacks, Getter, LoadResult, quantile};
 
@@ -51,6 +51,10 @@ struct Opts {
     throughput: bool,
     inspector: bool,
     dir: Option<PathBuf>,
+    /// Keep the seeded database (and print where it is) for poking at it afterwards.
+    keep: bool,
+    /// Time the inspector on this already seeded database instead of seeding one.
+    db: Option<PathBuf>,
 }
 
 impl Opts {
@@ -65,12 +69,16 @@ impl Opts {
             throughput: true,
             inspector: true,
             dir: None,
+            keep: false,
+            db: None,
         };
         let (mut secs, mut warmup, mut rows, mut reps) = (None, None, None, None);
         while let Some(arg) = args.next() {
             let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
             match arg.as_str() {
                 "--quick" => opts.quick = true,
+                "--keep" => opts.keep = true,
+                "--db" => opts.db = Some(PathBuf::from(value("--db")?)),
                 "--secs" => secs = Some(value("--secs")?),
                 "--warmup" => warmup = Some(value("--warmup")?),
                 "--rows" => rows = Some(value("--rows")?),
@@ -87,9 +95,9 @@ impl Opts {
             }
         }
         if opts.quick {
-            opts.warmup = Duration::from_millis(100);
-            opts.measure = Duration::from_millis(400);
-            opts.rows = 20_000;
+            opts.warmup = Duration::from_millis(50);
+            opts.measure = Duration::from_millis(250);
+            opts.rows = 10_000;
             opts.reps = 5;
         }
         let seconds = |s: String| {
@@ -131,7 +139,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    println!("# taskhook benchmark{}", if opts.quick { " (--quick smoke run: numbers are not comparable)" } else { "" });
+    println!(
+        "# taskhook benchmark{}",
+        if opts.quick {
+            " (--quick smoke run: numbers are not comparable)"
+        } else {
+            ""
+        }
+    );
     println!();
     print_machine(&opts);
     let client = tokio::runtime::Builder::new_multi_thread()
@@ -175,7 +190,10 @@ fn load_average() -> String {
 fn print_machine(opts: &Opts) {
     let cpu = read("/proc/cpuinfo")
         .lines()
-        .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mem_kib: u64 = read("/proc/meminfo")
@@ -191,12 +209,40 @@ fn print_machine(opts: &Opts) {
         dir.display()
     );
     println!("load average at the start: {}", load_average());
+    match fsync_latency(opts, if opts.quick { 20 } else { 200 }) {
+        Ok((p50, p99)) => println!(
+            "disk: 4 KiB write + fsync in that directory: p50 {}, p99 {} (the floor under every synchronous=FULL commit)",
+            micros(p50),
+            micros(p99)
+        ),
+        Err(e) => println!("disk: fsync probe failed: {e}"),
+    }
     println!(
         "runs: {:.1} s warm-up + {:.1} s measured per row; the load generator (hyper client, 2 threads) shares the cores with the servers",
         opts.warmup.as_secs_f64(),
         opts.measure.as_secs_f64()
     );
     println!();
+}
+
+/// p50 and p99 (µs) of appending 4 KiB to a file and fsyncing it, `n` times.
+fn fsync_latency(opts: &Opts, n: usize) -> std::io::Result<(f64, f64)> {
+    use std::io::Write;
+    let dir = opts.tempdir();
+    let mut file = std::fs::File::create(dir.path().join("fsync-probe"))?;
+    let page = [0x5au8; 4096];
+    let mut ns = Vec::with_capacity(n);
+    for _ in 0..n {
+        file.write_all(&page)?;
+        let started = Instant::now();
+        file.sync_all()?;
+        ns.push(started.elapsed().as_nanos() as u64);
+    }
+    ns.sort_unstable();
+    Ok((
+        quantile(&ns, 0.5) as f64 / 1000.0,
+        quantile(&ns, 0.99) as f64 / 1000.0,
+    ))
 }
 
 /// Numbers the target table needs.
@@ -210,6 +256,7 @@ struct Summary {
     search_p50: Vec<(String, f64)>,
     rss_mib: Option<f64>,
     hwm_mib: Option<f64>,
+    rss_loaded_mib: Option<(f64, f64)>,
     startup_ms: Option<f64>,
 }
 
@@ -217,6 +264,8 @@ struct Summary {
 enum Target {
     Floor,
     Capture(SyncMode),
+    /// The store writer driven directly (no HTTP): the ceiling for capture.
+    Writer(SyncMode),
     Forward,
 }
 
@@ -226,6 +275,8 @@ impl Target {
             Target::Floor => "floor: bare hyper, 200 {}",
             Target::Capture(SyncMode::Full) => "taskhook capture, sync=FULL",
             Target::Capture(SyncMode::Normal) => "taskhook capture, sync=NORMAL",
+            Target::Writer(SyncMode::Full) => "store writer alone, no HTTP, FULL",
+            Target::Writer(SyncMode::Normal) => "store writer alone, no HTTP, NORMAL",
             Target::Forward => "taskhook --forward → floor (FULL)",
         }
     }
@@ -233,12 +284,15 @@ impl Target {
 
 /// Rows counted in a taskhook database: requests, reservations.
 fn count_rows(db: &Path) -> Result<(u64, u64), String> {
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| e.to_string())?;
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| e.to_string())?;
     let count = |table: &str| -> Result<u64, String> {
-        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
-            .map_err(|e| e.to_string())
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map(|n| n as u64)
+        .map_err(|e| e.to_string())
     };
     Ok((count("requests")?, count("reservations")?))
 }
@@ -264,9 +318,13 @@ fn throughput(opts: &Opts, client: &tokio::runtime::Runtime, summary: &mut Summa
     floor_rt.spawn(load::floor(floor_listener));
 
     let body_len = Callbacks::assignments(0).body_len();
-    println!("## Capture and forward: {body_len}-byte form-encoded assignment callbacks, unique SIDs, 1 request in flight per connection");
+    println!(
+        "## Capture and forward: {body_len}-byte form-encoded assignment callbacks, unique SIDs, 1 request in flight per connection"
+    );
     println!();
-    println!("| scenario | conns | req/s | vs floor | p50 | p99 | p50 added to floor | acked | stored (live / after stop) | check |");
+    println!(
+        "| scenario | conns | req/s | vs floor | p50 | p99 | p50 added to floor | acked | stored (live / after stop) | check |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     let mut ok = true;
     let mut floor: [Option<LoadResult>; 2] = [None, None];
@@ -275,6 +333,7 @@ fn throughput(opts: &Opts, client: &tokio::runtime::Runtime, summary: &mut Summa
         Target::Floor,
         Target::Capture(SyncMode::Full),
         Target::Capture(SyncMode::Normal),
+        Target::Writer(SyncMode::Full),
         Target::Forward,
     ] {
         for (slot, conns) in [1usize, 32].into_iter().enumerate() {
@@ -282,10 +341,26 @@ fn throughput(opts: &Opts, client: &tokio::runtime::Runtime, summary: &mut Summa
             let callbacks = Arc::new(Callbacks::assignments(run_number << 32));
             let (result, check) = match target {
                 Target::Floor => (
-                    client.block_on(load::run(floor_addr, conns, callbacks, opts.warmup, opts.measure)),
+                    client.block_on(load::run(
+                        floor_addr,
+                        conns,
+                        callbacks,
+                        opts.warmup,
+                        opts.measure,
+                    )),
                     None,
                 ),
-                Target::Capture(sync) => match taskhook_run(opts, client, sync, None, conns, callbacks) {
+                Target::Capture(sync) => {
+                    match taskhook_run(opts, client, sync, None, conns, callbacks) {
+                        Ok((r, c)) => (r, Some(c)),
+                        Err(e) => {
+                            println!("| {} | {conns} | setup failed: {e} |", target.label());
+                            ok = false;
+                            continue;
+                        }
+                    }
+                }
+                Target::Writer(sync) => match writer_run(opts, client, sync, conns, callbacks) {
                     Ok((r, c)) => (r, Some(c)),
                     Err(e) => {
                         println!("| {} | {conns} | setup failed: {e} |", target.label());
@@ -293,7 +368,14 @@ fn throughput(opts: &Opts, client: &tokio::runtime::Runtime, summary: &mut Summa
                         continue;
                     }
                 },
-                Target::Forward => match taskhook_run(opts, client, SyncMode::Full, Some(floor_addr), conns, callbacks) {
+                Target::Forward => match taskhook_run(
+                    opts,
+                    client,
+                    SyncMode::Full,
+                    Some(floor_addr),
+                    conns,
+                    callbacks,
+                ) {
                     Ok((r, c)) => (r, Some(c)),
                     Err(e) => {
                         println!("| {} | {conns} | setup failed: {e} |", target.label());
@@ -309,7 +391,11 @@ fn throughput(opts: &Opts, client: &tokio::runtime::Runtime, summary: &mut Summa
             let (stored, verdict) = match &check {
                 None => (
                     "—".to_owned(),
-                    if result.failed == 0 { "ok".to_owned() } else { format!("{} failed", result.failed) },
+                    if result.failed == 0 {
+                        "ok".to_owned()
+                    } else {
+                        format!("{} failed", result.failed)
+                    },
                 ),
                 Some(c) => {
                     let good = result.failed == 0
@@ -336,10 +422,18 @@ fn throughput(opts: &Opts, client: &tokio::runtime::Runtime, summary: &mut Summa
                 "| {} | {conns} | {:.0} | {} | {} | {} | {} | {} | {stored} | {verdict} |",
                 target.label(),
                 result.rps(),
-                if target == Target::Floor { "1.00".to_owned() } else { format!("{ratio:.2}") },
+                if target == Target::Floor {
+                    "1.00".to_owned()
+                } else {
+                    format!("{ratio:.2}")
+                },
                 micros(p50),
                 micros(result.quantile_us(0.99)),
-                if target == Target::Floor { "—".to_owned() } else { format!("+{}", micros(added)) },
+                if target == Target::Floor {
+                    "—".to_owned()
+                } else {
+                    format!("+{}", micros(added))
+                },
                 result.acked,
             );
             if let Some(e) = &result.first_error {
@@ -350,7 +444,7 @@ fn throughput(opts: &Opts, client: &tokio::runtime::Runtime, summary: &mut Summa
                 Target::Floor => summary.floor[slot] = point,
                 Target::Capture(SyncMode::Full) => summary.full[slot] = point,
                 Target::Forward => summary.forward[slot] = point,
-                Target::Capture(SyncMode::Normal) => {}
+                Target::Capture(SyncMode::Normal) | Target::Writer(_) => {}
             }
             if target == Target::Floor {
                 floor[slot] = Some(result);
@@ -396,7 +490,9 @@ fn taskhook_run(
     }
     // As in main.rs: a multi-threaded runtime with one worker per core.
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    let app = rt.block_on(App::build(config)).map_err(|e| format!("{e:#}"))?;
+    let app = rt
+        .block_on(App::build(config))
+        .map_err(|e| format!("{e:#}"))?;
     let addr = app.capture_addr();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = rt.spawn(app.run_until_stopped(async move {
@@ -408,6 +504,44 @@ fn taskhook_run(
     let _ = stop.send(());
     rt.block_on(server).map_err(|e| e.to_string())?;
     drop(rt);
+    let (stored_after, reservations) = count_rows(&db)?;
+    Ok((
+        result,
+        Check {
+            stored_live,
+            stored_after,
+            reservations,
+        },
+    ))
+}
+
+/// The store writer alone on a fresh database: `conns` tasks each insert a callback's row and
+/// wait for its commit, as capture does, without HTTP.
+fn writer_run(
+    opts: &Opts,
+    client: &tokio::runtime::Runtime,
+    sync: SyncMode,
+    conns: usize,
+    callbacks: Arc<Callbacks>,
+) -> Result<(LoadResult, Check), String> {
+    let dir = opts.tempdir();
+    let db = dir.path().join("taskhook.db");
+    let options = StoreOptions {
+        sync,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(&db, options).map_err(|e| e.to_string())?;
+    let (writer, thread) = store.start_writer().map_err(|e| e.to_string())?;
+    let result = client.block_on(load::run_writer(
+        writer,
+        conns,
+        callbacks,
+        opts.warmup,
+        opts.measure,
+    ));
+    let (stored_live, _) = count_rows(&db)?;
+    client.block_on(thread.join());
+    drop(store);
     let (stored_after, reservations) = count_rows(&db)?;
     Ok((
         result,
@@ -449,6 +583,7 @@ fn rss_mib(pid: u32) -> (f64, f64) {
 /// The real binary, killed when dropped.
 struct Server {
     child: std::process::Child,
+    capture: SocketAddr,
     inspector: SocketAddr,
     ready: Duration,
 }
@@ -463,7 +598,14 @@ impl Drop for Server {
 fn start_binary(db: &Path) -> Result<Server, String> {
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_taskhook"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--inspector", "127.0.0.1:0", "--db"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--inspector",
+            "127.0.0.1:0",
+            "--db",
+        ])
         .arg(db)
         .env("TASKHOOK_INSPECTOR_TOKEN", TOKEN)
         .env("RUST_LOG", "warn")
@@ -478,14 +620,23 @@ fn start_binary(db: &Path) -> Result<Server, String> {
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let mut server = Server {
         child,
+        capture: SocketAddr::from(([127, 0, 0, 1], 0)),
         inspector: SocketAddr::from(([127, 0, 0, 1], 0)),
         ready: Duration::ZERO,
     };
     for line in BufReader::new(stdout).lines() {
         let line = line.map_err(|e| e.to_string())?;
+        if let Some(addr) = line.strip_prefix("capture: http://") {
+            server.capture = addr
+                .trim_end_matches('/')
+                .parse()
+                .map_err(|_| format!("bad capture line {line}"))?;
+        }
         if let Some(url) = line.strip_prefix("inspector: http://") {
             let addr = url.split('/').next().unwrap_or_default();
-            server.inspector = addr.parse().map_err(|_| format!("bad inspector line {line}"))?;
+            server.inspector = addr
+                .parse()
+                .map_err(|_| format!("bad inspector line {line}"))?;
             server.ready = started.elapsed();
             return Ok(server);
         }
@@ -495,8 +646,15 @@ fn start_binary(db: &Path) -> Result<Server, String> {
 
 fn inspector(opts: &Opts, client: &tokio::runtime::Runtime, summary: &mut Summary) -> bool {
     let dir = opts.tempdir();
-    let db = dir.path().join("taskhook.db");
-    let seeded = match seed::seed(&db, opts.rows) {
+    let (db, seeded) = match &opts.db {
+        Some(db) => (db.clone(), seed::existing(db)),
+        None => {
+            let db = dir.path().join("taskhook.db");
+            let seeded = seed::seed(&db, opts.rows);
+            (db, seeded)
+        }
+    };
+    let seeded = match seeded {
         Ok(s) => s,
         Err(e) => {
             println!("seeding failed: {e}");
@@ -509,9 +667,17 @@ fn inspector(opts: &Opts, client: &tokio::runtime::Runtime, summary: &mut Summar
         seeded.rows, seeded.tasks
     );
     println!();
+    let seeding = match &opts.db {
+        Some(db) => format!("reusing {}", db.display()),
+        None => format!(
+            "seeded in {:.1} s in one transaction (rows and their full-text entries {:.1} s, then the SID indexes and the commit {:.1} s)",
+            seeded.elapsed.as_secs_f64(),
+            seeded.rows_elapsed.as_secs_f64(),
+            seeded.index_elapsed.as_secs_f64(),
+        ),
+    };
     println!(
-        "seeded in {:.1} s; database {:.1} MiB = {:.0} bytes per request (requests, indexes, full-text index, reservations)",
-        seeded.elapsed.as_secs_f64(),
+        "{seeding}; database {:.1} MiB = {:.0} bytes per request (row, indexes, full-text index, reservations)",
         db_bytes as f64 / 1048576.0,
         db_bytes as f64 / seeded.rows.max(1) as f64
     );
@@ -580,7 +746,10 @@ fn inspector(opts: &Opts, client: &tokio::runtime::Runtime, summary: &mut Summar
             "detail page `/requests/{id}`",
             Box::new(|k| format!("/requests/{}", 1 + callbacks::mix(k as u64) % rows)),
         ),
-        ("`/api/requests` (50 rows)", Box::new(|_| "/api/requests".to_owned())),
+        (
+            "`/api/requests` (50 rows)",
+            Box::new(|_| "/api/requests".to_owned()),
+        ),
     ];
     println!("| endpoint (Bearer token, one keep-alive connection) | p50 | p99 | requests |");
     println!("|---|---:|---:|---:|");
@@ -605,7 +774,12 @@ fn inspector(opts: &Opts, client: &tokio::runtime::Runtime, summary: &mut Summar
         match result {
             Ok(mut times) => {
                 let (p50, p99) = p50_p99(&mut times);
-                println!("| {name} | {} | {} | {} |", millis(p50), millis(p99), times.len());
+                println!(
+                    "| {name} | {} | {} | {} |",
+                    millis(p50),
+                    millis(p99),
+                    times.len()
+                );
                 if name.starts_with("list page") {
                     summary.list_p50 = Some(p50);
                 } else if name.starts_with("TaskSid") {
@@ -628,18 +802,62 @@ fn inspector(opts: &Opts, client: &tokio::runtime::Runtime, summary: &mut Summar
     println!(
         "`taskhook serve` memory after these requests: VmRSS {rss:.1} MiB, peak (VmHWM) {hwm:.1} MiB"
     );
+
+    // The same process keeps recording on top of the big database (synchronous=FULL).
+    let before = count_rows(&db).map(|(n, _)| n);
+    let callbacks = Arc::new(Callbacks::assignments(1 << 48));
+    let load = client.block_on(load::run(
+        server.capture,
+        32,
+        callbacks,
+        opts.warmup,
+        opts.measure,
+    ));
+    let after = count_rows(&db).map(|(n, _)| n);
+    let (rss, hwm) = rss_mib(pid);
+    let stored = match (before, after) {
+        (Ok(b), Ok(a)) => a - b,
+        _ => 0,
+    };
+    let good = load.failed == 0 && stored == load.acked;
+    ok &= good;
+    println!(
+        "capture into this database, 32 connections, sync=FULL: {:.0} req/s, p50 {}, p99 {}; {} acked, {stored} stored{}; then VmRSS {rss:.1} MiB, peak {hwm:.1} MiB",
+        load.rps(),
+        micros(load.quantile_us(0.5)),
+        micros(load.quantile_us(0.99)),
+        load.acked,
+        if good { "" } else { " — MISMATCH" },
+    );
+    summary.rss_loaded_mib = Some((rss, hwm));
     println!();
     drop(server);
+    if opts.keep && opts.db.is_none() {
+        println!(
+            "kept the seeded database: {}",
+            dir.keep().join("taskhook.db").display()
+        );
+    }
     ok
 }
 
 fn print_targets(opts: &Opts, s: &Summary) {
-    println!("## Targets (tracked, not asserted){}", if opts.quick { " — quick run, not comparable" } else { "" });
+    println!(
+        "## Targets (tracked, not asserted){}",
+        if opts.quick {
+            " — quick run, not comparable"
+        } else {
+            ""
+        }
+    );
     println!();
     println!("| target | goal | measured | met |");
     println!("|---|---|---|---|");
-    let mut row = |name: &str, goal: &str, value: Option<(String, bool)>| match value {
-        Some((measured, met)) => println!("| {name} | {goal} | {measured} | {} |", if met { "yes" } else { "**no**" }),
+    let row = |name: &str, goal: &str, value: Option<(String, bool)>| match value {
+        Some((measured, met)) => println!(
+            "| {name} | {goal} | {measured} | {} |",
+            if met { "yes" } else { "**no**" }
+        ),
         None => println!("| {name} | {goal} | not run | |"),
     };
     let ratio = |a: Option<(f64, f64)>, b: Option<(f64, f64)>| Some(a?.0 / b?.0);
@@ -677,13 +895,23 @@ fn print_targets(opts: &Opts, s: &Summary) {
         s.sid_p50.map(|v| (millis(v), v <= 20.0)),
     );
     for (what, p50) in &s.search_p50 {
-        row(&format!("{what} p50"), "≤ 100 ms", Some((millis(*p50), *p50 <= 100.0)));
+        row(
+            &format!("{what} p50"),
+            "≤ 100 ms",
+            Some((millis(*p50), *p50 <= 100.0)),
+        );
     }
     row(
         "RSS of `taskhook serve` after the inspector requests",
         "≤ 64 MiB",
         s.rss_mib
             .zip(s.hwm_mib)
+            .map(|(rss, hwm)| (format!("{rss:.1} MiB (peak {hwm:.1})"), rss <= 64.0)),
+    );
+    row(
+        "RSS of `taskhook serve` after capturing into that database too",
+        "≤ 64 MiB",
+        s.rss_loaded_mib
             .map(|(rss, hwm)| (format!("{rss:.1} MiB (peak {hwm:.1})"), rss <= 64.0)),
     );
     row(

@@ -8,7 +8,8 @@ use libfuzzer_sys::fuzz_target;
 use taskhook::store::models::{Header, decode_headers, encode_headers};
 
 /// RFC 9110 token characters: what a header name can be on the wire.
-const TCHAR: &[u8] = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const TCHAR: &[u8] =
+    b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 fn wire_header(u: &mut Unstructured<'_>) -> arbitrary::Result<Header> {
     let name_len = u.int_in_range(1..=40)?;
@@ -18,7 +19,10 @@ fn wire_header(u: &mut Unstructured<'_>) -> arbitrary::Result<Header> {
     }
     // Any byte but CR and LF (httparse allows HTAB, SP, VCHAR, obs-text; be wider: NUL too).
     let raw: Vec<u8> = Arbitrary::arbitrary(u)?;
-    let value = raw.into_iter().filter(|&b| b != b'\r' && b != b'\n').collect::<Vec<u8>>();
+    let value = raw
+        .into_iter()
+        .filter(|&b| b != b'\r' && b != b'\n')
+        .collect::<Vec<u8>>();
     Ok(Header::new(name, value))
 }
 

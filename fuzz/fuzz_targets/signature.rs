@@ -88,8 +88,15 @@ fuzz_target!(|input: Input<'_>| {
     );
     assert!(matches!(check.verdict, Verdict::Valid | Verdict::Invalid));
     assert_eq!(
-        verify(None, Some(input.header), input.url, content_type, input.body, input.method)
-            .verdict,
+        verify(
+            None,
+            Some(input.header),
+            input.url,
+            content_type,
+            input.body,
+            input.method
+        )
+        .verdict,
         Verdict::Unchecked
     );
 });

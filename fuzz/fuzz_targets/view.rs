@@ -5,7 +5,9 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use taskhook::inspector::view::{body_view, form_fields, header_text, hex_dump, visible, visible_text};
+use taskhook::inspector::view::{
+    body_view, form_fields, header_text, hex_dump, visible, visible_text,
+};
 use taskhook::store::models::{Header, Kind, RecordedResponse, RequestSummary, StoredRequest};
 
 /// Unicode Bidi_Control characters (UAX #9) and the invisible format characters the README
