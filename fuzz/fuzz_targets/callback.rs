@@ -33,7 +33,7 @@ fn well_formed(value: &str, prefix: &str) -> bool {
         && &bytes[..2] == prefix.as_bytes()
         && bytes[2..]
             .iter()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F'))
+            .all(|b| b"0123456789abcdefABCDEF".contains(b))
 }
 
 fuzz_target!(|input: Input<'_>| {

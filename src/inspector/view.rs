@@ -122,7 +122,14 @@ const MAX_INLINE: usize = 256 * 1024;
 pub const MAX_COPY: usize = 64 * 1024;
 
 pub fn body_view(body: &[u8]) -> BodyView {
-    let shown = &body[..body.len().min(MAX_INLINE)];
+    let mut shown = &body[..body.len().min(MAX_INLINE)];
+    // A cut inside a multi-byte character is not binary data: end the text before it.
+    if shown.len() < body.len()
+        && let Err(err) = std::str::from_utf8(shown)
+        && err.error_len().is_none()
+    {
+        shown = &shown[..err.valid_up_to()];
+    }
     match std::str::from_utf8(shown) {
         Ok(text) => {
             let trimmed = text.trim_start();
@@ -252,6 +259,15 @@ mod tests {
         assert_eq!(json.format, "json");
         assert!(json.text.contains("\n  \"a\": ["));
         assert_eq!(body_view(b"{broken").format, "text");
+    }
+
+    #[test]
+    fn a_long_text_body_cut_inside_a_character_is_still_text() {
+        let mut body = vec![b'a'; MAX_INLINE - 1];
+        body.extend_from_slice("é and more".as_bytes());
+        let view = body_view(&body);
+        assert_eq!(view.format, "text");
+        assert_eq!(view.text.len(), MAX_INLINE - 1);
     }
 
     #[test]

@@ -75,7 +75,8 @@ impl Default for StoreOptions {
 /// Errors from the store, with the path or operation that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open database {path}: {source}")]
+    // The cause is the `#[source]`, printed by the error chain (`{:#}`), not repeated here.
+    #[error("cannot open database {path}")]
     Open {
         path: PathBuf,
         #[source]
@@ -91,7 +92,7 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
-    #[error("cannot migrate database {path}: {source}")]
+    #[error("cannot migrate database {path}")]
     Migrate {
         path: PathBuf,
         #[source]
