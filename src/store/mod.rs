@@ -339,6 +339,20 @@ pub struct RequestFilter {
     pub q: Option<String>,
 }
 
+impl RequestFilter {
+    /// True when no column filter is set (paging fields aside).
+    fn is_unfiltered(&self) -> bool {
+        self.kind.is_none()
+            && self.event_type.is_none()
+            && self.workspace_sid.is_none()
+            && self.task_sid.is_none()
+            && self.reservation_sid.is_none()
+            && self.worker_sid.is_none()
+            && self.path.is_none()
+            && self.status.is_none()
+    }
+}
+
 /// Quotes user input as one FTS5 phrase (with prefix match on the last word), so search text
 /// is never parsed as FTS5 query syntax.
 fn fts_phrase(q: &str) -> String {
@@ -388,10 +402,22 @@ fn list_query(filter: &RequestFilter) -> (String, Vec<Value>) {
     let mut sql = match filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         Some(q) => {
             args.push(Value::Text(fts_phrase(q)));
-            format!(
-                "SELECT {SUMMARY_COLUMNS} FROM requests WHERE id IN \
-                 (SELECT rowid FROM requests_fts WHERE requests_fts MATCH ?)"
-            )
+            // With no other filter, walk the full-text matches newest first and stop at the
+            // page size, instead of collecting every match of a common word.
+            if filter.is_unfiltered() {
+                args.push(Value::Integer(filter.before.unwrap_or(i64::MAX)));
+                args.push(Value::Integer(filter.limit.min(10_000) as i64));
+                format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM requests WHERE id IN \
+                     (SELECT rowid FROM requests_fts WHERE requests_fts MATCH ? AND rowid < ? \
+                      ORDER BY rowid DESC LIMIT ?)"
+                )
+            } else {
+                format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM requests WHERE id IN \
+                     (SELECT rowid FROM requests_fts WHERE requests_fts MATCH ?)"
+                )
+            }
         }
         None => format!("SELECT {SUMMARY_COLUMNS} FROM requests WHERE 1"),
     };
@@ -660,11 +686,16 @@ impl Reader<'_> {
 
     /// How much is kept: requests, the oldest one's time, bytes of data.
     pub fn stats(&self) -> Result<Stats, StoreError> {
-        let (oldest, newest, oldest_at): (Option<i64>, Option<i64>, Option<i64>) = self.conn.query_row(
-            "SELECT min(id), max(id), (SELECT received_at FROM requests ORDER BY id LIMIT 1) FROM requests",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
+        let (oldest, newest, oldest_at): (Option<i64>, Option<i64>, Option<i64>) =
+            self.conn.query_row(
+                // Three rowid-ordered lookups; `SELECT min(id), max(id)` in one query would scan
+                // the whole table (SQLite's min/max shortcut needs a single aggregate).
+                "SELECT (SELECT id FROM requests ORDER BY id LIMIT 1), \
+                    (SELECT id FROM requests ORDER BY id DESC LIMIT 1), \
+                    (SELECT received_at FROM requests ORDER BY id LIMIT 1)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
         let bytes: i64 = self.conn.query_row(
             "SELECT (page_count - freelist_count) * page_size \
              FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()",

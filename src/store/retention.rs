@@ -48,10 +48,13 @@ impl Retention {
     /// Deletes up to one step of the oldest rows that break a limit, in one transaction.
     /// Returns how many requests were deleted.
     pub(super) fn step(&self, conn: &mut Connection) -> rusqlite::Result<i64> {
-        let (oldest, newest): (Option<i64>, Option<i64>) =
-            conn.query_row("SELECT min(id), max(id) FROM requests", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
+        // Two rowid lookups: `SELECT min(id), max(id)` in one query scans the table.
+        let (oldest, newest): (Option<i64>, Option<i64>) = conn.query_row(
+            "SELECT (SELECT id FROM requests ORDER BY id LIMIT 1), \
+                    (SELECT id FROM requests ORDER BY id DESC LIMIT 1)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         let (Some(oldest), Some(newest)) = (oldest, newest) else {
             return Ok(0);
         };
