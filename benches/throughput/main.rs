@@ -8,17 +8,20 @@
 //! 1. **Throughput and latency** at 1 and 32 keep-alive connections, ~1 KB assignment callbacks
 //!    with unique SIDs: the floor (a bare hyper server in this process that reads the body and
 //!    answers `200 {}`), taskhook capture with `synchronous=FULL` (the default) and `NORMAL`,
-//!    and forward mode (taskhook in front of the floor). After each taskhook run every
+//!    the store writer driven directly (no HTTP: capture's ceiling), and forward mode
+//!    (taskhook in front of the floor). After each taskhook run every
 //!    acknowledged request must be in the database, counted both while the server still runs
 //!    and after it stopped; any difference, or any failed request, makes the exit status 1.
 //! 2. **The inspector at scale**: a database bulk-seeded with realistic traffic (1,000,000
 //!    requests), the time `App::build` takes on it, then the real `taskhook serve` binary on it:
 //!    p50/p99 of the list page, a TaskSid filter, full-text searches, a detail page and
-//!    `/api/requests`, its resident memory, and the database size per request.
+//!    `/api/requests`, its resident memory (also after capturing into that database), and the
+//!    database size per request.
 //!
 //! Flags: `--quick`, `--secs S` (measured seconds per run), `--warmup S`, `--rows N`,
 //! `--reps N` (inspector requests per endpoint), `--only throughput|inspector`,
-//! `--dir PATH` (where the temporary databases go; default the system temp dir).
+//! `--dir PATH` (where the temporary databases go; default the system temp dir), `--keep`
+//! (keep the seeded database), `--db PATH` (time the inspector on a kept database).
 //! Targets are printed next to the numbers and never asserted.
 
 mod callbacks;
@@ -703,20 +706,33 @@ fn inspector(opts: &Opts, client: &tokio::runtime::Runtime, summary: &mut Summar
     let startup_ms = startups[startups.len() / 2].as_secs_f64() * 1000.0;
     summary.startup_ms = Some(startup_ms);
 
-    let server = match start_binary(&db) {
-        Ok(s) => s,
-        Err(e) => {
-            println!("{e}");
-            return false;
+    // The real binary, started three times (the last one stays up for the rest).
+    let mut readies = Vec::new();
+    let mut server = None;
+    for _ in 0..3 {
+        drop(server.take());
+        match start_binary(&db) {
+            Ok(s) => {
+                readies.push(s.ready);
+                server = Some(s);
+            }
+            Err(e) => {
+                println!("{e}");
+                return false;
+            }
         }
+    }
+    let Some(server) = server else {
+        return false;
     };
+    readies.sort();
     let pid = server.child.id();
     let (idle_rss, _) = rss_mib(pid);
     println!(
-        "startup: App::build → listening {} median of 5 (first {}); `taskhook serve` exec → address printed {}; RSS when idle {idle_rss:.1} MiB",
+        "startup: App::build → listening {} (median of 5; the first {}); `taskhook serve` exec → addresses printed {} (median of 3); RSS when idle {idle_rss:.1} MiB",
         millis(startup_ms),
         millis(first),
-        millis(server.ready.as_secs_f64() * 1000.0),
+        millis(readies[1].as_secs_f64() * 1000.0),
     );
     println!();
 
@@ -741,6 +757,10 @@ fn inspector(opts: &Opts, client: &tokio::runtime::Runtime, summary: &mut Summar
         (
             "search, in every row `/api/requests?q=inbound`",
             Box::new(|_| "/api/requests?q=inbound".to_owned()),
+        ),
+        (
+            "search with a filter `/api/requests?q=inbound&kind=assignment`",
+            Box::new(|_| "/api/requests?q=inbound&kind=assignment".to_owned()),
         ),
         (
             "detail page `/requests/{id}`",

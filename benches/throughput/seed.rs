@@ -123,11 +123,9 @@ fn build_fts(path: &Path, rx: mpsc::Receiver<Vec<(i64, String)>>) -> rusqlite::R
     conn.execute_batch(
         "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -1000000;",
     )?;
-    // 256 MiB of terms per segment instead of 1 MiB while loading; only the index's pages are
-    // copied into the real database, not this setting.
-    conn.execute_batch(
-        "INSERT INTO requests_fts (requests_fts, rank) VALUES ('hashsize', 268435456);",
-    )?;
+    // FTS5's defaults (a segment per 1 MiB of terms, merged four at a time), so the index has
+    // the levels of segments a long-running taskhook builds up, not one big optimized segment:
+    // search, and the merges that new captures trigger, cost what they cost in real use.
     let txn = conn.transaction()?;
     {
         let mut insert = txn.prepare("INSERT INTO requests_fts (rowid, text) VALUES (?1, ?2)")?;
