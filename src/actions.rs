@@ -6,11 +6,12 @@
 //! An update that gets a 5xx or no answer may or may not have been applied, so it is never
 //! re-sent: the reservation is fetched instead and its real state is reported.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::store::models::now_micros;
 use crate::store::models::{NewAction, ReservationUpdate};
 use crate::store::writer::Writer;
 use crate::store::{Store, StoreError};
@@ -95,13 +96,6 @@ pub struct Outcome {
     pub summary: String,
     pub reservation_status: Option<String>,
     pub worker_name: Option<String>,
-}
-
-fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }
 
 fn valid(name: &str, prefix: &'static str, value: &str) -> Result<(), ActionError> {
@@ -346,7 +340,7 @@ impl Actions {
         if !self.client.has_credentials() {
             return Err(RestError::NoCredentials.into());
         }
-        let at_us = now_us();
+        let at_us = now_micros();
         let started = Instant::now();
         let result = self.client.send(call).await;
         let (response_status, response_body, error) = match &result {

@@ -10,7 +10,7 @@
 //! `Host` are recomputed.
 
 use std::net::IpAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
@@ -18,6 +18,7 @@ use crate::capture::forward::{
     MAX_RESPONSE_BODY, is_hop_by_hop, read_capped, response_headers, root_cause,
 };
 use crate::capture::responder::json_error;
+use crate::store::models::now_micros;
 use crate::store::models::{Header, NewRequest, RecordedResponse, RequestSummary, StoredRequest};
 use crate::store::writer::Writer;
 use crate::store::{Store, StoreError};
@@ -268,13 +269,6 @@ pub struct Replayer {
     http: reqwest::Client,
 }
 
-fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
-
 impl Replayer {
     pub fn new(config: ReplayConfig, store: Store, writer: Writer) -> Result<Self, String> {
         let http = reqwest::Client::builder()
@@ -303,7 +297,7 @@ impl Replayer {
             .await?
             .ok_or(ReplayError::NotFound(id))?;
         let outgoing = self.config.build(&original, edits)?;
-        let received_at_us = now_us();
+        let received_at_us = now_micros();
         let started = Instant::now();
         let (response, error) = self.send(&outgoing).await;
         let record = self.record(

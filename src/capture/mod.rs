@@ -14,7 +14,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
@@ -23,6 +23,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use crate::store::models::now_micros;
 use crate::store::models::{Header, NewRequest, RecordedResponse};
 use crate::store::writer::Writer;
 use crate::taskrouter::callback::{Params, derive, is_form, search_text};
@@ -81,7 +82,7 @@ impl Capture {
         remote: SocketAddr,
     ) -> Response<Full<Bytes>> {
         let started = Instant::now();
-        let received_at_us = micros_since_epoch(SystemTime::now());
+        let received_at_us = now_micros();
         let (parts, body) = req.into_parts();
         let target = parts.uri.to_string();
         let headers = match tape.take_head(parts.method.as_str(), &target) {
@@ -267,12 +268,6 @@ fn headers_from_map(map: &HeaderMap) -> Vec<Header> {
     map.iter()
         .map(|(name, value)| Header::new(name.as_str(), value.as_bytes()))
         .collect()
-}
-
-fn micros_since_epoch(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }
 
 /// Why a body was not read completely.

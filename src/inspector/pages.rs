@@ -2,7 +2,6 @@
 //! Handlers are thin: parse the query, one store read, build the view, render.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -13,6 +12,7 @@ use super::view::{self, BodyView, Field};
 use super::{Failure, InspectorState, ListQuery};
 use crate::export::curl_command;
 use crate::store::TaskHistory;
+use crate::store::models::now_micros;
 use crate::store::models::{Action, RequestSummary, Reservation, StoredRequest};
 use crate::taskrouter::sid::{self, is_sid};
 
@@ -177,7 +177,7 @@ async fn decisions(
         .store
         .read(move |r| Ok((r.reservations_by_sid(&sids)?, r.latest_actions(&sids)?)))
         .await?;
-    let now = now_us();
+    let now = now_micros();
     Ok(reservations
         .iter()
         .map(|r| {
@@ -211,13 +211,6 @@ pub struct RowView {
     pub replay_of: Option<i64>,
     /// Accept/Reject controls, on assignment callbacks.
     pub decision: Option<DecisionView>,
-}
-
-fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }
 
 fn status_class(status: u16) -> &'static str {
@@ -324,7 +317,7 @@ pub async fn list(
             .unwrap_or_default(),
         state.store.retention().describe()
     );
-    let now = now_us();
+    let now = now_micros();
     let older = (rows.len() == PAGE_SIZE)
         .then(|| rows.last().map(|last| query.with_before(last.id)))
         .flatten();
@@ -441,7 +434,7 @@ pub async fn detail(
         .await?
         .ok_or_else(|| Failure::NotFound(format!("no request {id}")))?;
     let s = &request.summary;
-    let now = now_us();
+    let now = now_micros();
     let back = format!("/requests/{id}");
     let (decision, actions) = match &s.reservation_sid {
         Some(wr) => {
@@ -562,7 +555,7 @@ struct ReservationsPage {
 
 pub async fn reservations(State(state): State<Arc<InspectorState>>) -> Result<Response, Failure> {
     let rows = state.store.read(|r| r.list_reservations(None, 500)).await?;
-    let now = now_us();
+    let now = now_micros();
     let found = decisions(
         &state,
         rows.iter().map(|r| r.reservation_sid.clone()).collect(),
@@ -690,7 +683,7 @@ pub async fn task(
             "nothing recorded for task {task_sid}"
         )));
     }
-    let now = now_us();
+    let now = now_micros();
     let back = format!("/tasks/{task_sid}");
     let found = decisions(
         &state,

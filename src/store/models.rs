@@ -243,6 +243,14 @@ pub struct Action {
     pub duration_us: i64,
 }
 
+/// Now, in microseconds since the Unix epoch (the unit every stored time uses).
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
 /// Formats microseconds since the epoch as RFC 3339 UTC with microseconds.
 pub fn format_micros(us: i64) -> String {
     let format = time::macros::format_description!(

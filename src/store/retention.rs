@@ -6,7 +6,7 @@
 //! The file does not shrink (that would need VACUUM, which blocks writers); pages freed by
 //! retention are reused, so the file stops growing at about the cap.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rusqlite::{Connection, params};
 
@@ -66,10 +66,7 @@ impl Retention {
             cut_below = cut_below.max(newest - max as i64 + 1);
         }
         if let Some(age) = self.max_age {
-            let now_us = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_micros() as i64)
-                .unwrap_or(0);
+            let now_us = super::models::now_micros();
             let cutoff = now_us - age.as_micros() as i64;
             let first_young: Option<i64> = conn.query_row(
                 "SELECT min(id) FROM requests WHERE received_at >= ?1",
