@@ -11,12 +11,13 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::store::models::now_micros;
-use crate::store::models::{NewAction, ReservationUpdate};
+use crate::store::models::{NewAction, ReservationUpdate, now_micros};
 use crate::store::writer::Writer;
 use crate::store::{Store, StoreError};
-use crate::taskrouter::client::{Call, Client, ReservationJson, RestError};
-use crate::taskrouter::sid::{self, is_sid};
+use crate::taskrouter::client::{Call, Client, ReservationJson, RestError, RestResponse};
+use crate::taskrouter::sid::{ActivitySid, ReservationSid, TaskSid, WorkspaceSid};
+use crate::taskrouter::status::{ActionKind, ReservationStatus};
+use crate::wire::ErrorBody;
 
 /// Everything an action needs.
 #[derive(Clone)]
@@ -25,16 +26,20 @@ pub struct Actions {
     pub writer: Writer,
     pub client: Client,
     /// `--workspace` / TWILIO_WORKSPACE_SID, used when no callback names the workspace.
-    pub default_workspace: Option<String>,
+    pub default_workspace: Option<WorkspaceSid>,
 }
 
 /// Optional inputs of a reservation action; missing SIDs are looked up in recorded callbacks.
+/// Malformed SIDs are refused when the input is parsed (an empty form field means none).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct ReservationInput {
-    pub task_sid: Option<String>,
-    pub workspace_sid: Option<String>,
+    #[serde(default, deserialize_with = "crate::taskrouter::sid::empty_as_none")]
+    pub task_sid: Option<TaskSid>,
+    #[serde(default, deserialize_with = "crate::taskrouter::sid::empty_as_none")]
+    pub workspace_sid: Option<WorkspaceSid>,
     /// For Reject: the activity to move the worker to.
-    pub worker_activity_sid: Option<String>,
+    #[serde(default, deserialize_with = "crate::taskrouter::sid::empty_as_none")]
+    pub worker_activity_sid: Option<ActivitySid>,
 }
 
 /// Why an action could not even be attempted.
@@ -42,6 +47,7 @@ pub struct ReservationInput {
 pub enum ActionError {
     #[error(transparent)]
     Rest(#[from] RestError),
+    /// A SID needed for the call is not known (no recorded callback names it).
     #[error("{0}")]
     Lookup(String),
     #[error(transparent)]
@@ -50,80 +56,36 @@ pub enum ActionError {
     Audit(String),
 }
 
-/// TaskRouter's error, as shown to the user and returned by the API.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct TaskRouterError {
-    /// HTTP status TaskRouter answered; absent when it did not answer.
-    pub status: Option<u16>,
-    pub code: Option<i64>,
-    pub message: String,
-    pub more_info: Option<String>,
-}
-
-impl From<&RestError> for TaskRouterError {
-    fn from(err: &RestError) -> Self {
-        match err {
-            RestError::Twilio {
-                status,
-                code,
-                more_info,
-                ..
-            } => Self {
-                status: Some(*status),
-                code: *code,
-                message: err.to_string(),
-                more_info: more_info.clone(),
-            },
-            other => Self {
-                status: None,
-                code: None,
-                message: other.to_string(),
-                more_info: None,
-            },
-        }
-    }
-}
-
 /// The result of an action that reached TaskRouter (or tried to).
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
-    pub action: &'static str,
+    pub action: ActionKind,
     pub ok: bool,
     /// TaskRouter's JSON on success (or the fetched state after an unknown outcome).
     pub taskrouter: Option<Value>,
-    pub error: Option<TaskRouterError>,
+    /// TaskRouter's error in the one JSON error shape.
+    pub error: Option<ErrorBody>,
     /// One line for people: "Alice · accepted", or the error.
     pub summary: String,
-    pub reservation_status: Option<String>,
+    pub reservation_status: Option<ReservationStatus>,
     pub worker_name: Option<String>,
 }
 
-fn valid(name: &str, prefix: &'static str, value: &str) -> Result<(), ActionError> {
-    if is_sid(value, prefix) {
-        Ok(())
-    } else {
-        Err(ActionError::Lookup(format!(
-            "{name} must be {prefix} followed by 32 hex digits"
-        )))
-    }
-}
-
-/// Where a reservation lives.
+/// Where a call goes: a task, and a reservation of it for reservation actions.
 struct Target {
-    workspace: String,
-    task: String,
-    reservation: String,
+    workspace: WorkspaceSid,
+    task: TaskSid,
+    reservation: Option<ReservationSid>,
 }
 
 impl Actions {
     /// Finds the task and workspace of `reservation`, preferring what the caller gave.
     async fn locate(
         &self,
-        reservation: &str,
+        reservation: &ReservationSid,
         input: &ReservationInput,
     ) -> Result<Target, ActionError> {
-        valid("ReservationSid", sid::RESERVATION, reservation)?;
-        let sid = reservation.to_owned();
+        let sid = reservation.clone();
         let seen = self.store.read(move |r| r.get_reservation(&sid)).await?;
         let task = input
             .task_sid
@@ -134,7 +96,6 @@ impl Actions {
                     "no TaskSid known for {reservation}: no recorded callback names it; pass task_sid"
                 ))
             })?;
-        valid("TaskSid", sid::TASK, &task)?;
         let workspace = self
             .workspace_for(
                 &task,
@@ -147,120 +108,118 @@ impl Actions {
         Ok(Target {
             workspace,
             task,
-            reservation: reservation.to_owned(),
+            reservation: Some(reservation.clone()),
         })
     }
 
     async fn workspace_for(
         &self,
-        task: &str,
-        given: Option<String>,
-    ) -> Result<String, ActionError> {
-        let workspace = match given {
-            Some(ws) => Some(ws),
-            None => {
-                let sid = task.to_owned();
-                let recorded = self
-                    .store
-                    .read(move |r| r.task_history(&sid, 50))
-                    .await?
-                    .requests
-                    .into_iter()
-                    .find_map(|r| r.workspace_sid);
-                recorded.or_else(|| self.default_workspace.clone())
+        task: &TaskSid,
+        given: Option<WorkspaceSid>,
+    ) -> Result<WorkspaceSid, ActionError> {
+        if let Some(workspace) = given {
+            return Ok(workspace);
+        }
+        let sid = task.clone();
+        let recorded = self
+            .store
+            .read(move |r| r.task_history(&sid, 50))
+            .await?
+            .requests
+            .into_iter()
+            .find_map(|r| r.workspace_sid);
+        recorded
+            .or_else(|| self.default_workspace.clone())
+            .ok_or_else(|| {
+                ActionError::Lookup(format!(
+                    "no WorkspaceSid known for {task}: pass workspace_sid, --workspace or TWILIO_WORKSPACE_SID"
+                ))
+            })
+    }
+
+    /// Runs a reservation action (accept, reject, refresh) on `reservation`.
+    pub async fn on_reservation(
+        &self,
+        action: ActionKind,
+        reservation: &ReservationSid,
+        input: &ReservationInput,
+    ) -> Result<Outcome, ActionError> {
+        let target = self.locate(reservation, input).await?;
+        match action {
+            ActionKind::Accept => {
+                let params = vec![("ReservationStatus".to_owned(), "accepted".to_owned())];
+                self.update_reservation(action, &target, params, ReservationStatus::Accepted)
+                    .await
             }
-        };
-        let workspace = workspace.ok_or_else(|| {
-            ActionError::Lookup(format!(
-                "no WorkspaceSid known for {task}: pass workspace_sid, --workspace or TWILIO_WORKSPACE_SID"
-            ))
-        })?;
-        valid("WorkspaceSid", sid::WORKSPACE, &workspace)?;
-        Ok(workspace)
+            ActionKind::Reject => {
+                let mut params = vec![("ReservationStatus".to_owned(), "rejected".to_owned())];
+                if let Some(activity) = &input.worker_activity_sid {
+                    params.push(("WorkerActivitySid".to_owned(), activity.to_string()));
+                }
+                self.update_reservation(action, &target, params, ReservationStatus::Rejected)
+                    .await
+            }
+            ActionKind::Refresh => {
+                let (result, _) = self.call(action, &target, &fetch_call(&target)).await?;
+                Ok(reservation_outcome(action, result, None))
+            }
+            ActionKind::Complete | ActionKind::Cancel => Err(ActionError::Lookup(format!(
+                "{action} is an action on a task, not a reservation"
+            ))),
+        }
     }
 
     /// Accept: `ReservationStatus=accepted`, the quickstart's curl.
     pub async fn accept(
         &self,
-        reservation: &str,
+        reservation: &ReservationSid,
         input: &ReservationInput,
     ) -> Result<Outcome, ActionError> {
-        let target = self.locate(reservation, input).await?;
-        let params = vec![("ReservationStatus".to_owned(), "accepted".to_owned())];
-        self.update_reservation("accept", &target, params, "accepted")
+        self.on_reservation(ActionKind::Accept, reservation, input)
             .await
     }
 
     /// Reject, optionally moving the worker to `worker_activity_sid`.
     pub async fn reject(
         &self,
-        reservation: &str,
+        reservation: &ReservationSid,
         input: &ReservationInput,
     ) -> Result<Outcome, ActionError> {
-        let target = self.locate(reservation, input).await?;
-        let mut params = vec![("ReservationStatus".to_owned(), "rejected".to_owned())];
-        if let Some(activity) = input
-            .worker_activity_sid
-            .as_deref()
-            .filter(|a| !a.is_empty())
-        {
-            valid("WorkerActivitySid", "WA", activity)?;
-            params.push(("WorkerActivitySid".to_owned(), activity.to_owned()));
-        }
-        self.update_reservation("reject", &target, params, "rejected")
+        self.on_reservation(ActionKind::Reject, reservation, input)
             .await
-    }
-
-    /// Refresh: fetch the reservation's live state.
-    pub async fn refresh(
-        &self,
-        reservation: &str,
-        input: &ReservationInput,
-    ) -> Result<Outcome, ActionError> {
-        let target = self.locate(reservation, input).await?;
-        let call =
-            Client::fetch_reservation_call(&target.workspace, &target.task, &target.reservation)?;
-        let (result, _) = self.call("refresh", &target, &call).await?;
-        Ok(reservation_outcome("refresh", result, None))
     }
 
     async fn update_reservation(
         &self,
-        action: &'static str,
+        action: ActionKind,
         target: &Target,
         params: Vec<(String, String)>,
-        wanted: &str,
+        wanted: ReservationStatus,
     ) -> Result<Outcome, ActionError> {
-        let call = Client::update_reservation_call(
-            &target.workspace,
-            &target.task,
-            &target.reservation,
-            params,
-        )?;
+        let Some(reservation) = &target.reservation else {
+            return Err(ActionError::Lookup("no ReservationSid".into()));
+        };
+        let call =
+            Client::update_reservation_call(&target.workspace, &target.task, reservation, params);
         let (result, _) = self.call(action, target, &call).await?;
         match result {
             Err(err) if err.outcome_unknown() => {
                 // Not re-sent: ask TaskRouter what actually happened.
-                let fetch = Client::fetch_reservation_call(
-                    &target.workspace,
-                    &target.task,
-                    &target.reservation,
-                )?;
-                let (fetched, _) = self.call("refresh", target, &fetch).await?;
+                let (fetched, _) = self
+                    .call(ActionKind::Refresh, target, &fetch_call(target))
+                    .await?;
                 let mut outcome = reservation_outcome(action, fetched, Some(&err));
-                outcome.ok = outcome.reservation_status.as_deref() == Some(wanted);
+                outcome.ok = outcome.reservation_status == Some(wanted);
                 Ok(outcome)
             }
             Err(err) if err.status() == Some(400) => {
                 // Usually "no longer pending": learn the state it is in, so the page can show
                 // it and stop offering Accept / Reject.
                 let mut outcome = failed(action, &err);
-                let fetch = Client::fetch_reservation_call(
-                    &target.workspace,
-                    &target.task,
-                    &target.reservation,
-                )?;
-                if let (Ok(response), _) = self.call("refresh", target, &fetch).await? {
+                if let (Ok(response), _) = self
+                    .call(ActionKind::Refresh, target, &fetch_call(target))
+                    .await?
+                {
                     outcome.reservation_status =
                         serde_json::from_value::<ReservationJson>(response.body)
                             .ok()
@@ -272,18 +231,19 @@ impl Actions {
         }
     }
 
-    /// Complete or cancel a task (`AssignmentStatus` + `Reason`).
+    /// Complete or cancel a task (`AssignmentStatus` + `Reason`); `action` is
+    /// [`ActionKind::Complete`] or [`ActionKind::Cancel`].
     pub async fn finish_task(
         &self,
-        action: &'static str,
-        task: &str,
-        workspace: Option<String>,
+        action: ActionKind,
+        task: &TaskSid,
+        workspace: Option<WorkspaceSid>,
         reason: &str,
     ) -> Result<Outcome, ActionError> {
-        valid("TaskSid", sid::TASK, task)?;
-        let status = match action {
-            "complete" => "completed",
-            _ => "canceled",
+        let Some(status) = action.task_status() else {
+            return Err(ActionError::Lookup(format!(
+                "{action} is not an action on a task"
+            )));
         };
         let workspace = self.workspace_for(task, workspace).await?;
         let reason = if reason.trim().is_empty() {
@@ -292,14 +252,14 @@ impl Actions {
             reason.chars().take(500).collect()
         };
         let params = vec![
-            ("AssignmentStatus".to_owned(), status.to_owned()),
+            ("AssignmentStatus".to_owned(), status.to_string()),
             ("Reason".to_owned(), reason),
         ];
-        let call = Client::update_task_call(&workspace, task, params)?;
+        let call = Client::update_task_call(&workspace, task, params);
         let target = Target {
             workspace,
-            task: task.to_owned(),
-            reservation: String::new(),
+            task: task.clone(),
+            reservation: None,
         };
         let (result, _) = self.call(action, &target, &call).await?;
         Ok(match result {
@@ -308,7 +268,7 @@ impl Actions {
                     .body
                     .get("assignment_status")
                     .and_then(Value::as_str)
-                    .unwrap_or(status)
+                    .unwrap_or(status.as_str())
                     .to_owned();
                 Outcome {
                     action,
@@ -327,16 +287,10 @@ impl Actions {
     /// Sends one call and records it in the audit trail, whatever happened.
     async fn call(
         &self,
-        action: &'static str,
+        action: ActionKind,
         target: &Target,
         call: &Call,
-    ) -> Result<
-        (
-            Result<crate::taskrouter::client::RestResponse, RestError>,
-            i64,
-        ),
-        ActionError,
-    > {
+    ) -> Result<(Result<RestResponse, RestError>, i64), ActionError> {
         if !self.client.has_credentials() {
             return Err(RestError::NoCredentials.into());
         }
@@ -374,7 +328,7 @@ impl Actions {
             params: call.form_body(),
             workspace_sid: Some(target.workspace.clone()),
             task_sid: Some(target.task.clone()),
-            reservation_sid: (!target.reservation.is_empty()).then(|| target.reservation.clone()),
+            reservation_sid: target.reservation.clone(),
             response_status,
             response_body,
             error,
@@ -390,7 +344,22 @@ impl Actions {
     }
 }
 
-fn failed(action: &'static str, err: &RestError) -> Outcome {
+/// `GET` the reservation of `target` (the task itself when it names no reservation).
+fn fetch_call(target: &Target) -> Call {
+    let path = match &target.reservation {
+        Some(reservation) => {
+            crate::taskrouter::client::reservation_path(&target.workspace, &target.task, reservation)
+        }
+        None => crate::taskrouter::client::task_path(&target.workspace, &target.task),
+    };
+    Call {
+        method: reqwest::Method::GET,
+        path,
+        params: Vec::new(),
+    }
+}
+
+fn failed(action: ActionKind, err: &RestError) -> Outcome {
     Outcome {
         action,
         ok: false,
@@ -398,7 +367,7 @@ fn failed(action: &'static str, err: &RestError) -> Outcome {
             RestError::Twilio { body, .. } => Some(body.clone()),
             _ => None,
         },
-        error: Some(TaskRouterError::from(err)),
+        error: Some(err.error_body()),
         summary: err.to_string(),
         reservation_status: None,
         worker_name: None,
@@ -407,18 +376,18 @@ fn failed(action: &'static str, err: &RestError) -> Outcome {
 
 /// Reads a reservation answer into an outcome; `unknown` is the update error that led to it.
 fn reservation_outcome(
-    action: &'static str,
-    result: Result<crate::taskrouter::client::RestResponse, RestError>,
+    action: ActionKind,
+    result: Result<RestResponse, RestError>,
     unknown: Option<&RestError>,
 ) -> Outcome {
     match result {
         Ok(response) => {
             let json = serde_json::from_value::<ReservationJson>(response.body.clone()).ok();
-            let status = json.as_ref().map(|j| j.reservation_status.clone());
+            let status = json.as_ref().map(|j| j.reservation_status);
             let worker = json.as_ref().and_then(|j| j.worker_name.clone());
             let mut summary = match (&worker, &status) {
                 (Some(w), Some(s)) => format!("{w} · {s}"),
-                (None, Some(s)) => s.clone(),
+                (None, Some(s)) => s.to_string(),
                 _ => "done".to_owned(),
             };
             if let Some(err) = unknown {
@@ -428,7 +397,7 @@ fn reservation_outcome(
                 action,
                 ok: unknown.is_none(),
                 taskrouter: Some(response.body),
-                error: unknown.map(TaskRouterError::from),
+                error: unknown.map(RestError::error_body),
                 summary,
                 reservation_status: status,
                 worker_name: worker,
@@ -439,7 +408,7 @@ fn reservation_outcome(
             if let Some(first) = unknown {
                 outcome.summary =
                     format!("outcome unknown ({first}); fetching the state failed too: {err}");
-                outcome.error = Some(TaskRouterError::from(first));
+                outcome.error = Some(first.error_body());
             }
             outcome
         }

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::store::SyncMode;
+use crate::taskrouter::sid::{ActivitySid, ReservationSid, TaskSid, WorkspaceSid};
+use crate::taskrouter::status::Kind;
 
 /// A local inspector and recorder for Twilio TaskRouter callbacks.
 #[derive(Debug, Parser)]
@@ -93,7 +95,7 @@ pub struct ReplayArgs {
 
     /// Replay every callback of this task, in the order they arrived.
     #[arg(long, value_name = "WT…")]
-    pub task: Option<String>,
+    pub task: Option<TaskSid>,
 
     /// Target base URL (or full URL). Default: the capture listener at its default address.
     #[arg(
@@ -135,11 +137,11 @@ pub struct ExportArgs {
 
     /// Only this task's requests.
     #[arg(long, value_name = "WT…")]
-    pub task: Option<String>,
+    pub task: Option<TaskSid>,
 
     /// Only requests of this kind (assignment, event, other).
     #[arg(long)]
-    pub kind: Option<String>,
+    pub kind: Option<Kind>,
 
     /// Most requests, newest first.
     #[arg(long, default_value_t = 1000)]
@@ -157,15 +159,15 @@ pub struct ExportArgs {
 #[derive(Debug, Args)]
 pub struct ReservationArgs {
     /// The ReservationSid (WR…).
-    pub reservation: String,
+    pub reservation: ReservationSid,
 
     /// The TaskSid (WT…); looked up in the recorded callbacks when omitted.
     #[arg(long, value_name = "WT…")]
-    pub task: Option<String>,
+    pub task: Option<TaskSid>,
 
     /// Reject only: the Activity (WA…) to move the worker to.
     #[arg(long, value_name = "WA…")]
-    pub activity: Option<String>,
+    pub activity: Option<ActivitySid>,
 
     /// SQLite database file written by `taskhook serve`.
     #[arg(long, env = "TASKHOOK_DB", default_value = "taskhook.db")]
@@ -287,7 +289,7 @@ pub struct TaskRouterArgs {
 
     /// WorkspaceSid to use when no recorded callback names one.
     #[arg(long, env = "TWILIO_WORKSPACE_SID", value_name = "WS…")]
-    pub workspace: Option<String>,
+    pub workspace: Option<WorkspaceSid>,
 }
 
 #[derive(Debug, Args)]

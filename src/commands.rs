@@ -16,11 +16,10 @@ use crate::inspector::guard::InspectorToken;
 use crate::replay::{ReplayConfig, ReplayEdits, Replayer};
 use crate::sim::{Sim, SimConfig};
 use crate::startup::App;
-use crate::store::models::Kind;
 use crate::store::models::RequestSummary;
 use crate::store::{RequestFilter, Store, StoreOptions};
 use crate::taskrouter::client::{Call, Client, Credentials};
-use crate::taskrouter::sid::{self, is_sid};
+use crate::taskrouter::sid::AccountSid;
 use crate::taskrouter::signature::AuthToken;
 
 /// `taskhook serve`: bind, print the addresses, serve until SIGINT or SIGTERM.
@@ -129,13 +128,9 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
             .filter(|t| !t.is_empty())
             .map(AuthToken::new),
     };
-    let replayer = Replayer::new(config, store.clone(), writer).map_err(anyhow::Error::msg)?;
+    let replayer = Replayer::new(config, store.clone(), writer)?;
     let ids: Vec<i64> = match (&args.task, args.id) {
         (Some(task), _) => {
-            anyhow::ensure!(
-                is_sid(task, sid::TASK),
-                "--task must be WT followed by 32 hex digits"
-            );
             let sid = task.clone();
             let history = store.read(move |r| r.task_history(&sid, 10_000)).await?;
             history
@@ -183,27 +178,16 @@ pub fn export(args: ExportArgs) -> anyhow::Result<()> {
     let filter = RequestFilter {
         limit: args.limit.clamp(1, 10_000),
         task_sid: args.task.clone(),
-        kind: match args.kind.as_deref() {
-            None => None,
-            Some(kind) => Some(
-                Kind::parse(kind)
-                    .ok_or_else(|| anyhow::anyhow!("--kind is assignment, event or other"))?,
-            ),
-        },
+        kind: args.kind,
         ..RequestFilter::default()
     };
-    let requests = store.read_blocking(|r| r.full_requests(&filter))?;
-    let base = args.base.trim_end_matches('/');
-    let text = match args.format {
-        ExportFormat::Har => serde_json::to_string_pretty(&export::har(&requests, base))?,
-        ExportFormat::Jsonl => export::jsonl(&requests),
-        ExportFormat::Curl => export::curl_script(&requests, base),
+    let format = match args.format {
+        ExportFormat::Har => export::Format::Har,
+        ExportFormat::Jsonl => export::Format::Jsonl,
+        ExportFormat::Curl => export::Format::Curl,
     };
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    if !text.ends_with('\n') {
-        writeln!(out)?;
-    }
+    let out = std::io::BufWriter::new(std::io::stdout().lock());
+    export::write_export(&store, &filter, format, &args.base, out)?;
     Ok(())
 }
 
@@ -214,7 +198,7 @@ fn sim_credentials() -> (String, AuthToken) {
         std::env::var("TWILIO_ACCOUNT_SID"),
         std::env::var("TWILIO_AUTH_TOKEN"),
     ) {
-        (Ok(sid), Ok(token)) if is_sid(&sid, sid::ACCOUNT) && !token.is_empty() => {
+        (Ok(sid), Ok(token)) if sid.parse::<AccountSid>().is_ok() && !token.is_empty() => {
             (sid, AuthToken::new(token))
         }
         _ => SimConfig::generated_credentials(),
@@ -283,12 +267,12 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let mut config = Config::new(args.listen, args.db.clone());
     config.inspector.listen = args.inspector;
     if let Some(token) = &args.inspector_token {
-        config.inspector.token = InspectorToken::fixed(token).map_err(anyhow::Error::msg)?;
+        config.inspector.token = InspectorToken::fixed(token)?;
     }
-    let credentials = Credentials::auth_token(sim.account_sid(), sim.auth_token().clone());
+    let credentials = Credentials::auth_token(&sim.account_sid().parse()?, sim.auth_token().clone());
     config.taskrouter.base_url = sim.base_url();
     config.taskrouter.credentials = Some(credentials.clone());
-    config.taskrouter.workspace = Some(sim.workspace_sid().to_owned());
+    config.taskrouter.workspace = Some(sim.workspace_sid().parse()?);
     config.capture.signature_token = Some(sim.auth_token().clone());
     config.reservation_timeout = Duration::from_secs(args.reservation_timeout);
     let app = App::build(config).await?;
@@ -296,8 +280,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     // Point the sim's callbacks at the capture listener through its REST API, as one would
     // configure a real Workflow and Workspace.
     let capture = format!("http://{}", app.capture_addr());
-    let client = Client::new(&sim.base_url(), Some(credentials), Duration::from_secs(5))
-        .map_err(anyhow::Error::msg)?;
+    let client = Client::new(&sim.base_url(), Some(credentials), Duration::from_secs(5))?;
     let workspace = format!("/v1/Workspaces/{}", sim.workspace_sid());
     for (path, name, url) in [
         (
@@ -382,8 +365,8 @@ fn print_table(out: &mut impl Write, rows: &[RequestSummary]) -> std::io::Result
             terminal_safe(&row.path),
             terminal_safe(kind),
             row.status,
-            row.task_sid.as_deref().unwrap_or("-"),
-            row.reservation_sid.as_deref().unwrap_or("-"),
+            row.task_sid.as_ref().map_or("-", |s| s.as_str()),
+            row.reservation_sid.as_ref().map_or("-", |s| s.as_str()),
         )?;
     }
     Ok(())

@@ -15,7 +15,7 @@ use crate::server::ConnectionLimits;
 use crate::store::StoreOptions;
 use crate::store::retention::Retention;
 use crate::taskrouter::client::{Client, Credentials, DEFAULT_BASE_URL};
-use crate::taskrouter::sid::{self, is_sid};
+use crate::taskrouter::sid::WorkspaceSid;
 use crate::taskrouter::signature::AuthToken;
 
 /// Everything `serve` needs.
@@ -40,7 +40,7 @@ pub struct Config {
 pub struct TaskRouterConfig {
     pub base_url: String,
     pub credentials: Option<Credentials>,
-    pub workspace: Option<String>,
+    pub workspace: Option<WorkspaceSid>,
     /// Per attempt.
     pub timeout: Duration,
 }
@@ -54,14 +54,7 @@ impl TaskRouterConfig {
             env("TWILIO_AUTH_TOKEN").as_deref(),
             env("TWILIO_API_KEY").as_deref(),
             env("TWILIO_API_SECRET").as_deref(),
-        )
-        .map_err(anyhow::Error::msg)?;
-        if let Some(ws) = &args.workspace {
-            anyhow::ensure!(
-                is_sid(ws, sid::WORKSPACE),
-                "--workspace / TWILIO_WORKSPACE_SID must be WS followed by 32 hex digits"
-            );
-        }
+        )?;
         Ok(Self {
             base_url: args.taskrouter_url.clone(),
             credentials,
@@ -72,8 +65,11 @@ impl TaskRouterConfig {
 
     /// The REST client for this configuration.
     pub fn client(&self) -> anyhow::Result<Client> {
-        Client::new(&self.base_url, self.credentials.clone(), self.timeout)
-            .map_err(anyhow::Error::msg)
+        Ok(Client::new(
+            &self.base_url,
+            self.credentials.clone(),
+            self.timeout,
+        )?)
     }
 }
 
@@ -136,7 +132,7 @@ impl Config {
         };
         config.capture.max_body = args.max_body;
         config.capture.responder.assignment = match (&args.assignment_response, args.assignment) {
-            (Some(path), _) => AssignmentReply::from_file(path).map_err(anyhow::Error::msg)?,
+            (Some(path), _) => AssignmentReply::from_file(path)?,
             (None, AssignmentMode::Accept) => AssignmentReply::accept(),
             (None, AssignmentMode::Hold) => AssignmentReply::Hold,
         };
@@ -148,7 +144,7 @@ impl Config {
 
         config.inspector.listen = args.inspector;
         if let Some(token) = &args.inspector_token {
-            config.inspector.token = InspectorToken::fixed(token).map_err(anyhow::Error::msg)?;
+            config.inspector.token = InspectorToken::fixed(token)?;
         }
         config.inspector.extra_hosts = args.inspector_host.clone();
         if !args.inspector.ip().is_loopback() {
@@ -206,8 +202,7 @@ impl Config {
                     &url,
                     args.forward_host_rewrite,
                     Duration::from_secs(args.forward_timeout),
-                )
-                .map_err(anyhow::Error::msg)?,
+                )?,
             );
         }
         config.replay_allowed_hosts = args.allow_replay_to.clone();

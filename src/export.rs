@@ -1,11 +1,15 @@
 //! Turning stored requests into things other tools take: the JSON detail shape (API and JSON
 //! lines), HAR 1.2 for browser devtools, and curl commands that re-send a request exactly.
+//! Exports are written one request at a time ([`Exporter`]), so an export of a gigabyte of
+//! bodies holds one body in memory, not all of them.
 
 use base64::Engine;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::store::models::{Header, RequestSummary, StoredRequest};
+use crate::store::models::{RequestSummary, StoredRequest};
+use crate::store::{RequestFilter, Store, StoreError};
+use crate::wire::Header;
 
 /// Bytes as JSON: text when they are UTF-8, else base64, with the encoding named.
 #[derive(Serialize)]
@@ -91,140 +95,393 @@ impl From<StoredRequest> for RequestDetail {
     }
 }
 
-/// HAR 1.2 of `requests`, oldest first, addressed to `base`. Bodies that are not UTF-8 are
-/// base64 with `"encoding": "base64"` (the spec's field for response content, used for request
-/// bodies too), so bytes round-trip.
-pub fn har(requests: &[StoredRequest], base: &str) -> Value {
-    let mut ordered: Vec<&StoredRequest> = requests.iter().collect();
-    ordered.sort_by_key(|r| r.summary.id);
-    let entries: Vec<Value> = ordered.iter().map(|r| har_entry(r, base)).collect();
-    json!({
-        "log": {
-            "version": "1.2",
-            "creator": {"name": "taskhook", "version": env!("CARGO_PKG_VERSION")},
-            "pages": [],
-            "entries": entries,
+/// The export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// HAR 1.2 (browser devtools, Charles, Proxyman…), oldest first.
+    Har,
+    /// One JSON object per line, the API's detail shape, oldest first.
+    Jsonl,
+    /// A bash script that re-sends each request with curl, oldest first.
+    Curl,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Har => "application/json",
+            Format::Jsonl => "application/x-ndjson",
+            Format::Curl => "text/x-shellscript",
         }
-    })
-}
-
-fn har_headers(headers: &[Header]) -> Vec<Value> {
-    headers
-        .iter()
-        .map(|h| json!({"name": h.name, "value": String::from_utf8_lossy(&h.value)}))
-        .collect()
-}
-
-fn mime_type(headers: &[Header]) -> String {
-    headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("content-type"))
-        .map(|h| String::from_utf8_lossy(&h.value).into_owned())
-        .unwrap_or_default()
-}
-
-/// A HAR body object: `text`, plus `encoding` when the bytes are not UTF-8.
-fn har_body(body: &[u8], mut object: Value) -> Value {
-    let (text, encoding) = encode(body);
-    object["text"] = json!(text);
-    if encoding == "base64" {
-        object["encoding"] = json!("base64");
     }
-    object
+
+    /// The download's file name (fixed parts only, never captured data).
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Format::Har => "taskhook.har",
+            Format::Jsonl => "taskhook.jsonl",
+            Format::Curl => "taskhook.sh",
+        }
+    }
 }
 
-fn har_entry(r: &StoredRequest, base: &str) -> Value {
-    let s = &r.summary;
-    let url = match &s.query {
-        Some(q) => format!("{base}{}?{q}", s.path),
-        None => format!("{base}{}", s.path),
-    };
-    let query: Vec<Value> = s
-        .query
-        .as_deref()
-        .map(|q| {
-            form_urlencoded::parse(q.as_bytes())
-                .map(|(name, value)| json!({"name": name, "value": value}))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut request = json!({
-        "method": s.method,
-        "url": url,
-        "httpVersion": r.http_version,
-        "cookies": [],
-        "headers": har_headers(&r.headers),
-        "queryString": query,
-        "headersSize": -1,
-        "bodySize": r.body.len(),
+/// Writes an export one request at a time, so memory holds one request however large the
+/// export: [`Exporter::start`], then [`Exporter::entry`] per request oldest first, then
+/// [`Exporter::finish`].
+pub struct Exporter {
+    format: Format,
+    base: String,
+    entries: usize,
+}
+
+impl Exporter {
+    /// An export addressed to `base` (e.g. `http://127.0.0.1:8088`).
+    pub fn new(format: Format, base: &str) -> Self {
+        Self {
+            format,
+            base: base.trim_end_matches('/').to_owned(),
+            entries: 0,
+        }
+    }
+
+    pub fn start(&self) -> Vec<u8> {
+        match self.format {
+            Format::Har => format!(
+                "{{\"log\":{{\"version\":\"1.2\",\"creator\":{},\"pages\":[],\"entries\":[",
+                json!({"name": "taskhook", "version": env!("CARGO_PKG_VERSION")})
+            )
+            .into_bytes(),
+            Format::Jsonl => Vec::new(),
+            Format::Curl => b"#!/usr/bin/env bash\n# Exported by taskhook: each command re-sends one recorded request.\nset -e\n".to_vec(),
+        }
+    }
+
+    pub fn entry(&mut self, r: &StoredRequest) -> Vec<u8> {
+        let first = self.entries == 0;
+        self.entries += 1;
+        match self.format {
+            Format::Har => {
+                let mut out = if first { Vec::new() } else { b",".to_vec() };
+                // Serializing plain structs of strings and numbers into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut out, &har::Entry::new(r, &self.base));
+                out
+            }
+            Format::Jsonl => {
+                let mut out = Vec::new();
+                let _ = serde_json::to_writer(&mut out, &RequestDetail::from(r.clone()));
+                out.push(b'\n');
+                out
+            }
+            Format::Curl => format!(
+                "\n# #{} {}\n{}\n",
+                r.summary.id,
+                r.summary.received_at,
+                curl_command(r, &self.base)
+            )
+            .into_bytes(),
+        }
+    }
+
+    pub fn finish(&self) -> Vec<u8> {
+        match self.format {
+            Format::Har => b"]}}\n".to_vec(),
+            Format::Jsonl | Format::Curl => Vec::new(),
+        }
+    }
+
+    /// A whole export of `requests` (any order; written oldest first) in memory: for tests and
+    /// small exports.
+    pub fn all(format: Format, requests: &[StoredRequest], base: &str) -> Vec<u8> {
+        let mut ordered: Vec<&StoredRequest> = requests.iter().collect();
+        ordered.sort_by_key(|r| r.summary.id);
+        let mut exporter = Self::new(format, base);
+        let mut out = exporter.start();
+        for r in ordered {
+            out.extend(exporter.entry(r));
+        }
+        out.extend(exporter.finish());
+        out
+    }
+}
+
+/// The ids an export of `filter` covers, oldest first (the newest `filter.limit` matches).
+fn export_ids(store: &Store, filter: &RequestFilter) -> Result<Vec<i64>, StoreError> {
+    let mut ids: Vec<i64> = store
+        .read_blocking(|r| r.list_requests(filter))?
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    ids.reverse();
+    Ok(ids)
+}
+
+/// Writes the export of `filter` to `out`, reading one request at a time (each read its own
+/// short transaction, so a long export never pins the WAL). Blocking: for the CLI, or inside
+/// `spawn_blocking`.
+pub fn write_export(
+    store: &Store,
+    filter: &RequestFilter,
+    format: Format,
+    base: &str,
+    mut out: impl std::io::Write,
+) -> Result<(), ExportError> {
+    let mut exporter = Exporter::new(format, base);
+    out.write_all(&exporter.start())?;
+    for id in export_ids(store, filter)? {
+        // A row deleted meanwhile (retention, Clear all) is skipped, not an error.
+        if let Some(request) = store.read_blocking(|r| r.get_request(id))? {
+            out.write_all(&exporter.entry(&request))?;
+        }
+    }
+    out.write_all(&exporter.finish())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// The export of `filter` as a stream of chunks for an HTTP response: a blocking task writes
+/// into a channel of a few chunks, so at most a few requests are in memory at once whatever
+/// the export's size. A failure mid-way ends the stream with an error (the download breaks
+/// off rather than ending as if complete).
+pub fn stream_export(
+    store: Store,
+    filter: RequestFilter,
+    format: Format,
+    base: String,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        let sink = ChannelWriter { tx: tx.clone() };
+        if let Err(err) = write_export(&store, &filter, format, &base, sink) {
+            tracing::warn!(error = %err, "export stopped");
+            let _ = tx.blocking_send(Err(std::io::Error::other(err.to_string())));
+        }
     });
-    if !r.body.is_empty() {
-        request["postData"] = har_body(&r.body, json!({"mimeType": mime_type(&r.headers)}));
-    }
-    let content = har_body(
-        &r.response.body,
-        json!({"size": r.response.body.len(), "mimeType": mime_type(&r.response.headers)}),
-    );
-    let status_text = http::StatusCode::from_u16(s.status)
-        .ok()
-        .and_then(|c| c.canonical_reason())
-        .unwrap_or("");
-    let wait_ms = s.duration_us as f64 / 1000.0;
-    json!({
-        "startedDateTime": s.received_at,
-        "time": wait_ms,
-        "request": request,
-        "response": {
-            "status": s.status,
-            "statusText": status_text,
-            "httpVersion": "HTTP/1.1",
-            "cookies": [],
-            "headers": har_headers(&r.response.headers),
-            "content": content,
-            "redirectURL": "",
-            "headersSize": -1,
-            "bodySize": r.response.body.len(),
-        },
-        "cache": {},
-        "timings": {"blocked": -1, "dns": -1, "connect": -1, "ssl": -1, "send": 0, "wait": wait_ms, "receive": 0},
-        "_taskhook": {
-            "id": s.id,
-            "kind": s.kind,
-            "event_type": s.event_type,
-            "signature": s.signature,
-            "replay_of": s.replay_of,
-        },
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
     })
 }
 
-/// One JSON line per request: the API's detail shape.
-pub fn jsonl(requests: &[StoredRequest]) -> String {
-    let mut out = String::new();
-    for r in requests {
-        if let Ok(line) = serde_json::to_string(&RequestDetail::from(r.clone())) {
-            out.push_str(&line);
-            out.push('\n');
-        }
-    }
-    out
+/// Each write becomes one chunk on the channel; a closed channel (the client went away) stops
+/// the export.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
 }
 
-/// A bash script of curl commands re-sending `requests` (oldest first) to `base`.
-pub fn curl_script(requests: &[StoredRequest], base: &str) -> String {
-    let mut ordered: Vec<&StoredRequest> = requests.iter().collect();
-    ordered.sort_by_key(|r| r.summary.id);
-    let mut out = String::from(
-        "#!/usr/bin/env bash\n# Exported by taskhook: each command re-sends one recorded request.\nset -e\n",
-    );
-    for r in ordered {
-        out.push_str(&format!(
-            "\n# #{} {}\n",
-            r.summary.id, r.summary.received_at
-        ));
-        out.push_str(&curl_command(r, base));
-        out.push('\n');
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.tx
+            .blocking_send(Ok(bytes::Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(buf.len())
     }
-    out
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Why an export stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot write the export")]
+    Write(#[from] std::io::Error),
+}
+
+/// HAR 1.2 as typed structs (the spec's names, camelCase). Bodies that are not UTF-8 are base64
+/// with `"encoding": "base64"` (the spec's field for response content, used for request bodies
+/// too), so bytes round-trip.
+mod har {
+    use serde::Serialize;
+
+    use super::encode;
+    use crate::store::models::StoredRequest;
+    use crate::taskrouter::signature::Verdict;
+    use crate::taskrouter::status::Kind;
+    use crate::wire::{self, Header};
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Entry<'a> {
+        started_date_time: &'a str,
+        time: f64,
+        request: Request<'a>,
+        response: Response,
+        cache: Empty,
+        timings: Timings,
+        #[serde(rename = "_taskhook")]
+        taskhook: Extra<'a>,
+    }
+
+    #[derive(Serialize)]
+    struct Empty {}
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Request<'a> {
+        method: &'a str,
+        url: String,
+        http_version: &'a str,
+        cookies: [Empty; 0],
+        headers: Vec<NameValue>,
+        query_string: Vec<NameValue>,
+        headers_size: i64,
+        body_size: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        post_data: Option<Content>,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Response {
+        status: u16,
+        status_text: &'static str,
+        http_version: &'static str,
+        cookies: [Empty; 0],
+        headers: Vec<NameValue>,
+        content: Content,
+        #[serde(rename = "redirectURL")]
+        redirect_url: &'static str,
+        headers_size: i64,
+        body_size: usize,
+    }
+
+    #[derive(Serialize)]
+    struct NameValue {
+        name: String,
+        value: String,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Content {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        size: Option<usize>,
+        mime_type: String,
+        text: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        encoding: Option<&'static str>,
+    }
+
+    #[derive(Serialize)]
+    struct Timings {
+        blocked: i8,
+        dns: i8,
+        connect: i8,
+        ssl: i8,
+        send: u8,
+        wait: f64,
+        receive: u8,
+    }
+
+    #[derive(Serialize)]
+    struct Extra<'a> {
+        id: i64,
+        kind: Kind,
+        event_type: Option<&'a str>,
+        signature: Verdict,
+        replay_of: Option<i64>,
+    }
+
+    fn headers(headers: &[Header]) -> Vec<NameValue> {
+        headers
+            .iter()
+            .map(|h| NameValue {
+                name: h.name.clone(),
+                value: String::from_utf8_lossy(&h.value).into_owned(),
+            })
+            .collect()
+    }
+
+    fn content(body: &[u8], headers: &[Header], size: Option<usize>) -> Content {
+        let (text, encoding) = encode(body);
+        Content {
+            size,
+            mime_type: wire::content_type(headers)
+                .map(|ct| String::from_utf8_lossy(ct).into_owned())
+                .unwrap_or_default(),
+            text,
+            encoding: (encoding == "base64").then_some("base64"),
+        }
+    }
+
+    impl<'a> Entry<'a> {
+        pub fn new(r: &'a StoredRequest, base: &str) -> Self {
+            let s = &r.summary;
+            let url = match &s.query {
+                Some(q) => format!("{base}{}?{q}", s.path),
+                None => format!("{base}{}", s.path),
+            };
+            let query_string = s
+                .query
+                .as_deref()
+                .map(|q| {
+                    form_urlencoded::parse(q.as_bytes())
+                        .map(|(name, value)| NameValue {
+                            name: name.into_owned(),
+                            value: value.into_owned(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let wait_ms = s.duration_us as f64 / 1000.0;
+            Entry {
+                started_date_time: &s.received_at,
+                time: wait_ms,
+                request: Request {
+                    method: &s.method,
+                    url,
+                    http_version: &r.http_version,
+                    cookies: [],
+                    headers: headers(&r.headers),
+                    query_string,
+                    headers_size: -1,
+                    body_size: r.body.len(),
+                    post_data: (!r.body.is_empty()).then(|| content(&r.body, &r.headers, None)),
+                },
+                response: Response {
+                    status: s.status,
+                    status_text: http::StatusCode::from_u16(s.status)
+                        .ok()
+                        .and_then(|c| c.canonical_reason())
+                        .unwrap_or(""),
+                    http_version: "HTTP/1.1",
+                    cookies: [],
+                    headers: headers(&r.response.headers),
+                    content: content(
+                        &r.response.body,
+                        &r.response.headers,
+                        Some(r.response.body.len()),
+                    ),
+                    redirect_url: "",
+                    headers_size: -1,
+                    body_size: r.response.body.len(),
+                },
+                cache: Empty {},
+                timings: Timings {
+                    blocked: -1,
+                    dns: -1,
+                    connect: -1,
+                    ssl: -1,
+                    send: 0,
+                    wait: wait_ms,
+                    receive: 0,
+                },
+                taskhook: Extra {
+                    id: s.id,
+                    kind: s.kind,
+                    event_type: s.event_type.as_deref(),
+                    signature: s.signature,
+                    replay_of: s.replay_of,
+                },
+            }
+        }
+    }
 }
 
 /// Headers curl computes itself, or that would be wrong for the new target.

@@ -19,6 +19,8 @@
 //!   read queries.
 //! - [`taskrouter`]: TaskRouter knowledge — SIDs, callback classification, X-Twilio-Signature,
 //!   the REST client.
+//! - [`wire`]: HTTP as on the wire, shared by capture, forward, replay and export — headers,
+//!   hop-by-hop, capped reads, the one JSON error shape, outbound client settings.
 //! - [`sim`]: the local TaskRouter — REST API, routing, signed callbacks, reservation timers.
 
 pub mod actions;
@@ -35,3 +37,4 @@ pub mod startup;
 pub mod store;
 pub mod taskrouter;
 pub mod telemetry;
+pub mod wire;

@@ -14,16 +14,15 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::capture::forward::{
-    MAX_RESPONSE_BODY, is_hop_by_hop, read_capped, response_headers, root_cause,
-};
-use crate::capture::responder::json_error;
-use crate::store::models::now_micros;
-use crate::store::models::{Header, NewRequest, RecordedResponse, RequestSummary, StoredRequest};
+use crate::store::models::{NewRequest, RequestSummary, StoredRequest, now_micros};
 use crate::store::writer::Writer;
 use crate::store::{Store, StoreError};
-use crate::taskrouter::callback::{Params, derive, is_form, search_text};
-use crate::taskrouter::signature::{self, AuthToken};
+use crate::taskrouter::callback::{Params, derive, search_text};
+use crate::taskrouter::signature::{self, AuthToken, is_form};
+use crate::wire::{
+    self, Header, MAX_RESPONSE_BODY, RecordedResponse, client_builder, is_hop_by_hop, json_error,
+    read_capped, response_headers, root_cause,
+};
 
 /// What may be changed in a replay; everything absent is sent as captured.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -235,10 +234,7 @@ impl ReplayConfig {
         let resign = edits.resign.unwrap_or(true);
         let mut resigned = false;
         if let (Some(token), true) = (&self.token, resign) {
-            let content_type = headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case("content-type"))
-                .map(|h| h.value.clone());
+            let content_type = wire::content_type(&headers).map(<[u8]>::to_vec);
             let value =
                 signature::sign_request(token, &url, content_type.as_deref(), &body, &method);
             match headers
@@ -270,13 +266,12 @@ pub struct Replayer {
 }
 
 impl Replayer {
-    pub fn new(config: ReplayConfig, store: Store, writer: Writer) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("cannot build the replay client: {e}"))?;
+    pub fn new(
+        config: ReplayConfig,
+        store: Store,
+        writer: Writer,
+    ) -> Result<Self, reqwest::Error> {
+        let http = client_builder(Duration::from_secs(5), Duration::from_secs(30)).build()?;
         Ok(Self {
             config,
             store,
@@ -384,18 +379,15 @@ impl Replayer {
             .map(|u| u.path().to_owned())
             .unwrap_or_default();
         let query = parsed.as_ref().and_then(|u| u.query().map(str::to_owned));
-        let content_type = outgoing
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case("content-type"))
-            .map(|h| h.value.as_slice());
-        let params = Params::collect(query.as_deref(), content_type, &outgoing.body);
+        let content_type = wire::content_type(&outgoing.headers);
+        let params = Params::collect(
+            query.as_deref(),
+            content_type,
+            &outgoing.method,
+            &outgoing.body,
+        );
         let derived = derive(&params);
-        let header = outgoing
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(signature::HEADER))
-            .map(|h| h.value.as_slice());
+        let header = wire::header(&outgoing.headers, signature::HEADER);
         let check = signature::verify(
             self.config.token.as_ref(),
             header,
@@ -408,7 +400,12 @@ impl Replayer {
             received_at_us,
             remote_addr: format!("replay of #{original}"),
             method: outgoing.method.clone(),
-            search_text: search_text(&path, &params, is_form(content_type), &outgoing.body),
+            search_text: search_text(
+                &path,
+                &params,
+                is_form(content_type, &outgoing.method),
+                &outgoing.body,
+            ),
             path,
             query,
             http_version: "HTTP/1.1".into(),
@@ -419,7 +416,7 @@ impl Replayer {
             response,
             duration_us: elapsed.as_micros() as i64,
             derived,
-            signature: check.verdict.as_str(),
+            signature: check.verdict,
             signature_reason: check.reason,
             replay_of: Some(original),
             error,

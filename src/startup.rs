@@ -98,8 +98,7 @@ impl App {
             },
             store.clone(),
             writer.clone(),
-        )
-        .map_err(anyhow::Error::msg)?;
+        )?;
         Ok(Self {
             config,
             store,

@@ -10,65 +10,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::store::models::{Header, RecordedResponse};
-
-use super::responder::json_error;
-
-/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus the framing
-/// headers the next hop recomputes.
-const HOP_BY_HOP: [&str; 10] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-];
-
-/// True for headers that must not be passed on by a proxy or a replay, including those the
-/// `Connection` header of this message names.
-pub fn is_hop_by_hop(name: &str, headers: &[Header]) -> bool {
-    let lower = name.to_ascii_lowercase();
-    HOP_BY_HOP.contains(&lower.as_str())
-        || headers
-            .iter()
-            .filter(|h| h.name.eq_ignore_ascii_case("connection"))
-            .flat_map(|h| h.value.split(|&b| b == b','))
-            .any(|token| token.trim_ascii().eq_ignore_ascii_case(lower.as_bytes()))
-}
-
-/// Most bytes of an upstream response body kept and passed back.
-pub const MAX_RESPONSE_BODY: usize = 10 * 1024 * 1024;
-
-/// Reads a response body up to `cap` bytes; the flag says whether more was cut off.
-pub async fn read_capped(
-    mut response: reqwest::Response,
-    cap: usize,
-) -> Result<(Vec<u8>, bool), reqwest::Error> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = cap.saturating_sub(body.len());
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if chunk.len() > room {
-            return Ok((body, true));
-        }
-    }
-    Ok((body, false))
-}
-
-/// Response headers worth passing back and recording (hop-by-hop ones dropped).
-pub fn response_headers(response: &reqwest::Response) -> Vec<Header> {
-    response
-        .headers()
-        .iter()
-        .filter(|(name, _)| !HOP_BY_HOP.contains(&name.as_str()))
-        .map(|(name, value)| Header::new(name.as_str(), value.as_bytes()))
-        .collect()
-}
+use crate::wire::{
+    Header, MAX_RESPONSE_BODY, RecordedResponse, client_builder, is_hop_by_hop, json_error,
+    read_capped, response_headers, root_cause,
+};
 
 /// The forward target and how to reach it.
 #[derive(Debug, Clone)]
@@ -81,6 +26,15 @@ pub struct Forwarder {
     http: reqwest::Client,
 }
 
+/// Why a forward target cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardSetupError {
+    #[error("--forward needs a host")]
+    NoHost,
+    #[error("cannot build the forward client")]
+    Client(#[source] reqwest::Error),
+}
+
 /// What came back from the app (or why nothing did).
 pub struct Forwarded {
     pub response: RecordedResponse,
@@ -88,18 +42,19 @@ pub struct Forwarded {
 }
 
 impl Forwarder {
-    pub fn new(base: &reqwest::Url, host_rewrite: bool, timeout: Duration) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
+    pub fn new(
+        base: &reqwest::Url,
+        host_rewrite: bool,
+        timeout: Duration,
+    ) -> Result<Self, ForwardSetupError> {
+        let http = client_builder(timeout.min(Duration::from_secs(5)), timeout)
             .pool_max_idle_per_host(64)
             .build()
-            .map_err(|e| format!("cannot build the forward client: {e}"))?;
+            .map_err(ForwardSetupError::Client)?;
         let authority = match (base.host_str(), base.port()) {
             (Some(host), Some(port)) => format!("{host}:{port}"),
             (Some(host), None) => host.to_owned(),
-            (None, _) => return Err("--forward needs a host".into()),
+            (None, _) => return Err(ForwardSetupError::NoHost),
         };
         Ok(Self {
             base: base.as_str().trim_end_matches('/').to_owned(),
@@ -204,37 +159,5 @@ fn failed(status: u16, message: String) -> Forwarded {
     Forwarded {
         response: json_error(status, &message),
         error: Some(message),
-    }
-}
-
-/// The innermost cause of an error (reqwest's own message repeats the URL).
-pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut current = err;
-    while let Some(next) = current.source() {
-        current = next;
-    }
-    current.to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hop_by_hop_headers_include_those_named_in_connection() {
-        let headers = vec![
-            Header::new("Connection", b"keep-alive, X-Secret-Hop".to_vec()),
-            Header::new("X-Secret-Hop", b"1".to_vec()),
-        ];
-        for name in [
-            "Connection",
-            "Transfer-Encoding",
-            "Proxy-Authorization",
-            "x-secret-hop",
-            "Content-Length",
-        ] {
-            assert!(is_hop_by_hop(name, &headers), "{name}");
-        }
-        assert!(!is_hop_by_hop("X-Twilio-Signature", &headers));
     }
 }

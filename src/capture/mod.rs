@@ -23,13 +23,13 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::store::models::now_micros;
-use crate::store::models::{Header, NewRequest, RecordedResponse};
+use crate::store::models::{NewRequest, now_micros};
 use crate::store::writer::Writer;
-use crate::taskrouter::callback::{Params, derive, is_form, search_text};
-use crate::taskrouter::signature::{self, AuthToken, Check, Verdict};
+use crate::taskrouter::callback::{Params, derive, search_text};
+use crate::taskrouter::signature::{self, AuthToken, Check, Verdict, is_form};
+use crate::wire::{self, Header, RecordedResponse, json_error};
 use raw_head::{RawHeader, RecordingIo, Tape};
-use responder::{Responder, json_error};
+use responder::Responder;
 
 /// Settings of the capture service.
 #[derive(Debug, Clone)]
@@ -114,13 +114,16 @@ impl Capture {
             tape.abandon();
         }
 
-        let content_type = headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case("content-type"))
-            .map(|h| h.value.as_slice());
-        let params = Params::collect(query.as_deref(), content_type, &read.bytes);
+        let content_type = wire::content_type(&headers);
+        let method = parts.method.as_str();
+        let params = Params::collect(query.as_deref(), content_type, method, &read.bytes);
         let derived = derive(&params);
-        let search_text = search_text(&path, &params, is_form(content_type), &read.bytes);
+        let search_text = search_text(
+            &path,
+            &params,
+            is_form(content_type, method),
+            &read.bytes,
+        );
         let mut forward_error = None;
         let response = match (&read.failure, not_origin_form, &self.settings.forward) {
             (Some(failure), _, _) => json_error(failure.status(), &failure.to_string()),
@@ -167,7 +170,7 @@ impl Capture {
             response: response.clone(),
             duration_us: started.elapsed().as_micros() as i64,
             derived,
-            signature: check.verdict.as_str(),
+            signature: check.verdict,
             signature_reason: check.reason,
             replay_of: None,
             error,
@@ -225,12 +228,7 @@ impl Capture {
         content_type: Option<&[u8]>,
         read: &BodyRead,
     ) -> Check {
-        let header_value = |name: &str| {
-            headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case(name))
-                .map(|h| h.value.as_slice())
-        };
+        let header_value = |name: &str| wire::header(headers, name);
         if read.failure.is_some() && self.settings.signature_token.is_some() {
             return Check {
                 verdict: Verdict::Invalid,

@@ -3,9 +3,10 @@
 //! or a configured instruction; an event callback gets `204` with a JSON content type;
 //! anything else gets `200 {}`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::store::models::{Header, Kind, RecordedResponse};
+use crate::taskrouter::status::Kind;
+use crate::wire::{Header, RecordedResponse, json_response};
 
 /// How assignment callbacks are answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,19 +24,41 @@ impl AssignmentReply {
     }
 
     /// Reads an instruction from a file: a JSON object with an `instruction` key.
-    pub fn from_file(path: &Path) -> Result<Self, String> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| format!("cannot read assignment response {}: {e}", path.display()))?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("assignment response {} is not JSON: {e}", path.display()))?;
+    pub fn from_file(path: &Path) -> Result<Self, InstructionFileError> {
+        let path_buf = path.to_path_buf();
+        let bytes = std::fs::read(path).map_err(|source| InstructionFileError::Read {
+            path: path_buf.clone(),
+            source,
+        })?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|source| InstructionFileError::NotJson {
+                path: path_buf.clone(),
+                source,
+            })?;
         match value.as_object() {
             Some(obj) if obj.contains_key("instruction") => Ok(Self::Instruction(bytes)),
-            _ => Err(format!(
-                "assignment response {} must be a JSON object with an \"instruction\" key",
-                path.display()
-            )),
+            _ => Err(InstructionFileError::NoInstruction(path_buf)),
         }
     }
+}
+
+/// Why `--assignment-response FILE` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum InstructionFileError {
+    #[error("cannot read assignment response {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("assignment response {} is not JSON", path.display())]
+    NotJson {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("assignment response {} must be a JSON object with an \"instruction\" key", .0.display())]
+    NoInstruction(PathBuf),
 }
 
 /// Decides the response for a captured callback.
@@ -44,16 +67,12 @@ pub struct Responder {
     pub assignment: AssignmentReply,
 }
 
-fn json_header() -> Vec<Header> {
-    vec![Header::new("Content-Type", b"application/json".to_vec())]
-}
-
 impl Responder {
     pub fn respond(&self, kind: Kind) -> RecordedResponse {
         match kind {
             Kind::Event => RecordedResponse {
                 status: 204,
-                headers: json_header(),
+                headers: vec![Header::new("Content-Type", b"application/json".to_vec())],
                 body: Vec::new(),
             },
             Kind::Assignment => match &self.assignment {
@@ -63,23 +82,6 @@ impl Responder {
             Kind::Other => json_response(200, b"{}".to_vec()),
         }
     }
-}
-
-/// A JSON response with `status` and `body`.
-pub fn json_response(status: u16, body: Vec<u8>) -> RecordedResponse {
-    RecordedResponse {
-        status,
-        headers: json_header(),
-        body,
-    }
-}
-
-/// A JSON error body `{"error": message}`.
-pub fn json_error(status: u16, message: &str) -> RecordedResponse {
-    let body = serde_json::json!({ "error": message })
-        .to_string()
-        .into_bytes();
-    json_response(status, body)
 }
 
 #[cfg(test)]
@@ -105,7 +107,7 @@ mod tests {
             ("c.json", "{"),
         ] {
             let err = AssignmentReply::from_file(&write(name, text)).unwrap_err();
-            assert!(err.contains(name), "{err}");
+            assert!(err.to_string().contains(name), "{err}");
         }
         assert!(AssignmentReply::from_file(&dir.path().join("missing.json")).is_err());
     }

@@ -4,16 +4,18 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::body::Body;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use http::header;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Failure, InspectorState, ListQuery};
-use crate::export::RequestDetail;
+use super::error::{Failure, ParsedPath};
+use super::{InspectorState, ListQuery};
+use crate::export::{Format, RequestDetail};
 use crate::store::TaskHistory;
 use crate::store::models::{RequestSummary, Reservation, StoredRequest};
-use crate::taskrouter::sid::{self, is_sid};
+use crate::taskrouter::sid::TaskSid;
 
 #[derive(Serialize)]
 pub struct RequestList {
@@ -25,8 +27,8 @@ pub struct RequestList {
 pub async fn requests(
     State(state): State<Arc<InspectorState>>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<RequestList>, ApiError> {
-    let filter = query.to_filter(50);
+) -> Result<Json<RequestList>, Failure> {
+    let filter = query.to_filter(50)?;
     let limit = filter.limit;
     let requests = state.store.read(move |r| r.list_requests(&filter)).await?;
     let next_before = (requests.len() == limit)
@@ -40,8 +42,8 @@ pub async fn requests(
 
 pub async fn request(
     State(state): State<Arc<InspectorState>>,
-    Path(id): Path<i64>,
-) -> Result<Json<RequestDetail>, ApiError> {
+    ParsedPath(id): ParsedPath<i64>,
+) -> Result<Json<RequestDetail>, Failure> {
     let r: StoredRequest = state
         .store
         .read(move |reader| reader.get_request(id))
@@ -57,30 +59,29 @@ pub struct ReservationList {
 
 pub async fn reservations(
     State(state): State<Arc<InspectorState>>,
-) -> Result<Json<ReservationList>, ApiError> {
+) -> Result<Json<ReservationList>, Failure> {
     let reservations = state.store.read(|r| r.list_reservations(None, 500)).await?;
     Ok(Json(ReservationList { reservations }))
 }
 
 pub async fn task(
     State(state): State<Arc<InspectorState>>,
-    Path(task_sid): Path<String>,
-) -> Result<Json<TaskHistory>, ApiError> {
-    if !is_sid(&task_sid, sid::TASK) {
-        return Err(Failure::BadRequest("not a TaskSid (WT + 32 hex digits)".into()).into());
-    }
+    ParsedPath(task_sid): ParsedPath<TaskSid>,
+) -> Result<Json<TaskHistory>, Failure> {
     let sid = task_sid.clone();
     let history = state
         .store
         .read(move |r| r.task_history(&sid, 2000))
         .await?;
     if history.requests.is_empty() && history.reservations.is_empty() {
-        return Err(Failure::NotFound(format!("nothing recorded for task {task_sid}")).into());
+        return Err(Failure::NotFound(format!(
+            "nothing recorded for task {task_sid}"
+        )));
     }
     Ok(Json(history))
 }
 
-/// `GET /api/export?format=har|jsonl` with the list filters.
+/// `GET /api/export?format=har|jsonl|curl` with the list filters.
 #[derive(Debug, Deserialize)]
 pub struct ExportQuery {
     #[serde(default)]
@@ -89,42 +90,39 @@ pub struct ExportQuery {
     filters: ListQuery,
 }
 
+/// Streams the export one request at a time (see [`crate::export::stream_export`]).
 pub async fn export(
     State(state): State<Arc<InspectorState>>,
     Query(query): Query<ExportQuery>,
-) -> Result<Response, ApiError> {
-    let filter = query.filters.to_filter(1000);
-    let requests = state.store.read(move |r| r.full_requests(&filter)).await?;
-    let base = state.capture_base.clone();
-    // Named from fixed parts only, never from captured data.
-    let (body, content_type, name) = match query.format.as_deref().unwrap_or("har") {
-        "har" => (
-            crate::export::har(&requests, &base).to_string(),
-            "application/json",
-            "taskhook.har",
-        ),
-        "jsonl" => (
-            crate::export::jsonl(&requests),
-            "application/x-ndjson",
-            "taskhook.jsonl",
-        ),
-        _ => return Err(Failure::BadRequest("format is har or jsonl".into()).into()),
+) -> Result<Response, Failure> {
+    let filter = query.filters.to_filter(1000)?;
+    let format = match query.format.as_deref().unwrap_or("har") {
+        "har" => Format::Har,
+        "jsonl" => Format::Jsonl,
+        "curl" => Format::Curl,
+        _ => return Err(Failure::BadRequest("format is har, jsonl or curl".into())),
     };
+    let stream = crate::export::stream_export(
+        state.store.clone(),
+        filter,
+        format,
+        state.capture_base.clone(),
+    );
     Ok((
         [
-            (header::CONTENT_TYPE, content_type.to_owned()),
+            (header::CONTENT_TYPE, format.content_type().to_owned()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
+                format!("attachment; filename=\"{}\"", format.file_name()),
             ),
         ],
-        body,
+        Body::from_stream(stream),
     )
         .into_response())
 }
 
 /// `GET /api/stats`: what is kept, the retention policy, and the last write failure if any.
-pub async fn stats(State(state): State<Arc<InspectorState>>) -> Result<Response, ApiError> {
+pub async fn stats(State(state): State<Arc<InspectorState>>) -> Result<Response, Failure> {
     let stats = state.store.read(|r| r.stats()).await?;
     Ok(axum::Json(serde_json::json!({
         "requests": stats.requests,

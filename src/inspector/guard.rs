@@ -22,6 +22,11 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use subtle::ConstantTimeEq;
 
+/// `--inspector-token` is too short or has invisible characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("--inspector-token must be at least 16 visible ASCII characters")]
+pub struct WeakToken;
+
 /// The per-run inspector secret. Debug never shows it.
 #[derive(Clone)]
 pub struct InspectorToken(String);
@@ -31,13 +36,13 @@ impl InspectorToken {
     pub fn random() -> Self {
         let mut bytes = [0u8; 24];
         getrandom::fill(&mut bytes).expect("the OS random source is available");
-        Self(bytes.iter().map(|b| format!("{b:02x}")).collect())
+        Self(hex::encode(bytes))
     }
 
     /// A fixed token (`--inspector-token`); must be at least 16 characters of visible ASCII.
-    pub fn fixed(token: &str) -> Result<Self, String> {
+    pub fn fixed(token: &str) -> Result<Self, WeakToken> {
         if token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err("--inspector-token must be at least 16 visible ASCII characters".into());
+            return Err(WeakToken);
         }
         Ok(Self(token.to_owned()))
     }

@@ -5,21 +5,26 @@
 pub mod actions;
 pub mod api;
 pub mod assets;
+pub mod clear;
+pub mod error;
 pub mod guard;
 pub mod live;
 pub mod pages;
+pub mod replay;
+pub mod timeline;
 pub mod view;
+pub mod view_models;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http::StatusCode;
 use serde::Deserialize;
 
-use crate::store::models::Kind;
-use crate::store::{RequestFilter, Store, StoreError};
+use crate::store::{RequestFilter, Store};
+use crate::taskrouter::sid::Sid;
+use crate::taskrouter::status::Kind;
+pub use error::Failure;
 use guard::GuardConfig;
 
 /// What the handlers share.
@@ -39,37 +44,41 @@ pub struct InspectorState {
     pub replayer: crate::replay::Replayer,
 }
 
-/// Builds the router with every route behind the guard.
+/// Builds the router with every route behind the guard. Page and form routes answer errors
+/// as HTML ([`error::html_errors`]); `/api/…` routes as JSON in the one error shape.
 pub fn router(state: Arc<InspectorState>, guard: Arc<GuardConfig>) -> Router {
-    Router::new()
+    let pages = Router::new()
         .route("/", get(pages::list))
         .route("/requests/{id}", get(pages::detail))
         .route("/reservations", get(pages::reservations))
         .route("/tasks/{sid}", get(pages::task))
+        .route(
+            "/reservations/{sid}/{action}",
+            post(actions::reservation_form),
+        )
+        .route("/tasks/{sid}/{action}", post(actions::task_form))
+        .route("/requests/{id}/replay", post(replay::replay_form))
+        .route("/requests/clear", post(clear::clear_form))
+        .fallback(|| async { Failure::NotFound("no such page".into()) })
+        .layer(axum::middleware::map_response(error::html_errors));
+    let api = Router::new()
         .route("/live", get(live::stream))
         .route("/api/requests", get(api::requests))
         .route("/api/requests/{id}", get(api::request))
         .route("/api/reservations", get(api::reservations))
         .route("/api/tasks/{sid}", get(api::task))
         .route(
-            "/reservations/{sid}/{action}",
-            post(actions::reservation_form),
-        )
-        .route("/tasks/{sid}/{action}", post(actions::task_form))
-        .route(
             "/api/reservations/{sid}/{action}",
             post(actions::reservation_json),
         )
         .route("/api/tasks/{sid}/{action}", post(actions::task_json))
-        .route("/requests/{id}/replay", post(actions::replay_form))
-        .route("/requests/clear", post(actions::clear_form))
-        .route("/api/requests/clear", post(actions::clear_json))
+        .route("/api/requests/clear", post(clear::clear_json))
         .route("/api/stats", get(api::stats))
-        .route("/api/requests/{id}/replay", post(actions::replay_json))
+        .route("/api/requests/{id}/replay", post(replay::replay_json))
         .route("/api/export", get(api::export))
         .route("/static/app.css", get(assets::css))
-        .route("/static/app.js", get(assets::js))
-        .fallback(|| async { Failure::NotFound("no such page".into()) })
+        .route("/static/app.js", get(assets::js));
+    api.merge(pages)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(guard, guard::guard))
 }
@@ -98,9 +107,26 @@ fn non_empty(value: &Option<String>) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A SID filter: empty means none; anything else must be a well-formed SID of its kind.
+fn sid_filter<P: crate::taskrouter::sid::Prefix>(
+    value: &Option<String>,
+) -> Result<Option<Sid<P>>, Failure> {
+    non_empty(value)
+        .map(|v| v.parse().map_err(|e| Failure::BadRequest(format!("{e}"))))
+        .transpose()
+}
+
 impl ListQuery {
-    pub fn to_filter(&self, default_limit: usize) -> RequestFilter {
-        RequestFilter {
+    /// The store filter; a malformed SID or kind is a clear 400, never a silent empty list.
+    pub fn to_filter(&self, default_limit: usize) -> Result<RequestFilter, Failure> {
+        let kind = non_empty(&self.kind)
+            .map(|k| {
+                k.parse::<Kind>().map_err(|_| {
+                    Failure::BadRequest("kind is assignment, event or other".into())
+                })
+            })
+            .transpose()?;
+        Ok(RequestFilter {
             before: self.before.as_deref().and_then(|b| b.parse().ok()),
             limit: self
                 .limit
@@ -108,16 +134,16 @@ impl ListQuery {
                 .and_then(|l| l.parse().ok())
                 .unwrap_or(default_limit)
                 .clamp(1, 1000),
-            kind: self.kind.as_deref().and_then(Kind::parse),
+            kind,
             event_type: non_empty(&self.event_type),
             workspace_sid: None,
-            task_sid: non_empty(&self.task_sid),
-            reservation_sid: non_empty(&self.reservation_sid),
-            worker_sid: non_empty(&self.worker_sid),
+            task_sid: sid_filter(&self.task_sid)?,
+            reservation_sid: sid_filter(&self.reservation_sid)?,
+            worker_sid: sid_filter(&self.worker_sid)?,
             path: non_empty(&self.path),
             status: self.status.as_deref().and_then(|s| s.trim().parse().ok()),
             q: non_empty(&self.q),
-        }
+        })
     }
 
     /// The same filters as a query string, paging to rows older than `before`.
@@ -158,57 +184,5 @@ impl ListQuery {
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v)
             .unwrap_or_default()
-    }
-}
-
-/// Why a page or API call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum Failure {
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    BadRequest(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl Failure {
-    fn status(&self) -> StatusCode {
-        match self {
-            Failure::NotFound(_) => StatusCode::NOT_FOUND,
-            Failure::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Failure::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
-
-    fn log(&self) {
-        if let Failure::Store(err) = self {
-            tracing::error!(error = %err, "inspector read failed");
-        }
-    }
-}
-
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        self.log();
-        pages::error_page(self.status(), self.to_string())
-    }
-}
-
-/// A [`Failure`] answered as JSON `{"error": "..."}`.
-#[derive(Debug)]
-pub struct ApiError(Failure);
-
-impl<E: Into<Failure>> From<E> for ApiError {
-    fn from(err: E) -> Self {
-        Self(err.into())
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        self.0.log();
-        let body = axum::Json(serde_json::json!({ "error": self.0.to_string() }));
-        (self.0.status(), body).into_response()
     }
 }

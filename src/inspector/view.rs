@@ -2,8 +2,9 @@
 //! pretty JSON attributes, body text or hex. Pure functions; every input is attacker-controlled,
 //! so nothing here panics and nothing here emits markup (askama escapes all of it).
 
-use crate::store::models::{Header, StoredRequest};
-use crate::taskrouter::callback::is_form;
+use crate::store::models::StoredRequest;
+use crate::taskrouter::signature::is_form;
+use crate::wire::{self, Header};
 
 /// `WR0123…cdef` — enough to tell SIDs apart at a glance; the full value is copied.
 pub fn short_sid(sid: &str) -> String {
@@ -69,7 +70,11 @@ pub const MAX_FIELDS: usize = 500;
 /// Decoded form fields in body order, repeated keys included, at most [`MAX_FIELDS`]; empty
 /// for non-form bodies.
 pub fn form_fields(request: &StoredRequest) -> Vec<Field> {
-    if !is_form(content_type(&request.headers)) || request.body.is_empty() {
+    if !is_form(
+        wire::content_type(&request.headers),
+        &request.summary.method,
+    ) || request.body.is_empty()
+    {
         return Vec::new();
     }
     form_urlencoded::parse(&request.body)
@@ -97,14 +102,6 @@ pub fn form_fields(request: &StoredRequest) -> Vec<Field> {
             }
         })
         .collect()
-}
-
-/// The Content-Type header's raw value, if any.
-pub fn content_type(headers: &[Header]) -> Option<&[u8]> {
-    headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("content-type"))
-        .map(|h| h.value.as_slice())
 }
 
 /// A body as shown: text when it is UTF-8 (pretty-printed when it is JSON), else a hex dump.

@@ -44,7 +44,7 @@ use anyhow::Context as _;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinHandle};
 
-use crate::taskrouter::sid::{self, is_sid};
+use crate::taskrouter::sid::is_sid;
 use crate::taskrouter::signature::AuthToken;
 use state::{Fail, NewTask, Outgoing, State};
 
@@ -79,7 +79,7 @@ impl SimConfig {
     /// has none.
     pub fn generated_credentials() -> (String, AuthToken) {
         (
-            state::new_sid(sid::ACCOUNT),
+            state::new_sid("AC"),
             AuthToken::new(state::random_hex(16)),
         )
     }
@@ -217,7 +217,7 @@ impl Sim {
     /// Validates `config`, binds, seeds the quickstart Workspace and serves in the background.
     pub async fn start(config: SimConfig) -> anyhow::Result<Sim> {
         anyhow::ensure!(
-            is_sid(&config.account_sid, sid::ACCOUNT),
+            is_sid(&config.account_sid, "AC"),
             "the sim's Account SID must be AC followed by 32 hex digits"
         );
         anyhow::ensure!(

@@ -5,21 +5,11 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-/// One header as it arrived: the name with its original case, the raw value bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
-    pub name: String,
-    pub value: Vec<u8>,
-}
-
-impl Header {
-    pub fn new(name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
-        Self {
-            name: name.into(),
-            value: value.into(),
-        }
-    }
-}
+use crate::taskrouter::callback::Derived;
+use crate::taskrouter::sid::{AccountSid, ReservationSid, TaskSid, WorkerSid, WorkspaceSid};
+use crate::taskrouter::signature::Verdict;
+use crate::taskrouter::status::{ActionKind, Kind, ReservationStatus};
+use crate::wire::{Header, RecordedResponse};
 
 /// Encodes headers as the block stored in SQLite: `Name: value\r\n` per header, in order.
 ///
@@ -57,62 +47,6 @@ pub fn decode_headers(block: &[u8]) -> Vec<Header> {
         .collect()
 }
 
-/// What kind of callback a request is, derived from its parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// A Workflow assignment callback: `ReservationSid` present, no `EventType`.
-    Assignment,
-    /// A Workspace event callback: `EventType` present.
-    Event,
-    /// Anything else.
-    Other,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Assignment => "assignment",
-            Kind::Event => "event",
-            Kind::Other => "other",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "assignment" => Some(Kind::Assignment),
-            "event" => Some(Kind::Event),
-            "other" => Some(Kind::Other),
-            _ => None,
-        }
-    }
-}
-
-/// The TaskRouter facts pulled out of a request's raw bytes; stored in indexed columns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Derived {
-    pub kind: Kind,
-    pub event_type: Option<String>,
-    pub account_sid: Option<String>,
-    pub workspace_sid: Option<String>,
-    pub task_sid: Option<String>,
-    pub reservation_sid: Option<String>,
-    pub worker_sid: Option<String>,
-    /// `WorkerName`, when the callback carries it (event callbacks do).
-    pub worker_name: Option<String>,
-    /// What this callback says about its reservation's status (`pending` for an assignment
-    /// callback, `accepted` for `reservation.accepted`, ...).
-    pub reservation_status: Option<&'static str>,
-}
-
-/// The response taskhook sent (or is about to send) for a captured request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordedResponse {
-    pub status: u16,
-    pub headers: Vec<Header>,
-    pub body: Vec<u8>,
-}
-
 /// Everything the writer stores for one request.
 #[derive(Debug, Clone)]
 pub struct NewRequest {
@@ -130,7 +64,7 @@ pub struct NewRequest {
     pub response: RecordedResponse,
     pub duration_us: i64,
     pub derived: Derived,
-    pub signature: &'static str,
+    pub signature: Verdict,
     /// Why the signature was judged invalid, when it was.
     pub signature_reason: Option<String>,
     pub replay_of: Option<i64>,
@@ -154,12 +88,12 @@ pub struct RequestSummary {
     pub status: u16,
     pub kind: Kind,
     pub event_type: Option<String>,
-    pub account_sid: Option<String>,
-    pub workspace_sid: Option<String>,
-    pub task_sid: Option<String>,
-    pub reservation_sid: Option<String>,
-    pub worker_sid: Option<String>,
-    pub signature: String,
+    pub account_sid: Option<AccountSid>,
+    pub workspace_sid: Option<WorkspaceSid>,
+    pub task_sid: Option<TaskSid>,
+    pub reservation_sid: Option<ReservationSid>,
+    pub worker_sid: Option<WorkerSid>,
+    pub signature: Verdict,
     pub replay_of: Option<i64>,
     pub body_size: u64,
     pub body_truncated: bool,
@@ -181,15 +115,15 @@ pub struct StoredRequest {
 /// A reservation as last seen in callbacks and actions (`GET /api/reservations`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Reservation {
-    pub reservation_sid: String,
-    pub task_sid: Option<String>,
-    pub workspace_sid: Option<String>,
-    pub worker_sid: Option<String>,
+    pub reservation_sid: ReservationSid,
+    pub task_sid: Option<TaskSid>,
+    pub workspace_sid: Option<WorkspaceSid>,
+    pub worker_sid: Option<WorkerSid>,
     pub worker_name: Option<String>,
     /// RFC 3339 time of the assignment callback, when one was seen.
     pub offered_at: Option<String>,
     pub offered_at_us: Option<i64>,
-    pub status: String,
+    pub status: ReservationStatus,
     pub status_at: String,
     pub first_request_id: i64,
     pub last_request_id: i64,
@@ -199,16 +133,15 @@ pub struct Reservation {
 #[derive(Debug, Clone)]
 pub struct NewAction {
     pub at_us: i64,
-    /// accept / reject / complete / cancel / refresh.
-    pub action: &'static str,
+    pub action: ActionKind,
     pub method: &'static str,
     /// Without userinfo.
     pub url: String,
     /// The form body sent.
     pub params: String,
-    pub workspace_sid: Option<String>,
-    pub task_sid: Option<String>,
-    pub reservation_sid: Option<String>,
+    pub workspace_sid: Option<WorkspaceSid>,
+    pub task_sid: Option<TaskSid>,
+    pub reservation_sid: Option<ReservationSid>,
     pub response_status: Option<u16>,
     pub response_body: Option<String>,
     pub error: Option<String>,
@@ -220,7 +153,7 @@ pub struct NewAction {
 /// A reservation's state as TaskRouter reported it in a REST answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReservationUpdate {
-    pub status: String,
+    pub status: ReservationStatus,
     pub worker_name: Option<String>,
 }
 
@@ -230,13 +163,13 @@ pub struct Action {
     pub id: i64,
     pub at: String,
     pub at_us: i64,
-    pub action: String,
+    pub action: ActionKind,
     pub method: String,
     pub url: String,
     pub params: String,
-    pub workspace_sid: Option<String>,
-    pub task_sid: Option<String>,
-    pub reservation_sid: Option<String>,
+    pub workspace_sid: Option<WorkspaceSid>,
+    pub task_sid: Option<TaskSid>,
+    pub reservation_sid: Option<ReservationSid>,
     pub response_status: Option<u16>,
     pub response_body: Option<String>,
     pub error: Option<String>,

@@ -260,7 +260,7 @@ fn insert_request(tx: &Transaction<'_>, r: &NewRequest) -> rusqlite::Result<i64>
     if let (Some(reservation_sid), Some(status), None) =
         (&d.reservation_sid, d.reservation_status, r.replay_of)
     {
-        let offered_at = (status == "pending").then_some(r.received_at_us);
+        let offered_at = status.is_pending().then_some(r.received_at_us);
         tx.prepare_cached(UPSERT_RESERVATION)?.execute(params![
             reservation_sid,
             d.task_sid,
@@ -358,7 +358,7 @@ fn summarize(id: i64, r: &NewRequest) -> RequestSummary {
         task_sid: d.task_sid.clone(),
         reservation_sid: d.reservation_sid.clone(),
         worker_sid: d.worker_sid.clone(),
-        signature: r.signature.to_owned(),
+        signature: r.signature,
         replay_of: r.replay_of,
         body_size: r.body_size,
         body_truncated: r.body_truncated,

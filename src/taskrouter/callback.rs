@@ -5,8 +5,9 @@
 //! body and in the query string, so hand-made test requests are recognised too. The first value
 //! of a repeated key wins, which is also the one shown first in the inspector.
 
-use crate::store::models::{Derived, Kind};
-use crate::taskrouter::sid::{self, is_sid};
+use crate::taskrouter::sid::{AccountSid, ReservationSid, TaskSid, WorkerSid, WorkspaceSid};
+use crate::taskrouter::signature::is_form;
+use crate::taskrouter::status::{Kind, ReservationStatus};
 
 /// Longest EventType kept in the indexed column; real ones are under 40 characters.
 const MAX_EVENT_TYPE: usize = 100;
@@ -16,8 +17,14 @@ const MAX_EVENT_TYPE: usize = 100;
 pub struct Params(Vec<(String, String)>);
 
 impl Params {
-    /// Collects parameters from the query string and, depending on `content_type`, the body.
-    pub fn collect(query: Option<&str>, content_type: Option<&[u8]>, body: &[u8]) -> Self {
+    /// Collects parameters from the query string and, depending on `content_type` and
+    /// `method`, the body (form-encoded as TaskRouter sends them, or a JSON object).
+    pub fn collect(
+        query: Option<&str>,
+        content_type: Option<&[u8]>,
+        method: &str,
+        body: &[u8],
+    ) -> Self {
         let mut params = Vec::new();
         let is_json = content_type.is_some_and(|ct| {
             String::from_utf8_lossy(ct)
@@ -32,7 +39,7 @@ impl Params {
                     }
                 }
             }
-        } else if is_form(content_type) {
+        } else if is_form(content_type, method) {
             params.extend(form_urlencoded::parse(body).into_owned());
         }
         if let Some(query) = query {
@@ -48,14 +55,28 @@ impl Params {
             .find(|(k, v)| k == name && !v.is_empty())
             .map(|(_, v)| v.as_str())
     }
+
+    /// The first value of `name` that is a well-formed SID of the expected kind.
+    fn sid<T: std::str::FromStr>(&self, name: &str) -> Option<T> {
+        self.first(name).and_then(|v| v.parse().ok())
+    }
 }
 
-/// True when a body with this Content-Type is read as form parameters (TaskRouter's encoding;
-/// a missing Content-Type is treated the same way).
-pub fn is_form(content_type: Option<&[u8]>) -> bool {
-    content_type.is_none_or(|ct| {
-        ct.len() >= 33 && ct[..33].eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
-    })
+/// The TaskRouter facts pulled out of a request's raw bytes; stored in indexed columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Derived {
+    pub kind: Kind,
+    pub event_type: Option<String>,
+    pub account_sid: Option<AccountSid>,
+    pub workspace_sid: Option<WorkspaceSid>,
+    pub task_sid: Option<TaskSid>,
+    pub reservation_sid: Option<ReservationSid>,
+    pub worker_sid: Option<WorkerSid>,
+    /// `WorkerName`, when the callback carries it (event callbacks do).
+    pub worker_name: Option<String>,
+    /// What this callback says about its reservation's status (`pending` for an assignment
+    /// callback, `accepted` for `reservation.accepted`, ...).
+    pub reservation_status: Option<ReservationStatus>,
 }
 
 /// Derives kind, EventType and the SIDs from a request's parameters.
@@ -70,45 +91,25 @@ pub fn derive(params: &Params) -> Derived {
     } else {
         Kind::Other
     };
-    let sid = |name: &str, prefix: &str| {
-        params
-            .first(name)
-            .filter(|v| is_sid(v, prefix))
-            .map(str::to_owned)
-    };
     Derived {
-        account_sid: sid("AccountSid", sid::ACCOUNT),
-        workspace_sid: sid("WorkspaceSid", sid::WORKSPACE),
-        task_sid: sid("TaskSid", sid::TASK),
-        reservation_sid: sid("ReservationSid", sid::RESERVATION),
-        worker_sid: sid("WorkerSid", sid::WORKER),
+        account_sid: params.sid("AccountSid"),
+        workspace_sid: params.sid("WorkspaceSid"),
+        task_sid: params.sid("TaskSid"),
+        reservation_sid: params.sid("ReservationSid"),
+        worker_sid: params.sid("WorkerSid"),
         worker_name: params
             .first("WorkerName")
             .map(|n| n.chars().take(MAX_EVENT_TYPE).collect()),
         reservation_status: match kind {
-            Kind::Assignment => Some("pending"),
-            Kind::Event => event_type.as_deref().and_then(reservation_status),
+            Kind::Assignment => Some(ReservationStatus::Pending),
+            Kind::Event => event_type
+                .as_deref()
+                .and_then(ReservationStatus::from_event),
             Kind::Other => None,
         },
         event_type,
         kind,
     }
-}
-
-/// The reservation status an event reports (reference §2.4), if it is a reservation event.
-pub fn reservation_status(event_type: &str) -> Option<&'static str> {
-    Some(match event_type {
-        "reservation.created" => "pending",
-        "reservation.accepted" => "accepted",
-        "reservation.rejected" => "rejected",
-        "reservation.timeout" => "timeout",
-        "reservation.canceled" => "canceled",
-        "reservation.rescinded" => "rescinded",
-        "reservation.completed" => "completed",
-        "reservation.wrapup" => "wrapping",
-        "reservation.failed" => "failed",
-        _ => return None,
-    })
 }
 
 /// Most body text indexed for full-text search.
@@ -145,16 +146,16 @@ mod tests {
     #[test]
     fn assignment_callback_has_reservation_and_no_event_type() {
         let body = format!("TaskSid={WT}&ReservationSid={WR}&TaskAttributes=%7B%7D");
-        let d = derive(&Params::collect(None, FORM, body.as_bytes()));
+        let d = derive(&Params::collect(None, FORM, "POST", body.as_bytes()));
         assert_eq!(d.kind, Kind::Assignment);
-        assert_eq!(d.task_sid.as_deref(), Some(WT));
-        assert_eq!(d.reservation_sid.as_deref(), Some(WR));
+        assert_eq!(d.task_sid.as_ref().map(|s| s.as_str()), Some(WT));
+        assert_eq!(d.reservation_sid.as_ref().map(|s| s.as_str()), Some(WR));
     }
 
     #[test]
     fn event_type_makes_an_event_even_with_a_reservation() {
         let body = format!("EventType=reservation.accepted&ReservationSid={WR}");
-        let d = derive(&Params::collect(None, FORM, body.as_bytes()));
+        let d = derive(&Params::collect(None, FORM, "POST", body.as_bytes()));
         assert_eq!(d.kind, Kind::Event);
         assert_eq!(d.event_type.as_deref(), Some("reservation.accepted"));
     }
@@ -162,7 +163,7 @@ mod tests {
     #[test]
     fn malformed_sids_are_not_extracted() {
         let body = "TaskSid=WT..%2F..%2FAccounts&ReservationSid=WRshort";
-        let d = derive(&Params::collect(None, FORM, body.as_bytes()));
+        let d = derive(&Params::collect(None, FORM, "POST", body.as_bytes()));
         assert_eq!(
             d.kind,
             Kind::Assignment,
@@ -178,17 +179,19 @@ mod tests {
         let d = derive(&Params::collect(
             None,
             Some(b"application/json"),
+            "POST",
             json.as_bytes(),
         ));
-        assert_eq!((d.kind, d.task_sid.as_deref()), (Kind::Event, Some(WT)));
+        assert_eq!((d.kind, d.task_sid.as_ref().map(|s| s.as_str())), (Kind::Event, Some(WT)));
 
         let query = format!("ReservationSid={WR}");
         let d = derive(&Params::collect(
             Some(&query),
             Some(b"text/plain"),
+            "POST",
             b"<ignored>",
         ));
-        assert_eq!(d.reservation_sid.as_deref(), Some(WR));
+        assert_eq!(d.reservation_sid.as_ref().map(|s| s.as_str()), Some(WR));
     }
 
     #[test]
@@ -201,7 +204,7 @@ mod tests {
             b"{\"a\":",
         ] {
             for ct in [FORM, Some(b"application/json"), None] {
-                let d = derive(&Params::collect(Some("%"), ct, body));
+                let d = derive(&Params::collect(Some("%"), ct, "POST", body));
                 assert_eq!(d.kind, Kind::Other);
             }
         }
@@ -212,14 +215,15 @@ mod tests {
         let assignment = derive(&Params::collect(
             None,
             FORM,
+            "POST",
             format!("ReservationSid={WR}").as_bytes(),
         ));
-        assert_eq!(assignment.reservation_status, Some("pending"));
+        assert_eq!(assignment.reservation_status, Some(ReservationStatus::Pending));
         let body = format!("EventType=reservation.timeout&ReservationSid={WR}&WorkerName=Alice");
-        let timeout = derive(&Params::collect(None, FORM, body.as_bytes()));
-        assert_eq!(timeout.reservation_status, Some("timeout"));
+        let timeout = derive(&Params::collect(None, FORM, "POST", body.as_bytes()));
+        assert_eq!(timeout.reservation_status, Some(ReservationStatus::Timeout));
         assert_eq!(timeout.worker_name.as_deref(), Some("Alice"));
-        let task = derive(&Params::collect(None, FORM, b"EventType=task.created"));
+        let task = derive(&Params::collect(None, FORM, "POST", b"EventType=task.created"));
         assert_eq!(task.reservation_status, None);
     }
 
@@ -228,6 +232,7 @@ mod tests {
         let form = Params::collect(
             None,
             FORM,
+            "POST",
             b"TaskAttributes=%7B%22selected_language%22%3A%22es%22%7D",
         );
         let text = search_text("/cb", &form, true, b"ignored");
@@ -241,7 +246,7 @@ mod tests {
     fn first_of_repeated_keys_wins() {
         let other = "WTffffffffffffffffffffffffffffffff";
         let body = format!("TaskSid={WT}&TaskSid={other}");
-        let d = derive(&Params::collect(None, FORM, body.as_bytes()));
-        assert_eq!(d.task_sid.as_deref(), Some(WT));
+        let d = derive(&Params::collect(None, FORM, "POST", body.as_bytes()));
+        assert_eq!(d.task_sid.as_ref().map(|s| s.as_str()), Some(WT));
     }
 }

@@ -3,7 +3,8 @@
 //! (reference §3). The base URL defaults to https://taskrouter.twilio.com and can point at the
 //! local sim or a test server.
 //!
-//! Safety: SIDs are validated before they go into a path; redirects are not followed; every
+//! Safety: paths are built only from typed SIDs ([`super::sid`]), which cannot hold anything but
+//! a prefix and hex digits; redirects are not followed; every
 //! call has a connect and a total timeout; `429` (never processed, reference §3.9) is retried
 //! with bounded backoff; nothing else is retried here. Credentials never appear in a `Debug`
 //! output, an error or a URL.
@@ -13,8 +14,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::sid::{self, is_sid};
+use super::sid::{AccountSid, ReservationSid, TaskSid, WorkerSid, WorkspaceSid};
 use super::signature::AuthToken;
+use super::status::ReservationStatus;
+use crate::wire::{ErrorBody, client_builder, root_cause};
 
 /// Production base URL.
 pub const DEFAULT_BASE_URL: &str = "https://taskrouter.twilio.com";
@@ -26,7 +29,7 @@ const MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
 /// Basic-auth credentials. `Debug` never shows the secret.
 #[derive(Clone)]
 pub struct Credentials {
-    account_sid: String,
+    account_sid: AccountSid,
     /// Account SID, or an API key SID (`SK…`).
     username: String,
     password: AuthToken,
@@ -44,10 +47,10 @@ impl std::fmt::Debug for Credentials {
 
 impl Credentials {
     /// Account SID + Auth Token.
-    pub fn auth_token(account_sid: &str, token: AuthToken) -> Self {
+    pub fn auth_token(account_sid: &AccountSid, token: AuthToken) -> Self {
         Self {
-            account_sid: account_sid.to_owned(),
-            username: account_sid.to_owned(),
+            account_sid: account_sid.clone(),
+            username: account_sid.to_string(),
             password: token,
         }
     }
@@ -60,45 +63,70 @@ impl Credentials {
         auth_token: Option<&str>,
         api_key: Option<&str>,
         api_secret: Option<&str>,
-    ) -> Result<Option<Self>, String> {
+    ) -> Result<Option<Self>, CredentialsError> {
         fn present(v: Option<&str>) -> Option<&str> {
             v.map(str::trim).filter(|v| !v.is_empty())
         }
         let Some(account_sid) = present(account_sid) else {
             if present(auth_token).is_some() || present(api_key).is_some() {
-                return Err(
-                    "TWILIO_ACCOUNT_SID is needed with TWILIO_AUTH_TOKEN or TWILIO_API_KEY".into(),
-                );
+                return Err(CredentialsError::NoAccountSid);
             }
             return Ok(None);
         };
-        if !is_sid(account_sid, sid::ACCOUNT) {
-            return Err("TWILIO_ACCOUNT_SID must be AC followed by 32 hex digits".into());
-        }
+        let account_sid: AccountSid = account_sid
+            .parse()
+            .map_err(|_| CredentialsError::BadAccountSid)?;
         match (present(api_key), present(api_secret), present(auth_token)) {
             (Some(key), Some(secret), _) => {
-                if !is_sid(key, "SK") {
-                    return Err("TWILIO_API_KEY must be SK followed by 32 hex digits".into());
+                if !is_api_key(key) {
+                    return Err(CredentialsError::BadApiKey);
                 }
                 Ok(Some(Self {
-                    account_sid: account_sid.to_owned(),
+                    account_sid,
                     username: key.to_owned(),
                     password: AuthToken::new(secret),
                 }))
             }
             (None, None, Some(token)) => {
-                Ok(Some(Self::auth_token(account_sid, AuthToken::new(token))))
+                Ok(Some(Self::auth_token(&account_sid, AuthToken::new(token))))
             }
-            (Some(_), None, _) | (None, Some(_), _) => {
-                Err("set both TWILIO_API_KEY and TWILIO_API_SECRET, or neither".into())
-            }
+            (Some(_), None, _) | (None, Some(_), _) => Err(CredentialsError::HalfApiKey),
             (None, None, None) => Ok(None),
         }
     }
 
-    pub fn account_sid(&self) -> &str {
+    pub fn account_sid(&self) -> &AccountSid {
         &self.account_sid
     }
+}
+
+/// An API key SID: `SK` + 32 hex digits (not a TaskRouter resource, so not a [`super::sid`] kind).
+fn is_api_key(value: &str) -> bool {
+    super::sid::is_sid(value, "SK")
+}
+
+/// Why the TWILIO_* credentials cannot be used. Never carries a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialsError {
+    #[error("TWILIO_ACCOUNT_SID is needed with TWILIO_AUTH_TOKEN or TWILIO_API_KEY")]
+    NoAccountSid,
+    #[error("TWILIO_ACCOUNT_SID must be AC followed by 32 hex digits")]
+    BadAccountSid,
+    #[error("TWILIO_API_KEY must be SK followed by 32 hex digits")]
+    BadApiKey,
+    #[error("set both TWILIO_API_KEY and TWILIO_API_SECRET, or neither")]
+    HalfApiKey,
+}
+
+/// Why a REST client cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientSetupError {
+    #[error("invalid TaskRouter URL {0:?}")]
+    BadUrl(String, #[source] url::ParseError),
+    #[error("TaskRouter URL {0:?} must be http(s) without credentials")]
+    NotHttp(String),
+    #[error("cannot build the HTTP client")]
+    Http(#[source] reqwest::Error),
 }
 
 /// Why a REST call did not succeed.
@@ -108,12 +136,6 @@ pub enum RestError {
         "no TaskRouter credentials: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET) before starting taskhook"
     )]
     NoCredentials,
-    #[error("{name} {value:?} is not a valid SID ({prefix} followed by 32 hex digits)")]
-    InvalidSid {
-        name: &'static str,
-        prefix: &'static str,
-        value: String,
-    },
     /// TaskRouter answered with an error status. Its JSON is kept as sent.
     #[error("{}", describe_twilio(*.status, *.code, .message))]
     Twilio {
@@ -151,6 +173,25 @@ impl RestError {
         }
     }
 
+    /// This error in the one JSON error shape: TaskRouter's status, code and more_info when it
+    /// answered, 502 when it did not.
+    pub fn error_body(&self) -> ErrorBody {
+        match self {
+            RestError::Twilio {
+                status,
+                code,
+                more_info,
+                ..
+            } => ErrorBody {
+                status: *status,
+                code: *code,
+                message: self.to_string(),
+                more_info: more_info.clone(),
+            },
+            other => ErrorBody::new(502, other.to_string()),
+        }
+    }
+
     /// The HTTP status TaskRouter sent, if it answered.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -170,14 +211,14 @@ pub struct RestResponse {
 /// The fields of a Reservation that taskhook shows (reference §3.4).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct ReservationJson {
-    pub sid: String,
-    pub reservation_status: String,
+    pub sid: ReservationSid,
+    pub reservation_status: ReservationStatus,
     #[serde(default)]
     pub worker_name: Option<String>,
     #[serde(default)]
-    pub worker_sid: Option<String>,
+    pub worker_sid: Option<WorkerSid>,
     #[serde(default)]
-    pub task_sid: Option<String>,
+    pub task_sid: Option<TaskSid>,
 }
 
 /// One call: method, path under the base URL, form parameters.
@@ -206,43 +247,18 @@ pub struct Client {
     timeout: Duration,
 }
 
-fn checked<'a>(
-    name: &'static str,
-    prefix: &'static str,
-    value: &'a str,
-) -> Result<&'a str, RestError> {
-    if is_sid(value, prefix) {
-        Ok(value)
-    } else {
-        Err(RestError::InvalidSid {
-            name,
-            prefix,
-            value: value.chars().take(64).collect(),
-        })
-    }
-}
-
-/// `/v1/Workspaces/{WS}/Tasks/{WT}/Reservations/{WR}`, every SID validated first.
+/// `/v1/Workspaces/{WS}/Tasks/{WT}/Reservations/{WR}`.
 pub fn reservation_path(
-    workspace: &str,
-    task: &str,
-    reservation: &str,
-) -> Result<String, RestError> {
-    Ok(format!(
-        "/v1/Workspaces/{}/Tasks/{}/Reservations/{}",
-        checked("WorkspaceSid", sid::WORKSPACE, workspace)?,
-        checked("TaskSid", sid::TASK, task)?,
-        checked("ReservationSid", sid::RESERVATION, reservation)?,
-    ))
+    workspace: &WorkspaceSid,
+    task: &TaskSid,
+    reservation: &ReservationSid,
+) -> String {
+    format!("/v1/Workspaces/{workspace}/Tasks/{task}/Reservations/{reservation}")
 }
 
-/// `/v1/Workspaces/{WS}/Tasks/{WT}`, every SID validated first.
-pub fn task_path(workspace: &str, task: &str) -> Result<String, RestError> {
-    Ok(format!(
-        "/v1/Workspaces/{}/Tasks/{}",
-        checked("WorkspaceSid", sid::WORKSPACE, workspace)?,
-        checked("TaskSid", sid::TASK, task)?,
-    ))
+/// `/v1/Workspaces/{WS}/Tasks/{WT}`.
+pub fn task_path(workspace: &WorkspaceSid, task: &TaskSid) -> String {
+    format!("/v1/Workspaces/{workspace}/Tasks/{task}")
 }
 
 impl Client {
@@ -251,25 +267,20 @@ impl Client {
         base_url: &str,
         credentials: Option<Credentials>,
         timeout: Duration,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ClientSetupError> {
         let base = base_url.trim_end_matches('/').to_owned();
-        let parsed = reqwest::Url::parse(&base)
-            .map_err(|e| format!("invalid TaskRouter URL {base:?}: {e}"))?;
+        let parsed =
+            reqwest::Url::parse(&base).map_err(|e| ClientSetupError::BadUrl(base.clone(), e))?;
         if !matches!(parsed.scheme(), "http" | "https")
             || !parsed.username().is_empty()
             || parsed.password().is_some()
         {
-            return Err(format!(
-                "TaskRouter URL {base:?} must be http(s) without credentials"
-            ));
+            return Err(ClientSetupError::NotHttp(base));
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
+        let http = client_builder(Duration::from_secs(5), timeout)
             .user_agent(concat!("taskhook/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .map_err(ClientSetupError::Http)?;
         Ok(Self {
             http,
             base,
@@ -347,60 +358,50 @@ impl Client {
         if err.is_timeout() {
             RestError::Timeout(self.timeout)
         } else {
-            // reqwest's Display never includes the Authorization header; strip the URL anyway
-            // so nothing but the cause is shown.
-            let mut cause = String::new();
-            let mut source: Option<&dyn std::error::Error> = std::error::Error::source(err);
-            while let Some(s) = source {
-                cause = s.to_string();
-                source = s.source();
-            }
-            RestError::Transport(if cause.is_empty() {
-                err.to_string()
-            } else {
-                cause
-            })
+            // reqwest's Display never includes the Authorization header; show only the root
+            // cause anyway, so no URL is echoed.
+            RestError::Transport(root_cause(err))
         }
     }
 
     /// `GET` a reservation through its task.
     pub fn fetch_reservation_call(
-        workspace: &str,
-        task: &str,
-        reservation: &str,
-    ) -> Result<Call, RestError> {
-        Ok(Call {
+        workspace: &WorkspaceSid,
+        task: &TaskSid,
+        reservation: &ReservationSid,
+    ) -> Call {
+        Call {
             method: reqwest::Method::GET,
-            path: reservation_path(workspace, task, reservation)?,
+            path: reservation_path(workspace, task, reservation),
             params: Vec::new(),
-        })
+        }
     }
 
     /// `POST` a reservation update (`ReservationStatus=accepted`, ...).
     pub fn update_reservation_call(
-        workspace: &str,
-        task: &str,
-        reservation: &str,
+        workspace: &WorkspaceSid,
+        task: &TaskSid,
+        reservation: &ReservationSid,
         params: Vec<(String, String)>,
-    ) -> Result<Call, RestError> {
-        Ok(Call {
+    ) -> Call {
+        Call {
             method: reqwest::Method::POST,
-            path: reservation_path(workspace, task, reservation)?,
+            path: reservation_path(workspace, task, reservation),
             params,
-        })
+        }
     }
 
     /// `POST` a task update (`AssignmentStatus=completed&Reason=...`).
     pub fn update_task_call(
-        workspace: &str,
-        task: &str,
+        workspace: &WorkspaceSid,
+        task: &TaskSid,
         params: Vec<(String, String)>,
-    ) -> Result<Call, RestError> {
-        Ok(Call {
+    ) -> Call {
+        Call {
             method: reqwest::Method::POST,
-            path: task_path(workspace, task)?,
+            path: task_path(workspace, task),
             params,
-        })
+        }
     }
 }
 
@@ -444,7 +445,7 @@ mod tests {
         let api = Credentials::from_values(Some(AC), Some("t"), Some(key), Some("s"))
             .unwrap()
             .unwrap();
-        assert_eq!((api.username.as_str(), api.account_sid()), (key, AC));
+        assert_eq!((api.username.as_str(), api.account_sid().as_str()), (key, AC));
         assert!(
             Credentials::from_values(None, None, None, None)
                 .unwrap()
@@ -457,26 +458,15 @@ mod tests {
     }
 
     #[test]
-    fn paths_are_built_only_from_valid_sids() {
-        let ws = "WS0123456789abcdef0123456789abcdef";
-        let wt = "WT0123456789abcdef0123456789abcdef";
-        let wr = "WR0123456789abcdef0123456789abcdef";
+    fn paths_are_built_from_typed_sids() {
+        let ws: WorkspaceSid = "WS0123456789abcdef0123456789abcdef".parse().unwrap();
+        let wt: TaskSid = "WT0123456789abcdef0123456789abcdef".parse().unwrap();
+        let wr: ReservationSid = "WR0123456789abcdef0123456789abcdef".parse().unwrap();
         assert_eq!(
-            reservation_path(ws, wt, wr).unwrap(),
+            reservation_path(&ws, &wt, &wr),
             format!("/v1/Workspaces/{ws}/Tasks/{wt}/Reservations/{wr}")
         );
-        let err = reservation_path(ws, wt, "WR../../Accounts/AC0123456789abcdef01").unwrap_err();
-        assert!(
-            matches!(
-                err,
-                RestError::InvalidSid {
-                    name: "ReservationSid",
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        assert!(task_path("WS%2F..", wt).is_err());
+        assert_eq!(task_path(&ws, &wt), format!("/v1/Workspaces/{ws}/Tasks/{wt}"));
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! `a=b=c`, empty names) and never panics.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -31,7 +31,20 @@ const FORM_MEDIA_TYPE: &[u8] = b"application/x-www-form-urlencoded";
 const SIGNATURE_LEN: usize = 28;
 
 /// The per-request verdict stored in the `signature` column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Verdict {
     /// The header matched one of the URL variants (and the body matched `bodySHA256`).
     Valid,
@@ -46,30 +59,7 @@ pub enum Verdict {
 impl Verdict {
     /// The column value: `"valid"`, `"invalid"`, `"missing"` or `"unchecked"`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Valid => "valid",
-            Verdict::Invalid => "invalid",
-            Verdict::Missing => "missing",
-            Verdict::Unchecked => "unchecked",
-        }
-    }
-
-    /// The inverse of [`Verdict::as_str`]; `None` for anything else.
-    pub fn parse(value: &str) -> Option<Self> {
-        [
-            Verdict::Valid,
-            Verdict::Invalid,
-            Verdict::Missing,
-            Verdict::Unchecked,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == value)
-    }
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -167,13 +157,7 @@ fn hmac_sha1(token: &AuthToken, message: &[u8]) -> Vec<u8> {
 /// Lowercase hex SHA-256 of a raw body (the `bodySHA256` query parameter for JSON bodies).
 pub fn body_sha256(body: &[u8]) -> String {
     use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(body);
-    let mut hex = String::with_capacity(digest.len() * 2);
-    for byte in digest.iter() {
-        // Writing to a String cannot fail.
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
+    hex::encode(sha2::Sha256::digest(body))
 }
 
 /// Verify a captured request.
@@ -868,9 +852,9 @@ mod tests {
         ] {
             assert_eq!(verdict.as_str(), s);
             assert_eq!(verdict.to_string(), s);
-            assert_eq!(Verdict::parse(s), Some(verdict));
+            assert_eq!(s.parse::<Verdict>(), Ok(verdict));
         }
-        assert_eq!(Verdict::parse("Valid"), None);
+        assert!("Valid".parse::<Verdict>().is_err());
     }
 
     #[test]
