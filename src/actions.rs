@@ -347,9 +347,11 @@ impl Actions {
 /// `GET` the reservation of `target` (the task itself when it names no reservation).
 fn fetch_call(target: &Target) -> Call {
     let path = match &target.reservation {
-        Some(reservation) => {
-            crate::taskrouter::client::reservation_path(&target.workspace, &target.task, reservation)
-        }
+        Some(reservation) => crate::taskrouter::client::reservation_path(
+            &target.workspace,
+            &target.task,
+            reservation,
+        ),
         None => crate::taskrouter::client::task_path(&target.workspace, &target.task),
     };
     Call {

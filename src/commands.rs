@@ -269,7 +269,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     if let Some(token) = &args.inspector_token {
         config.inspector.token = InspectorToken::fixed(token)?;
     }
-    let credentials = Credentials::auth_token(&sim.account_sid().parse()?, sim.auth_token().clone());
+    let credentials =
+        Credentials::auth_token(&sim.account_sid().parse()?, sim.auth_token().clone());
     config.taskrouter.base_url = sim.base_url();
     config.taskrouter.credentials = Some(credentials.clone());
     config.taskrouter.workspace = Some(sim.workspace_sid().parse()?);

@@ -197,13 +197,11 @@ impl Config {
                 args.forward_timeout > 0,
                 "--forward-timeout must be at least 1 second"
             );
-            config.capture.forward = Some(
-                Forwarder::new(
-                    &url,
-                    args.forward_host_rewrite,
-                    Duration::from_secs(args.forward_timeout),
-                )?,
-            );
+            config.capture.forward = Some(Forwarder::new(
+                &url,
+                args.forward_host_rewrite,
+                Duration::from_secs(args.forward_timeout),
+            )?);
         }
         config.replay_allowed_hosts = args.allow_replay_to.clone();
         Ok(config)

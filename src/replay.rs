@@ -266,11 +266,7 @@ pub struct Replayer {
 }
 
 impl Replayer {
-    pub fn new(
-        config: ReplayConfig,
-        store: Store,
-        writer: Writer,
-    ) -> Result<Self, reqwest::Error> {
+    pub fn new(config: ReplayConfig, store: Store, writer: Writer) -> Result<Self, reqwest::Error> {
         let http = client_builder(Duration::from_secs(5), Duration::from_secs(30)).build()?;
         Ok(Self {
             config,

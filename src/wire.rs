@@ -135,7 +135,9 @@ impl ErrorBody {
 
     /// `{"error": {...}}` as bytes.
     pub fn to_json(&self) -> Vec<u8> {
-        serde_json::json!({ "error": self }).to_string().into_bytes()
+        serde_json::json!({ "error": self })
+            .to_string()
+            .into_bytes()
     }
 }
 
@@ -157,13 +159,18 @@ pub fn json_error(status: u16, message: &str) -> RecordedResponse {
     json_response(status, ErrorBody::new(status, message).to_json())
 }
 
+/// Makes ring the process's rustls provider. reqwest is built without a default one (see
+/// Cargo.toml: aws-lc-rs needs a C toolchain and cmake); installing twice is harmless, so every
+/// client builder calls this.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The settings every outbound client shares (TaskRouter REST, forward, replay): rustls with
 /// the ring provider, a connect timeout, a total timeout, and no redirects (a redirect could
 /// carry credentials or a replay to a host that was never allowed).
 pub fn client_builder(connect: Duration, total: Duration) -> reqwest::ClientBuilder {
-    // reqwest is built without a default crypto provider (see Cargo.toml); installing one twice
-    // is harmless, so every builder makes sure.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_crypto_provider();
     reqwest::Client::builder()
         .connect_timeout(connect)
         .timeout(total)

@@ -3,7 +3,7 @@
 //! template whose SID, phone-number and timestamp slots are overwritten in place, so every
 //! request carries unique SIDs without formatting a kilobyte of text per request.
 
-use taskhook::store::models::Header;
+use taskhook::wire::Header;
 
 pub const ACCOUNT: &str = "AC4d2e8f1a9b7c6d5e3f2a1b0c9d8e7f6a";
 pub const WORKSPACE: &str = "WS7e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b";

@@ -18,9 +18,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 
-use taskhook::store::models::{Header, NewRequest, RecordedResponse};
+use taskhook::store::models::NewRequest;
 use taskhook::store::writer::Writer;
 use taskhook::taskrouter::callback::{Params, derive, search_text};
+use taskhook::wire::{Header, RecordedResponse};
 
 use crate::callbacks::{STEPS, Step, Template, WORKERS, request_headers, stored_headers};
 
@@ -107,7 +108,7 @@ impl Callbacks {
         let body = template.fill(task, now.as_secs());
         let headers: Vec<Header> = stored_headers(task, self.step, body.len());
         let content_type: &[u8] = b"application/x-www-form-urlencoded; charset=utf-8";
-        let params = Params::collect(None, Some(content_type), &body);
+        let params = Params::collect(None, Some(content_type), "POST", &body);
         let path = template.step.path();
         NewRequest {
             received_at_us: now.as_micros() as i64,
@@ -126,7 +127,7 @@ impl Callbacks {
             },
             duration_us: 30,
             derived: derive(&params),
-            signature: "unchecked",
+            signature: taskhook::taskrouter::signature::Verdict::Unchecked,
             signature_reason: None,
             replay_of: None,
             error: None,

@@ -489,7 +489,8 @@ fn taskhook_run(
     config.store.sync = sync;
     if let Some(floor) = forward {
         let url = reqwest::Url::parse(&format!("http://{floor}")).map_err(|e| e.to_string())?;
-        config.capture.forward = Some(Forwarder::new(&url, false, Duration::from_secs(15))?);
+        config.capture.forward =
+            Some(Forwarder::new(&url, false, Duration::from_secs(15)).map_err(|e| e.to_string())?);
     }
     // As in main.rs: a multi-threaded runtime with one worker per core.
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;

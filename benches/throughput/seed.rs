@@ -12,9 +12,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, params};
-use taskhook::store::models::{Header, encode_headers};
+use taskhook::store::models::encode_headers;
 use taskhook::store::{Store, StoreOptions};
 use taskhook::taskrouter::callback::{Params, derive, search_text};
+use taskhook::wire::Header;
 
 use crate::callbacks::{ACCOUNT, STEPS, Step, Template, WORKERS, stored_headers, worker_name};
 
@@ -75,7 +76,7 @@ fn generate(
         let worker = (crate::callbacks::mix(task) % WORKERS as u64) as usize;
         let received_at = start_us + r as i64 * step_us;
         let body = templates[step_index][worker].fill(task, (received_at / 1_000_000) as u64);
-        let params = Params::collect(None, Some(content_type), &body);
+        let params = Params::collect(None, Some(content_type), "POST", &body);
         let derived = derive(&params);
         let text = search_text(step.path(), &params, true, &body);
         let headers: Vec<Header> = stored_headers(task, step_index, body.len());
@@ -92,10 +93,10 @@ fn generate(
             duration_us: 40 + (crate::callbacks::mix(r) % 160) as i64,
             kind: derived.kind.as_str(),
             event_type: derived.event_type,
-            workspace_sid: derived.workspace_sid,
-            task_sid: derived.task_sid,
-            reservation_sid: derived.reservation_sid,
-            worker_sid: derived.worker_sid,
+            workspace_sid: derived.workspace_sid.map(|s| s.to_string()),
+            task_sid: derived.task_sid.map(|s| s.to_string()),
+            reservation_sid: derived.reservation_sid.map(|s| s.to_string()),
+            worker_sid: derived.worker_sid.map(|s| s.to_string()),
             body,
         });
         // A fresh database numbers its rows 1, 2, … in insertion order.

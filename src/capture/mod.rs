@@ -118,12 +118,7 @@ impl Capture {
         let method = parts.method.as_str();
         let params = Params::collect(query.as_deref(), content_type, method, &read.bytes);
         let derived = derive(&params);
-        let search_text = search_text(
-            &path,
-            &params,
-            is_form(content_type, method),
-            &read.bytes,
-        );
+        let search_text = search_text(&path, &params, is_form(content_type, method), &read.bytes);
         let mut forward_error = None;
         let response = match (&read.failure, not_origin_form, &self.settings.forward) {
             (Some(failure), _, _) => json_error(failure.status(), &failure.to_string()),

@@ -8,9 +8,9 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
@@ -132,7 +132,7 @@ fn back_to(back: Option<&str>) -> String {
 /// Results that reached TaskRouter are in the audit trail, which the page shows: back to it.
 fn form_answer(result: Result<Outcome, Failure>, back: &str) -> Result<Response, Failure> {
     match result {
-        Ok(_) | Err(Failure::TaskRouter { .. }) => Ok(Redirect::to(back).into_response()),
+        Ok(_) | Err(Failure::TaskRouter(_)) => Ok(Redirect::to(back).into_response()),
         Err(err) => Err(err),
     }
 }

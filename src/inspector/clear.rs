@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Json;
 use serde_json::json;
 
 use super::InspectorState;
@@ -43,4 +43,3 @@ pub async fn clear_json(
     let deleted = state.actions.writer.clear_all().await?;
     Ok(Json(json!({ "deleted": deleted })).into_response())
 }
-

@@ -44,13 +44,17 @@ pub enum Failure {
     Store(#[from] StoreError),
     /// TaskRouter answered with an error, or did not answer: its error passes through inside
     /// ours, with what taskhook learned meanwhile (the reservation's state).
-    #[error("{summary}")]
-    TaskRouter {
-        error: ErrorBody,
-        summary: String,
-        taskrouter: Option<Value>,
-        reservation_status: Option<ReservationStatus>,
-    },
+    #[error("{}", .0.summary)]
+    TaskRouter(Box<TaskRouterFailure>),
+}
+
+/// What a [`Failure::TaskRouter`] carries (boxed: it is large and rare).
+#[derive(Debug)]
+pub struct TaskRouterFailure {
+    pub error: ErrorBody,
+    pub summary: String,
+    pub taskrouter: Option<Value>,
+    pub reservation_status: Option<ReservationStatus>,
 }
 
 /// The message of a failed page, carried from [`Failure::into_response`] to [`html_errors`].
@@ -66,13 +70,13 @@ impl Failure {
             Failure::Conflict(_) => StatusCode::CONFLICT,
             Failure::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Failure::Unavailable(_) | Failure::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Failure::TaskRouter { .. } => StatusCode::BAD_GATEWAY,
+            Failure::TaskRouter(_) => StatusCode::BAD_GATEWAY,
         }
     }
 
     fn body(&self) -> ErrorBody {
         match self {
-            Failure::TaskRouter { error, .. } => error.clone(),
+            Failure::TaskRouter(failure) => failure.error.clone(),
             other => ErrorBody::new(other.status().as_u16(), other.to_string()),
         }
     }
@@ -82,12 +86,12 @@ impl Failure {
         let error = outcome.error.clone().unwrap_or_else(|| {
             ErrorBody::new(StatusCode::BAD_GATEWAY.as_u16(), outcome.summary.clone())
         });
-        Failure::TaskRouter {
+        Failure::TaskRouter(Box::new(TaskRouterFailure {
             error,
             summary: outcome.summary,
             taskrouter: outcome.taskrouter,
             reservation_status: outcome.reservation_status,
-        }
+        }))
     }
 }
 
@@ -98,16 +102,11 @@ impl IntoResponse for Failure {
         }
         let status = self.status();
         let body = match &self {
-            Failure::TaskRouter {
-                summary,
-                taskrouter,
-                reservation_status,
-                ..
-            } => json!({
+            Failure::TaskRouter(failure) => json!({
                 "error": self.body(),
-                "summary": summary,
-                "taskrouter": taskrouter,
-                "reservation_status": reservation_status,
+                "summary": failure.summary,
+                "taskrouter": failure.taskrouter,
+                "reservation_status": failure.reservation_status,
             }),
             _ => json!({ "error": self.body() }),
         };
@@ -132,12 +131,12 @@ impl From<ActionError> for Failure {
     fn from(err: ActionError) -> Self {
         match err {
             ActionError::Rest(RestError::NoCredentials) => Failure::Conflict(err.to_string()),
-            ActionError::Rest(rest) => Failure::TaskRouter {
+            ActionError::Rest(rest) => Failure::TaskRouter(Box::new(TaskRouterFailure {
                 error: rest.error_body(),
                 summary: rest.to_string(),
                 taskrouter: None,
                 reservation_status: None,
-            },
+            })),
             ActionError::Lookup(message) => Failure::BadRequest(message),
             ActionError::Store(store) => Failure::Store(store),
             ActionError::Audit(_) => Failure::Unavailable(err.to_string()),

@@ -121,9 +121,8 @@ impl ListQuery {
     pub fn to_filter(&self, default_limit: usize) -> Result<RequestFilter, Failure> {
         let kind = non_empty(&self.kind)
             .map(|k| {
-                k.parse::<Kind>().map_err(|_| {
-                    Failure::BadRequest("kind is assignment, event or other".into())
-                })
+                k.parse::<Kind>()
+                    .map_err(|_| Failure::BadRequest("kind is assignment, event or other".into()))
             })
             .transpose()?;
         Ok(RequestFilter {

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Json;
 use http::StatusCode;
 
 use super::InspectorState;
@@ -63,11 +63,9 @@ fn edits_from_form(pairs: &[(String, String)]) -> Result<ReplayEdits, Failure> {
                 .map(str::trim_end)
                 .filter(|l| !l.trim().is_empty())
             {
-                let (name, value) = line
-                    .split_once(':')
-                    .ok_or_else(|| {
-                        Failure::BadRequest(format!("header line {line:?} has no colon"))
-                    })?;
+                let (name, value) = line.split_once(':').ok_or_else(|| {
+                    Failure::BadRequest(format!("header line {line:?} has no colon"))
+                })?;
                 list.push(HeaderEdit {
                     name: name.trim().to_owned(),
                     value: value.trim_start().to_owned(),
@@ -109,4 +107,3 @@ fn edits_from_form(pairs: &[(String, String)]) -> Result<ReplayEdits, Failure> {
         resign: Some(get("keep_signature").is_none()),
     })
 }
-

@@ -86,4 +86,3 @@ pub fn steps(history: &TaskHistory) -> Vec<Step> {
     }
     out
 }
-

@@ -147,7 +147,11 @@ pub fn decision_view(
 ) -> DecisionView {
     DecisionView {
         reservation: r.reservation_sid.to_string(),
-        task: r.task_sid.as_ref().map(ToString::to_string).unwrap_or_default(),
+        task: r
+            .task_sid
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         workspace: r
             .workspace_sid
             .as_ref()
@@ -161,7 +165,6 @@ pub fn decision_view(
         show_status: false,
     }
 }
-
 
 /// One row of the request list.
 #[derive(Debug, Clone)]
@@ -216,7 +219,6 @@ pub fn row_view(s: &RequestSummary, now: i64) -> RowView {
         decision: None,
     }
 }
-
 
 /// What the replay controls on a detail page need.
 #[derive(Debug, Clone)]
@@ -280,7 +282,6 @@ pub fn replay_view(state: &InspectorState, request: &StoredRequest) -> ReplayVie
     }
 }
 
-
 /// One reservation row.
 #[derive(Debug, Clone)]
 pub struct ReservationView {
@@ -328,4 +329,3 @@ pub fn reservation_views(
         })
         .collect()
 }
-

@@ -26,12 +26,13 @@ const FORM: &str = "application/x-www-form-urlencoded";
 /// The HTTP client for callbacks: no redirects, no proxy (callbacks usually go to a local
 /// app), Twilio's User-Agent.
 pub fn client() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .connect_timeout(ASSIGNMENT_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .user_agent("TwilioProxy/1.1")
-        .build()?)
+    // Each request sets its own timeout (assignment or event); this total is the longest.
+    Ok(
+        crate::wire::client_builder(ASSIGNMENT_TIMEOUT, EVENT_TIMEOUT)
+            .no_proxy()
+            .user_agent("TwilioProxy/1.1")
+            .build()?,
+    )
 }
 
 /// Runs until every sender is gone and the queue is empty.

@@ -78,10 +78,7 @@ impl SimConfig {
     /// A random Account SID (`AC` + 32 hex) and Auth Token (32 hex), for when the environment
     /// has none.
     pub fn generated_credentials() -> (String, AuthToken) {
-        (
-            state::new_sid("AC"),
-            AuthToken::new(state::random_hex(16)),
-        )
+        (state::new_sid("AC"), AuthToken::new(state::random_hex(16)))
     }
 
     /// Generated credentials, no callback URLs, the default timeout.

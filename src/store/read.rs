@@ -300,7 +300,11 @@ impl Reader<'_> {
     }
 
     /// Everything recorded about one task, in time order.
-    pub fn task_history(&self, task_sid: &TaskSid, limit: usize) -> Result<TaskHistory, StoreError> {
+    pub fn task_history(
+        &self,
+        task_sid: &TaskSid,
+        limit: usize,
+    ) -> Result<TaskHistory, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {SUMMARY_COLUMNS} FROM requests WHERE task_sid = ?1 ORDER BY id ASC LIMIT ?2"
         ))?;
@@ -348,17 +352,17 @@ impl Reader<'_> {
     }
 
     /// The newest REST call for each of `reservation_sids` (for showing results in lists).
-    pub fn latest_actions(&self, reservation_sids: &[ReservationSid]) -> Result<Vec<Action>, StoreError> {
+    pub fn latest_actions(
+        &self,
+        reservation_sids: &[ReservationSid],
+    ) -> Result<Vec<Action>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {ACTION_COLUMNS} FROM actions WHERE id = \
              (SELECT max(id) FROM actions WHERE reservation_sid = ?1)"
         ))?;
         let mut out = Vec::new();
         for sid in reservation_sids {
-            if let Some(action) = stmt
-                .query_row([sid.as_str()], action_from_row)
-                .optional()?
-            {
+            if let Some(action) = stmt.query_row([sid.as_str()], action_from_row).optional()? {
                 out.push(action);
             }
         }
@@ -366,7 +370,10 @@ impl Reader<'_> {
     }
 
     /// Reservations by SID (those never seen are left out).
-    pub fn reservations_by_sid(&self, sids: &[ReservationSid]) -> Result<Vec<Reservation>, StoreError> {
+    pub fn reservations_by_sid(
+        &self,
+        sids: &[ReservationSid],
+    ) -> Result<Vec<Reservation>, StoreError> {
         let mut out = Vec::new();
         for sid in sids {
             if let Some(r) = self.get_reservation(sid)? {
@@ -426,4 +433,3 @@ impl Reader<'_> {
         })
     }
 }
-

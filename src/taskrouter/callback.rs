@@ -182,7 +182,10 @@ mod tests {
             "POST",
             json.as_bytes(),
         ));
-        assert_eq!((d.kind, d.task_sid.as_ref().map(|s| s.as_str())), (Kind::Event, Some(WT)));
+        assert_eq!(
+            (d.kind, d.task_sid.as_ref().map(|s| s.as_str())),
+            (Kind::Event, Some(WT))
+        );
 
         let query = format!("ReservationSid={WR}");
         let d = derive(&Params::collect(
@@ -218,12 +221,20 @@ mod tests {
             "POST",
             format!("ReservationSid={WR}").as_bytes(),
         ));
-        assert_eq!(assignment.reservation_status, Some(ReservationStatus::Pending));
+        assert_eq!(
+            assignment.reservation_status,
+            Some(ReservationStatus::Pending)
+        );
         let body = format!("EventType=reservation.timeout&ReservationSid={WR}&WorkerName=Alice");
         let timeout = derive(&Params::collect(None, FORM, "POST", body.as_bytes()));
         assert_eq!(timeout.reservation_status, Some(ReservationStatus::Timeout));
         assert_eq!(timeout.worker_name.as_deref(), Some("Alice"));
-        let task = derive(&Params::collect(None, FORM, "POST", b"EventType=task.created"));
+        let task = derive(&Params::collect(
+            None,
+            FORM,
+            "POST",
+            b"EventType=task.created",
+        ));
         assert_eq!(task.reservation_status, None);
     }
 

@@ -445,7 +445,10 @@ mod tests {
         let api = Credentials::from_values(Some(AC), Some("t"), Some(key), Some("s"))
             .unwrap()
             .unwrap();
-        assert_eq!((api.username.as_str(), api.account_sid().as_str()), (key, AC));
+        assert_eq!(
+            (api.username.as_str(), api.account_sid().as_str()),
+            (key, AC)
+        );
         assert!(
             Credentials::from_values(None, None, None, None)
                 .unwrap()
@@ -466,7 +469,10 @@ mod tests {
             reservation_path(&ws, &wt, &wr),
             format!("/v1/Workspaces/{ws}/Tasks/{wt}/Reservations/{wr}")
         );
-        assert_eq!(task_path(&ws, &wt), format!("/v1/Workspaces/{ws}/Tasks/{wt}"));
+        assert_eq!(
+            task_path(&ws, &wt),
+            format!("/v1/Workspaces/{ws}/Tasks/{wt}")
+        );
     }
 
     #[test]

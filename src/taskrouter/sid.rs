@@ -185,7 +185,10 @@ mod tests {
     #[test]
     fn errors_name_the_kind_and_never_echo_the_value() {
         let err = "<script>".parse::<TaskSid>().unwrap_err();
-        assert_eq!(err.to_string(), "TaskSid must be WT followed by 32 hex digits");
+        assert_eq!(
+            err.to_string(),
+            "TaskSid must be WT followed by 32 hex digits"
+        );
     }
 
     #[test]

@@ -10,7 +10,10 @@ pub async fn app_with(fake: &FakeTaskRouter) -> TestApp {
     let url = fake.url.clone();
     spawn_app_with(move |c| {
         c.taskrouter.base_url = url;
-        c.taskrouter.credentials = Some(Credentials::auth_token(ACCOUNT, AuthToken::new(TOKEN)));
+        c.taskrouter.credentials = Some(Credentials::auth_token(
+            &ACCOUNT.parse().unwrap(),
+            AuthToken::new(TOKEN),
+        ));
     })
     .await
 }
@@ -190,7 +193,7 @@ async fn rejected_credentials_say_so_without_echoing_a_secret() {
     let app = spawn_app_with(move |c| {
         c.taskrouter.base_url = url;
         c.taskrouter.credentials = Some(Credentials::auth_token(
-            ACCOUNT,
+            &ACCOUNT.parse().unwrap(),
             AuthToken::new("wrong-token-sentinel"),
         ));
     })
@@ -438,7 +441,7 @@ async fn the_html_form_accepts_with_the_csrf_token_and_comes_back() {
     let app = app_with(&fake).await;
     app.post_form("/assignment", &assignment_params()).await;
     let csrf = app.csrf().await;
-    let client = reqwest::Client::builder()
+    let client = crate::helpers::http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

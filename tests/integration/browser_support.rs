@@ -204,7 +204,7 @@ impl WebDriverCompatibleCommand for ExecuteCdp {
 /// says it is ready. Returns the child and the driver's base URL. A port taken between choosing
 /// and binding it makes chromedriver exit; that is retried on another port.
 async fn spawn_chromedriver(log: &Path) -> (Child, String) {
-    let http = reqwest::Client::builder()
+    let http = crate::helpers::http_builder()
         .timeout(Duration::from_secs(1))
         .build()
         .expect("reqwest client");

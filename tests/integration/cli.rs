@@ -294,7 +294,7 @@ async fn demo_prints_its_addresses_and_alice_accepts_with_one_call() {
         .next()
         .unwrap()
         .to_owned();
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let get = |path: String| {
         client
             .get(format!("{inspector}{path}"))

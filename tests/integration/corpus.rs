@@ -533,7 +533,7 @@ async fn hostile_target() -> SocketAddr {
 /// A normal callback on its own connection (a fresh client: the corpus app's head deadline
 /// would close pooled idle connections under a shared client).
 async fn alive(app: &TestApp, after: &str) {
-    let client = reqwest::Client::builder()
+    let client = crate::helpers::http_builder()
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
@@ -716,9 +716,13 @@ async fn run_check(
         Kind(kind) => assert_eq!(row().summary.kind.as_str(), kind, "{what}: kind"),
         Sids(task, reservation) => {
             let s = &row().summary;
-            assert_eq!(s.task_sid.as_deref(), task, "{what}: TaskSid");
             assert_eq!(
-                s.reservation_sid.as_deref(),
+                s.task_sid.as_ref().map(|s| s.as_str()),
+                task,
+                "{what}: TaskSid"
+            );
+            assert_eq!(
+                s.reservation_sid.as_ref().map(|s| s.as_str()),
                 reservation,
                 "{what}: ReservationSid"
             );
@@ -726,15 +730,19 @@ async fn run_check(
         NoSids => {
             let s = &row().summary;
             let sids = [
-                &s.account_sid,
-                &s.workspace_sid,
-                &s.task_sid,
-                &s.reservation_sid,
-                &s.worker_sid,
+                s.account_sid.as_ref().map(|s| s.as_str()),
+                s.workspace_sid.as_ref().map(|s| s.as_str()),
+                s.task_sid.as_ref().map(|s| s.as_str()),
+                s.reservation_sid.as_ref().map(|s| s.as_str()),
+                s.worker_sid.as_ref().map(|s| s.as_str()),
             ];
             assert!(sids.iter().all(|s| s.is_none()), "{what}: SIDs {sids:?}");
         }
-        Signature(verdict) => assert_eq!(row().summary.signature, verdict, "{what}: signature"),
+        Signature(verdict) => assert_eq!(
+            row().summary.signature.as_str(),
+            verdict,
+            "{what}: signature"
+        ),
         LocalRedirect => {
             let location = exchange.header("location").unwrap_or_default();
             assert!(
@@ -1065,7 +1073,7 @@ async fn flood_of_callbacks_while_the_inspector_list_is_read() {
     let next = Arc::new(AtomicUsize::new(0));
     let refused = Arc::new(AtomicUsize::new(0));
     let flooding = Arc::new(AtomicBool::new(true));
-    let client = reqwest::Client::builder()
+    let client = crate::helpers::http_builder()
         .pool_max_idle_per_host(connections)
         .timeout(Duration::from_secs(30))
         .build()
@@ -1119,7 +1127,7 @@ async fn flood_of_callbacks_while_the_inspector_list_is_read() {
         let flooding = flooding.clone();
         let inspector = inspector.clone();
         tokio::spawn(async move {
-            let client = reqwest::Client::new();
+            let client = crate::helpers::http_client();
             let (mut api, mut page) = (Vec::new(), Vec::new());
             while flooding.load(Ordering::Relaxed) {
                 for (path, into) in [("/api/requests", &mut api), ("/", &mut page)] {

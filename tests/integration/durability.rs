@@ -122,7 +122,7 @@ async fn sigkill_under_load_loses_no_acknowledged_request() {
     let cycles = crash_cycles();
     for cycle in 0..cycles {
         let (mut child, base) = start_binary(&db).await;
-        let client = reqwest::Client::builder()
+        let client = crate::helpers::http_builder()
             .timeout(Duration::from_secs(5))
             .build()
             .unwrap();
@@ -206,7 +206,7 @@ async fn sigterm_under_load_drains_and_loses_nothing() {
     let db = dir.path().join("term.db");
     let (mut child, base) = start_binary(&db).await;
     let acked: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
-    let client = reqwest::Client::builder()
+    let client = crate::helpers::http_builder()
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();

@@ -5,8 +5,9 @@ use std::time::Duration;
 use taskhook::config::Config;
 use taskhook::inspector::guard::InspectorToken;
 use taskhook::startup::App;
-use taskhook::store::models::{Header, StoredRequest};
+use taskhook::store::models::StoredRequest;
 use taskhook::store::{RequestFilter, Store};
+use taskhook::wire::Header;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -59,7 +60,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         inspector,
         store,
         db_path,
-        client: reqwest::Client::new(),
+        client: http_client(),
         shutdown: Some(shutdown),
         stopped: Some(stopped),
         _dir: dir,
@@ -227,4 +228,15 @@ pub fn reservation_event_params(event: &'static str) -> Vec<(&'static str, &'sta
         ("TaskQueueSid", QUEUE),
         ("WorkflowSid", WORKFLOW),
     ]
+}
+
+/// A plain HTTP client for tests (redirects followed, no timeouts), with the crypto provider
+/// taskhook's reqwest build needs installed first.
+pub fn http_builder() -> reqwest::ClientBuilder {
+    taskhook::wire::install_crypto_provider();
+    reqwest::Client::builder()
+}
+
+pub fn http_client() -> reqwest::Client {
+    http_builder().build().expect("test HTTP client")
 }

@@ -1,4 +1,4 @@
-use taskhook::store::models::Kind;
+use taskhook::taskrouter::status::Kind;
 
 use crate::helpers::*;
 

@@ -53,7 +53,7 @@ async fn every_route_refuses_a_request_without_the_token() {
 #[tokio::test]
 async fn the_url_token_is_traded_for_a_strict_httponly_cookie_and_removed_from_the_url() {
     let app = spawn_app().await;
-    let client = reqwest::Client::builder()
+    let client = crate::helpers::http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
@@ -375,7 +375,12 @@ async fn one_request_in_full_with_non_utf8_bytes_as_base64() {
 
     let missing = app.inspector_get("/api/requests/999999").await;
     assert_eq!(missing.status(), 404);
-    assert!(missing.json::<serde_json::Value>().await.unwrap()["error"].is_string());
+    let missing: serde_json::Value = missing.json().await.unwrap();
+    assert_eq!(
+        missing["error"]["status"], 404,
+        "one JSON error shape: {missing}"
+    );
+    assert!(missing["error"]["message"].is_string(), "{missing}");
 }
 
 #[tokio::test]
@@ -506,7 +511,7 @@ fn list_and_sid_filters_use_an_index_at_100_000_rows() {
         (
             "task",
             RequestFilter {
-                task_sid: sid("WT"),
+                task_sid: sid("WT").and_then(|s| s.parse().ok()),
                 ..Default::default()
             },
             "requests_by_task",
@@ -514,7 +519,7 @@ fn list_and_sid_filters_use_an_index_at_100_000_rows() {
         (
             "reservation",
             RequestFilter {
-                reservation_sid: sid("WR"),
+                reservation_sid: sid("WR").and_then(|s| s.parse().ok()),
                 ..Default::default()
             },
             "requests_by_reservation",
@@ -522,7 +527,7 @@ fn list_and_sid_filters_use_an_index_at_100_000_rows() {
         (
             "worker",
             RequestFilter {
-                worker_sid: Some(format!("WK{:032x}", 7)),
+                worker_sid: format!("WK{:032x}", 7).parse().ok(),
                 ..Default::default()
             },
             "requests_by_worker",

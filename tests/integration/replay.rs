@@ -77,7 +77,8 @@ async fn a_replay_to_another_port_passes_the_apps_signature_check() {
         .unwrap();
     let original = app.latest(1).await.remove(0);
     assert_eq!(
-        original.summary.signature, "valid",
+        original.summary.signature,
+        "valid".parse().unwrap(),
         "signed by TaskRouter for the public URL"
     );
 
@@ -97,13 +98,14 @@ async fn a_replay_to_another_port_passes_the_apps_signature_check() {
     assert_eq!(received.summary.path, "/assignment");
     assert_eq!(received.summary.query.as_deref(), Some("src=tr"));
     assert_eq!(
-        received.summary.signature, "valid",
+        received.summary.signature,
+        "valid".parse().unwrap(),
         "re-signed for the new URL, so the app's check passes"
     );
     // Headers: same values in the same order, apart from Host and the new signature. (Names
     // arrive lowercased: hyper's client, like every HTTP/1 client crate, does not let a caller
     // choose header-name case, and names are case-insensitive.)
-    let comparable = |headers: &[taskhook::store::models::Header]| -> Vec<(String, Vec<u8>)> {
+    let comparable = |headers: &[taskhook::wire::Header]| -> Vec<(String, Vec<u8>)> {
         headers
             .iter()
             .filter(|h| {
@@ -136,7 +138,7 @@ async fn a_replay_to_another_port_passes_the_apps_signature_check() {
         header_values(&kept.headers, "x-twilio-signature"),
         [signed.as_bytes()]
     );
-    assert_eq!(kept.summary.signature, "invalid");
+    assert_eq!(kept.summary.signature, "invalid".parse().unwrap());
 
     // The original's page lists its replays; the list marks them.
     let page = app
@@ -290,7 +292,7 @@ async fn forward_mode_records_both_sides_and_answers_with_the_apps_response() {
     assert_eq!(stored.response.body, br#"{"instruction":"accept"}"#);
     assert_eq!(
         stored.summary.kind,
-        taskhook::store::models::Kind::Assignment
+        taskhook::taskrouter::status::Kind::Assignment
     );
 
     // Replays default to the forward target.

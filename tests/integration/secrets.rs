@@ -59,7 +59,7 @@ async fn the_auth_token_never_appears_in_logs_pages_api_or_database() {
         .next()
         .unwrap()
         .to_owned();
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let mut seen = String::new();
 
     // Live stream open while everything happens.

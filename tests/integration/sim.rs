@@ -30,7 +30,7 @@ impl SimApi {
             workspace: sim.workspace_sid().to_owned(),
             account: sim.account_sid().to_owned(),
             token: sim.auth_token().expose().to_owned(),
-            http: reqwest::Client::new(),
+            http: crate::helpers::http_client(),
         }
     }
 
@@ -110,7 +110,10 @@ async fn wired(timeout: Duration, tweak: impl FnOnce(&mut Config)) -> (Sim, Test
     );
     let app = spawn_app_with(move |c| {
         c.taskrouter.base_url = base;
-        c.taskrouter.credentials = Some(Credentials::auth_token(&account, token.clone()));
+        c.taskrouter.credentials = Some(Credentials::auth_token(
+            &account.parse().unwrap(),
+            token.clone(),
+        ));
         c.capture.signature_token = Some(token);
         tweak(c);
     })
@@ -550,7 +553,10 @@ async fn wired_with_reply(reply: impl FnOnce(&str) -> AssignmentReply) -> (Sim, 
     );
     let app = spawn_app_with(move |c| {
         c.taskrouter.base_url = base;
-        c.taskrouter.credentials = Some(Credentials::auth_token(&account, token.clone()));
+        c.taskrouter.credentials = Some(Credentials::auth_token(
+            &account.parse().unwrap(),
+            token.clone(),
+        ));
         c.capture.signature_token = Some(token);
         c.capture.responder.assignment = reply;
     })
@@ -572,7 +578,7 @@ async fn wrong_credentials_get_taskrouters_401() {
         .await
         .unwrap();
     let url = format!("{}/v1/Workspaces/{}", sim.base_url(), sim.workspace_sid());
-    let http = reqwest::Client::new();
+    let http = crate::helpers::http_client();
     let expected = json!({
         "code": 20003,
         "message": "Authenticate",
@@ -601,7 +607,7 @@ async fn wrong_credentials_get_taskrouters_401() {
     let app = spawn_app_with(move |c| {
         c.taskrouter.base_url = base;
         c.taskrouter.credentials = Some(Credentials::auth_token(
-            &account,
+            &account.parse().unwrap(),
             AuthToken::new("wrong-token-sentinel"),
         ));
     })
