@@ -7,6 +7,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::defaults;
+use crate::env;
+use crate::export::Format;
 use crate::store::SyncMode;
 use crate::taskrouter::sid::{ActivitySid, ReservationSid, TaskSid, WorkspaceSid};
 use crate::taskrouter::status::Kind;
@@ -44,7 +47,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct SimArgs {
     /// Address of the local TaskRouter REST API.
-    #[arg(long, default_value = "127.0.0.1:4041")]
+    #[arg(long, default_value_t = defaults::SIM)]
     pub listen: SocketAddr,
 
     /// The Workflow's AssignmentCallbackUrl (settable later through the REST API too).
@@ -56,34 +59,34 @@ pub struct SimArgs {
     pub event_callback_url: Option<String>,
 
     /// The Workflow's TaskReservationTimeout, in seconds.
-    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    #[arg(long, default_value_t = defaults::RESERVATION_TIMEOUT_SECS, value_name = "SECONDS")]
     pub reservation_timeout: u64,
 }
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Address of the capture listener.
-    #[arg(long, default_value = "127.0.0.1:8088")]
+    #[arg(long, default_value_t = defaults::CAPTURE)]
     pub listen: SocketAddr,
 
     /// Address of the inspector.
-    #[arg(long, default_value = "127.0.0.1:4040")]
+    #[arg(long, default_value_t = defaults::INSPECTOR)]
     pub inspector: SocketAddr,
 
     /// Address of the local TaskRouter.
-    #[arg(long, default_value = "127.0.0.1:4041")]
+    #[arg(long, default_value_t = defaults::SIM)]
     pub sim_listen: SocketAddr,
 
     /// SQLite database file (kept apart from a real recording by default).
-    #[arg(long, env = "TASKHOOK_DEMO_DB", default_value = "taskhook-demo.db")]
+    #[arg(long, env = env::DEMO_DB, default_value = defaults::DEMO_DB)]
     pub db: PathBuf,
 
     /// Reservation timeout of the demo workflow, in seconds.
-    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    #[arg(long, default_value_t = defaults::RESERVATION_TIMEOUT_SECS, value_name = "SECONDS")]
     pub reservation_timeout: u64,
 
     /// Fix the inspector token instead of a random one.
-    #[arg(long, env = "TASKHOOK_INSPECTOR_TOKEN", hide_env_values = true)]
+    #[arg(long, env = env::INSPECTOR_TOKEN, hide_env_values = true)]
     pub inspector_token: Option<String>,
 }
 
@@ -100,8 +103,8 @@ pub struct ReplayArgs {
     /// Target base URL (or full URL). Default: the capture listener at its default address.
     #[arg(
         long,
-        env = "TASKHOOK_REPLAY_TO",
-        default_value = "http://127.0.0.1:8088",
+        env = env::REPLAY_TO,
+        default_value = defaults::CAPTURE_URL,
         value_name = "URL"
     )]
     pub to: String,
@@ -115,25 +118,14 @@ pub struct ReplayArgs {
     pub allow_replay_to: Vec<String>,
 
     /// SQLite database file written by `taskhook serve`.
-    #[arg(long, env = "TASKHOOK_DB", default_value = "taskhook.db")]
+    #[arg(long, env = env::DB, default_value = defaults::DB)]
     pub db: PathBuf,
-}
-
-/// Export formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ExportFormat {
-    /// HAR 1.2, which browser devtools import.
-    Har,
-    /// One JSON object per line: the API's detail fields.
-    Jsonl,
-    /// A shell script of curl commands that re-send each request.
-    Curl,
 }
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    #[arg(long, value_enum, default_value_t = ExportFormat::Har)]
-    pub format: ExportFormat,
+    #[arg(long, value_enum, default_value_t = Format::Har)]
+    pub format: Format,
 
     /// Only this task's requests.
     #[arg(long, value_name = "WT…")]
@@ -148,11 +140,11 @@ pub struct ExportArgs {
     pub limit: usize,
 
     /// Base URL the exported requests are addressed to.
-    #[arg(long, default_value = "http://127.0.0.1:8088", value_name = "URL")]
+    #[arg(long, default_value = defaults::CAPTURE_URL, value_name = "URL")]
     pub base: String,
 
     /// SQLite database file written by `taskhook serve`.
-    #[arg(long, env = "TASKHOOK_DB", default_value = "taskhook.db")]
+    #[arg(long, env = env::DB, default_value = defaults::DB)]
     pub db: PathBuf,
 }
 
@@ -170,7 +162,7 @@ pub struct ReservationArgs {
     pub activity: Option<ActivitySid>,
 
     /// SQLite database file written by `taskhook serve`.
-    #[arg(long, env = "TASKHOOK_DB", default_value = "taskhook.db")]
+    #[arg(long, env = env::DB, default_value = defaults::DB)]
     pub db: PathBuf,
 
     #[command(flatten)]
@@ -189,15 +181,15 @@ pub enum AssignmentMode {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address of the capture listener (point your tunnel here).
-    #[arg(long, env = "TASKHOOK_LISTEN", default_value = "127.0.0.1:8088")]
+    #[arg(long, env = env::LISTEN, default_value_t = defaults::CAPTURE)]
     pub listen: SocketAddr,
 
     /// SQLite database file; created if missing.
-    #[arg(long, env = "TASKHOOK_DB", default_value = "taskhook.db")]
+    #[arg(long, env = env::DB, default_value = defaults::DB)]
     pub db: PathBuf,
 
     /// Durability of each commit: `full` survives power loss, `normal` only a process crash.
-    #[arg(long, env = "TASKHOOK_SYNC", value_enum, default_value_t = SyncMode::Full)]
+    #[arg(long, env = env::SYNC, value_enum, default_value_t = SyncMode::Full)]
     pub sync: SyncMode,
 
     /// How to answer assignment callbacks.
@@ -210,32 +202,32 @@ pub struct ServeArgs {
 
     /// Largest body stored, e.g. 1MiB, 512KiB or 65536; larger bodies get 413 (and are still
     /// recorded, truncated).
-    #[arg(long, env = "TASKHOOK_MAX_BODY", default_value = "1MiB", value_parser = parse_size)]
+    #[arg(long, env = env::MAX_BODY, default_value = defaults::MAX_BODY, value_parser = parse_size)]
     pub max_body: usize,
 
     /// Most connections served at once on the capture listener.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = defaults::MAX_CONNECTIONS)]
     pub max_connections: usize,
 
     /// Keep at most this many requests; older ones are deleted in the background.
-    #[arg(long, env = "TASKHOOK_MAX_REQUESTS", value_name = "N")]
+    #[arg(long, env = env::MAX_REQUESTS, value_name = "N")]
     pub max_requests: Option<u64>,
 
     /// Delete requests older than this (e.g. 7d, 12h, 30m).
-    #[arg(long, env = "TASKHOOK_MAX_AGE", value_name = "DURATION", value_parser = crate::store::retention::parse_duration)]
+    #[arg(long, env = env::MAX_AGE, value_name = "DURATION", value_parser = crate::store::retention::parse_max_age)]
     pub max_age: Option<std::time::Duration>,
 
     /// Keep the data under this size (e.g. 512MiB) by deleting the oldest requests.
-    #[arg(long, env = "TASKHOOK_MAX_DB_SIZE", value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, env = env::MAX_DB_SIZE, value_name = "SIZE", value_parser = parse_size)]
     pub max_db_size: Option<usize>,
 
     /// Address of the inspector (the page and its API). Loopback only, unless
     /// --allow-remote-inspector.
-    #[arg(long, env = "TASKHOOK_INSPECTOR", default_value = "127.0.0.1:4040")]
+    #[arg(long, env = env::INSPECTOR, default_value_t = defaults::INSPECTOR)]
     pub inspector: SocketAddr,
 
     /// Fix the inspector token instead of a random one per run (at least 16 characters).
-    #[arg(long, env = "TASKHOOK_INSPECTOR_TOKEN", hide_env_values = true)]
+    #[arg(long, env = env::INSPECTOR_TOKEN, hide_env_values = true)]
     pub inspector_token: Option<String>,
 
     /// Also accept this Host name for the inspector (e.g. a name in /etc/hosts); repeatable.
@@ -252,17 +244,17 @@ pub struct ServeArgs {
 
     /// The public base URL TaskRouter calls (your tunnel, e.g. https://abc.ngrok.app);
     /// signatures are checked against it. Without it, http:// + the Host header is used.
-    #[arg(long, env = "TASKHOOK_PUBLIC_URL", value_name = "URL")]
+    #[arg(long, env = env::PUBLIC_URL, value_name = "URL")]
     pub public_url: Option<String>,
 
     /// Seconds from an assignment callback until TaskRouter times the reservation out
     /// (the Workflow's TaskReservationTimeout); drives the countdown on the page.
-    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    #[arg(long, default_value_t = defaults::RESERVATION_TIMEOUT_SECS, value_name = "SECONDS")]
     pub reservation_timeout: u64,
 
     /// Sit in front of your own app: forward every request to this base URL, answer TaskRouter
     /// with the app's response, record both sides.
-    #[arg(long, env = "TASKHOOK_FORWARD", value_name = "URL")]
+    #[arg(long, env = env::FORWARD, value_name = "URL")]
     pub forward: Option<String>,
 
     /// Send the app's own address as Host instead of the original Host header.
@@ -270,7 +262,7 @@ pub struct ServeArgs {
     pub forward_host_rewrite: bool,
 
     /// Seconds to wait for the app before answering 504.
-    #[arg(long, default_value_t = 15, value_name = "SECONDS")]
+    #[arg(long, default_value_t = defaults::FORWARD_TIMEOUT_SECS, value_name = "SECONDS")]
     pub forward_timeout: u64,
 
     /// Also allow replays to this host (loopback and the forward target always are); repeatable.
@@ -284,18 +276,18 @@ pub struct ServeArgs {
 #[derive(Debug, Args)]
 pub struct TaskRouterArgs {
     /// TaskRouter REST base URL (the local sim, or a test server).
-    #[arg(long, env = "TASKHOOK_TASKROUTER_URL", default_value = crate::taskrouter::client::DEFAULT_BASE_URL)]
+    #[arg(long, env = env::TASKROUTER_URL, default_value = crate::taskrouter::client::DEFAULT_BASE_URL)]
     pub taskrouter_url: String,
 
     /// WorkspaceSid to use when no recorded callback names one.
-    #[arg(long, env = "TWILIO_WORKSPACE_SID", value_name = "WS…")]
+    #[arg(long, env = env::WORKSPACE_SID, value_name = "WS…")]
     pub workspace: Option<WorkspaceSid>,
 }
 
 #[derive(Debug, Args)]
 pub struct RequestsArgs {
     /// SQLite database file written by `taskhook serve`.
-    #[arg(long, env = "TASKHOOK_DB", default_value = "taskhook.db")]
+    #[arg(long, env = env::DB, default_value = defaults::DB)]
     pub db: PathBuf,
 
     /// Print JSON lines (the fields of the inspector's API) instead of a table.
@@ -333,9 +325,55 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
     Ok(size)
 }
 
+/// The README's command-line reference: each subcommand's `--help`, as clap renders it. A test
+/// keeps README.md equal to this, so the flags listed there are the flags that parse.
+pub fn reference() -> String {
+    use clap::CommandFactory;
+    let mut cli = Cli::command();
+    cli.build();
+    let mut out = String::new();
+    for sub in cli.get_subcommands_mut() {
+        // The variables' names, not whatever values the environment holds right now.
+        let mut sub = sub.clone().mut_args(|arg| arg.hide_env_values(true));
+        let help = sub.render_help().to_string();
+        out.push_str(&format!(
+            "### `{}`\n\n```text\n{}\n```\n\n",
+            sub.get_bin_name().unwrap_or_default(),
+            help.trim_end()
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// README.md's block between the cli markers is [`reference`]; `UPDATE_README=1 cargo test`
+    /// rewrites it after a flag changes.
+    #[test]
+    fn the_readme_lists_exactly_the_flags_each_subcommand_accepts() {
+        const START: &str = "<!-- cli:start -->\n";
+        const END: &str = "<!-- cli:end -->";
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+        let readme = std::fs::read_to_string(&path).unwrap();
+        let start = readme
+            .find(START)
+            .expect("README.md has a cli:start marker")
+            + START.len();
+        let end = readme.find(END).expect("README.md has a cli:end marker");
+        let expected = reference();
+        if std::env::var_os("UPDATE_README").is_some() {
+            let updated = format!("{}{expected}{}", &readme[..start], &readme[end..]);
+            std::fs::write(&path, updated).unwrap();
+            return;
+        }
+        assert!(
+            readme[start..end] == expected,
+            "README.md's command-line reference is out of date: run `UPDATE_README=1 cargo test \
+             the_readme_lists` and commit README.md"
+        );
+    }
 
     #[test]
     fn sizes_parse_with_binary_units() {

@@ -10,13 +10,13 @@ use crate::capture::CaptureSettings;
 use crate::capture::forward::Forwarder;
 use crate::capture::responder::{AssignmentReply, Responder};
 use crate::cli::{AssignmentMode, ServeArgs, TaskRouterArgs};
+use crate::defaults;
 use crate::inspector::guard::InspectorToken;
 use crate::server::ConnectionLimits;
 use crate::store::StoreOptions;
 use crate::store::retention::Retention;
 use crate::taskrouter::client::{Client, Credentials, DEFAULT_BASE_URL};
 use crate::taskrouter::sid::WorkspaceSid;
-use crate::taskrouter::signature::AuthToken;
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
@@ -48,18 +48,12 @@ pub struct TaskRouterConfig {
 impl TaskRouterConfig {
     /// From the flags and the TWILIO_* environment variables.
     pub fn from_args(args: &TaskRouterArgs) -> anyhow::Result<Self> {
-        let env = |name| std::env::var(name).ok();
-        let credentials = Credentials::from_values(
-            env("TWILIO_ACCOUNT_SID").as_deref(),
-            env("TWILIO_AUTH_TOKEN").as_deref(),
-            env("TWILIO_API_KEY").as_deref(),
-            env("TWILIO_API_SECRET").as_deref(),
-        )?;
+        let credentials = crate::env::twilio_credentials()?;
         Ok(Self {
             base_url: args.taskrouter_url.clone(),
             credentials,
             workspace: args.workspace.clone(),
-            timeout: Duration::from_secs(10),
+            timeout: defaults::TASKROUTER_TIMEOUT,
         })
     }
 
@@ -94,7 +88,7 @@ impl Config {
                 responder: Responder {
                     assignment: AssignmentReply::Hold,
                 },
-                max_body: 1024 * 1024,
+                max_body: defaults::MAX_BODY_BYTES,
                 body_read_timeout: Duration::from_secs(30),
                 signature_token: None,
                 public_url: None,
@@ -102,7 +96,7 @@ impl Config {
             },
             capture_limits: ConnectionLimits::default(),
             inspector: InspectorConfig {
-                listen: SocketAddr::from(([127, 0, 0, 1], 4040)),
+                listen: defaults::INSPECTOR,
                 token: InspectorToken::random(),
                 extra_hosts: Vec::new(),
             },
@@ -110,9 +104,9 @@ impl Config {
                 base_url: DEFAULT_BASE_URL.to_owned(),
                 credentials: None,
                 workspace: None,
-                timeout: Duration::from_secs(10),
+                timeout: defaults::TASKROUTER_TIMEOUT,
             },
-            reservation_timeout: Duration::from_secs(120),
+            reservation_timeout: defaults::RESERVATION_TIMEOUT,
             replay_allowed_hosts: Vec::new(),
         }
     }
@@ -164,10 +158,7 @@ impl Config {
 
         config.taskrouter = TaskRouterConfig::from_args(&args.taskrouter)?;
         config.taskrouter.client()?;
-        config.capture.signature_token = std::env::var("TWILIO_AUTH_TOKEN")
-            .ok()
-            .filter(|t| !t.trim().is_empty())
-            .map(AuthToken::new);
+        config.capture.signature_token = crate::env::auth_token();
         if let Some(url) = &args.public_url {
             let trimmed = url.trim_end_matches('/');
             let parsed = reqwest::Url::parse(trimmed).ok();

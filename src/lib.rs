@@ -6,7 +6,9 @@
 //!
 //! - [`cli`]: clap definitions (raw flags with environment fallbacks).
 //! - [`config`]: the validated [`config::Config`] that tests can build directly.
-//! - [`commands`]: what each subcommand does.
+//! - [`cmd`]: what each subcommand does, one file each.
+//! - [`defaults`]: the default addresses, files and timeouts, written once.
+//! - [`env`]: the one place the environment is read (`TASKHOOK_*`, `TWILIO_*`).
 //! - [`telemetry`]: tracing-subscriber set-up.
 //! - [`startup`]: [`startup::App`] — open the store, bind the listeners, run until stopped.
 //! - [`server`]: the hyper accept loop with connection limits and graceful drain; knows no routes.
@@ -26,8 +28,10 @@
 pub mod actions;
 pub mod capture;
 pub mod cli;
-pub mod commands;
+pub mod cmd;
 pub mod config;
+pub mod defaults;
+pub mod env;
 pub mod export;
 pub mod inspector;
 pub mod replay;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use taskhook::cli::{Cli, Command};
-use taskhook::{commands, telemetry};
+use taskhook::{cmd, telemetry};
 
 /// Runs an async command on a multi-threaded runtime.
 fn run(command: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
@@ -15,14 +15,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init();
     let result = match cli.command {
-        Command::Requests(args) => commands::requests(args),
-        Command::Serve(args) => run(commands::serve(*args)),
-        Command::Accept(args) => run(commands::reservation(args, commands::Decision::Accept)),
-        Command::Reject(args) => run(commands::reservation(args, commands::Decision::Reject)),
-        Command::Replay(args) => run(commands::replay(args)),
-        Command::Export(args) => commands::export(args),
-        Command::Sim(args) => run(commands::sim(args)),
-        Command::Demo(args) => run(commands::demo(args)),
+        Command::Requests(args) => cmd::requests(args),
+        Command::Serve(args) => run(cmd::serve(*args)),
+        Command::Accept(args) => run(cmd::reservation(args, cmd::Decision::Accept)),
+        Command::Reject(args) => run(cmd::reservation(args, cmd::Decision::Reject)),
+        Command::Replay(args) => run(cmd::replay(args)),
+        Command::Export(args) => cmd::export(args),
+        Command::Sim(args) => run(cmd::sim(args)),
+        Command::Demo(args) => run(cmd::demo(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

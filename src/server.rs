@@ -39,7 +39,7 @@ pub struct ConnectionLimits {
 impl Default for ConnectionLimits {
     fn default() -> Self {
         Self {
-            max_connections: 256,
+            max_connections: crate::defaults::MAX_CONNECTIONS,
             header_read_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(5),
         }

@@ -48,11 +48,6 @@ use crate::taskrouter::sid::is_sid;
 use crate::taskrouter::signature::AuthToken;
 use state::{Fail, NewTask, Outgoing, State};
 
-/// Where `taskhook sim` listens by default (design.md).
-pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 4041);
-/// Workflow TaskReservationTimeout default (reference §1.1).
-pub const DEFAULT_RESERVATION_TIMEOUT: Duration = Duration::from_secs(120);
-
 /// How long [`Sim::shutdown`] waits for the REST server and for queued callbacks.
 const SERVER_DRAIN: Duration = Duration::from_secs(5);
 const CALLBACK_DRAIN: Duration = Duration::from_secs(10);
@@ -90,7 +85,7 @@ impl SimConfig {
             auth_token,
             assignment_callback_url: None,
             event_callback_url: None,
-            reservation_timeout: DEFAULT_RESERVATION_TIMEOUT,
+            reservation_timeout: crate::defaults::RESERVATION_TIMEOUT,
         }
     }
 }

@@ -33,7 +33,7 @@ impl Retention {
             parts.push(format!("the newest {n} requests"));
         }
         if let Some(age) = self.max_age {
-            parts.push(format!("{} at most", humanize(age)));
+            parts.push(format!("{} at most", humantime::format_duration(age)));
         }
         if let Some(bytes) = self.max_bytes {
             parts.push(format!("{} MiB of data", bytes / (1024 * 1024)));
@@ -99,41 +99,20 @@ impl Retention {
     }
 }
 
-/// "7d", "12h", "30m", "45s".
-pub fn humanize(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        _ if s > 0 && s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
-        _ if s > 0 && s.is_multiple_of(3600) => format!("{}h", s / 3600),
-        _ if s > 0 && s.is_multiple_of(60) => format!("{}m", s / 60),
-        _ => format!("{s}s"),
-    }
-}
-
-/// Parses "7d", "12h", "30m", "45s" (a plain number is seconds).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+/// Parses `--max-age` with humantime ("7d", "12h", "1h 30m", "45s"); zero is refused, since
+/// it would delete every request as it arrives.
+pub fn parse_max_age(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 7d, 12h, 30m or 45s"))?;
-    let factor = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("unknown unit in `{text}` (use s, m, h or d)")),
+    // A bare number has always meant seconds.
+    let age = match text.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(text)
+            .map_err(|e| format!("`{text}` is not a duration like 7d, 12h, 30m or 45s: {e}"))?,
     };
-    let secs = n
-        .checked_mul(factor)
-        .ok_or_else(|| format!("`{text}` is too long"))?;
-    if secs == 0 {
-        return Err("the duration must be at least 1 second".into());
+    if age < Duration::from_secs(1) {
+        return Err("the age must be at least 1 second".into());
     }
-    Ok(Duration::from_secs(secs))
+    Ok(age)
 }
 
 #[cfg(test)]
@@ -142,16 +121,23 @@ mod tests {
 
     #[test]
     fn durations_parse_and_print_in_the_same_units() {
-        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
-        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("3 weeks").is_err());
-        assert_eq!(humanize(Duration::from_secs(43_200)), "12h");
+        assert_eq!(parse_max_age("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_max_age("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_max_age("90"), Ok(Duration::from_secs(90)));
+        assert!(parse_max_age("0s").is_err());
+        assert!(
+            parse_max_age("3 parsecs")
+                .unwrap_err()
+                .contains("3 parsecs")
+        );
         let r = Retention {
             max_requests: Some(1000),
             max_age: Some(Duration::from_secs(86_400)),
             max_bytes: None,
         };
-        assert_eq!(r.describe(), "keeping the newest 1000 requests, 1d at most");
+        assert_eq!(
+            r.describe(),
+            "keeping the newest 1000 requests, 1day at most"
+        );
     }
 }

@@ -302,29 +302,33 @@ async fn demo_prints_its_addresses_and_alice_accepts_with_one_call() {
             .send()
     };
 
-    // The assignment callback arrives (signed by the sim, verified by taskhook).
-    let mut reservation = None;
+    // The assignment callback arrives (signed by the sim, verified by taskhook). The
+    // reservation may show first, from the reservation.created event, so wait for both.
+    let mut seen = None;
     for _ in 0..100 {
-        let body: serde_json::Value = get("/api/reservations".into())
+        let reservations: serde_json::Value = get("/api/reservations".into())
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        if let Some(sid) = body["reservations"][0]["reservation_sid"].as_str() {
-            reservation = Some(sid.to_owned());
+        let assignments: serde_json::Value = get("/api/requests?kind=assignment".into())
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let (Some(sid), Some(assignment)) = (
+            reservations["reservations"][0]["reservation_sid"].as_str(),
+            assignments["requests"].get(0),
+        ) {
+            seen = Some((sid.to_owned(), assignment.clone()));
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let reservation = reservation.expect("a reservation within 10 s");
-    let assignments: serde_json::Value = get("/api/requests?kind=assignment".into())
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(assignments["requests"][0]["signature"], "valid");
+    let (reservation, assignment) = seen.expect("a reservation and its assignment within 10 s");
+    assert_eq!(assignment["signature"], "valid", "{assignment}");
 
     let accepted: serde_json::Value = client
         .post(format!("{inspector}/api/reservations/{reservation}/accept"))
