@@ -22,6 +22,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tracing::Instrument;
 
 use crate::store::models::{NewRequest, now_micros};
 use crate::store::writer::Writer;
@@ -172,9 +173,13 @@ impl Capture {
             search_text,
         };
 
+        let span = tracing::Span::current();
+        span.record("status", response.status);
+        span.record("duration_us", started.elapsed().as_micros() as u64);
         match self.writer.insert(request).await {
             Ok(id) => {
-                tracing::debug!(id, status = response.status, "captured");
+                span.record("id", id);
+                tracing::debug!("captured");
                 to_hyper(&response, close)
             }
             Err(err) => {
@@ -208,7 +213,18 @@ impl hyper::service::Service<Request<Incoming>> for CaptureService {
         let capture = Arc::clone(&self.capture);
         let tape = self.tape.clone();
         let remote = self.remote;
-        Box::pin(async move { Ok(capture.handle(req, &tape, remote).await) })
+        // One span per request: every line logged while handling it (and the store's work for
+        // it) carries the method and path; `id`, `status` and `duration_us` are filled in when
+        // known. The path is attacker-controlled, so it is recorded with Debug (escaped).
+        let span = tracing::info_span!(
+            "capture",
+            method = %req.method(),
+            path = ?req.uri().path(),
+            id = tracing::field::Empty,
+            status = tracing::field::Empty,
+            duration_us = tracing::field::Empty,
+        );
+        Box::pin(async move { Ok(capture.handle(req, &tape, remote).await) }.instrument(span))
     }
 }
 

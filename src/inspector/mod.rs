@@ -20,6 +20,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 use serde::Deserialize;
+use tower_http::trace::TraceLayer;
 
 use crate::store::{RequestFilter, Store};
 use crate::taskrouter::sid::Sid;
@@ -81,6 +82,17 @@ pub fn router(state: Arc<InspectorState>, guard: Arc<GuardConfig>) -> Router {
     api.merge(pages)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(guard, guard::guard))
+        // Outermost, so refused requests are traced too. The span names the path only: the
+        // query can hold the inspector token (`/?token=…`), which must never reach a log.
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
+                tracing::info_span!(
+                    "inspector",
+                    method = %req.method(),
+                    path = ?req.uri().path(),
+                )
+            }),
+        )
 }
 
 /// List filters as they appear in page URLs and API queries. Everything is optional and read

@@ -247,7 +247,9 @@ impl Store {
         F: FnOnce(&Reader<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || store.read_blocking(f))
+        // The caller's span (the inspector request) goes along to the blocking thread.
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(|| store.read_blocking(f)))
             .await
             .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
     }

@@ -81,9 +81,11 @@ async fn accept_sends_what_the_quickstart_curl_sends_and_shows_alice_accepted() 
         .text()
         .await
         .unwrap();
+    let page = Page::parse(&page);
     assert!(
-        page.contains("Alice · accepted"),
-        "result shown beside the task"
+        page.text().contains("Alice · accepted"),
+        "result shown beside the task: {}",
+        page.text()
     );
 }
 
@@ -147,9 +149,11 @@ async fn accepting_a_reservation_that_is_no_longer_pending_shows_taskrouters_err
         .text()
         .await
         .unwrap();
+    let page = Page::parse(&page);
     assert!(
-        page.contains("already in state [timeout]"),
-        "the error is shown beside the reservation"
+        page.text().contains("already in state [timeout]"),
+        "the error is shown beside the reservation: {}",
+        page.text()
     );
 }
 
@@ -178,9 +182,10 @@ async fn without_credentials_buttons_are_disabled_and_the_api_answers_409() {
     );
     assert!(fake.calls().is_empty());
     let page = app.inspector_get("/").await.text().await.unwrap();
-    assert!(page.contains("id=\"no-credentials\""));
+    let page = Page::parse(&page);
+    assert!(page.has("#no-credentials"), "the no-credentials notice");
     assert!(
-        page.contains("data-action=\"accept\" disabled"),
+        page.has(r#"[data-action="accept"][disabled]"#),
         "Accept is visible but disabled"
     );
 }

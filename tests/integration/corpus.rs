@@ -3,20 +3,14 @@
 //! status, the server keeps answering, and — in headless Chromium — nothing a case carries runs
 //! as script or opens a dialog: on the live list while the cases arrive, on the first render of
 //! the list, and on every recorded case's detail page.
-//!
-//! Cases marked `bug` describe the behaviour taskhook should have and does not yet; they run in
-//! [`corpus_known_bugs_in_src`], which fails until src/ is fixed, and are skipped by the main
-//! test so that it keeps guarding everything else.
 
 use std::net::SocketAddr;
-use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use fantoccini::Locator;
-use futures_util::FutureExt;
 use taskhook::store::models::StoredRequest;
 use taskhook::taskrouter::signature::AuthToken;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -129,8 +123,6 @@ struct Case {
     send: Send,
     expect: Expect,
     checks: &'static [Check],
-    /// Why this case fails today (see the module docs).
-    bug: Option<&'static str>,
 }
 
 const fn c(file: &'static str, classes: &'static [u8], expect: Expect) -> Case {
@@ -141,7 +133,6 @@ const fn c(file: &'static str, classes: &'static [u8], expect: Expect) -> Case {
         send: Send::Whole,
         expect,
         checks: &[],
-        bug: None,
     }
 }
 
@@ -158,17 +149,6 @@ impl Case {
     }
     const fn checks(self, checks: &'static [Check]) -> Self {
         Case { checks, ..self }
-    }
-    /// Marks a case whose correct outcome src/ does not have yet (none right now).
-    #[allow(
-        dead_code,
-        reason = "used only while a corpus case documents an open bug"
-    )]
-    const fn bug(self, why: &'static str) -> Self {
-        Case {
-            bug: Some(why),
-            ..self
-        }
     }
 }
 
@@ -889,10 +869,8 @@ async fn corpus_cases_are_recorded_or_refused_and_inert_in_the_browser() {
     let app = corpus_app().await;
     let evil = hostile_target().await;
     let browser = Browser::start().await;
-    let (capture, inspector): (Vec<&Case>, Vec<&Case>) = CASES
-        .iter()
-        .filter(|c| c.bug.is_none())
-        .partition(|c| c.listener == Listener::Capture);
+    let (capture, inspector): (Vec<&Case>, Vec<&Case>) =
+        CASES.iter().partition(|c| c.listener == Listener::Capture);
 
     // Live update: the list is open while every capture case arrives.
     if let Some(browser) = &browser {
@@ -971,25 +949,6 @@ async fn corpus_cases_are_recorded_or_refused_and_inert_in_the_browser() {
     if let Some(browser) = browser {
         browser.close().await;
     }
-}
-
-/// Cases whose correct behaviour src/ does not have yet (see each case's `bug`). Fails, naming
-/// every such case, until they are fixed.
-#[tokio::test]
-async fn corpus_known_bugs_in_src() {
-    let app = corpus_app().await;
-    let evil = hostile_target().await;
-    let mut failures = Vec::new();
-    for case in CASES.iter().filter(|c| c.bug.is_some()) {
-        let mut ids = Vec::new();
-        let outcome = AssertUnwindSafe(run_cases(&app, evil, &[case], &mut ids))
-            .catch_unwind()
-            .await;
-        if outcome.is_err() {
-            failures.push(format!("{}: {}", case.file, case.bug.unwrap()));
-        }
-    }
-    assert!(failures.is_empty(), "known bugs:\n{}", failures.join("\n"));
 }
 
 /// Starts the real binary on `db` with the test inspector token; returns it with its capture

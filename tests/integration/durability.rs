@@ -40,14 +40,37 @@ async fn a_request_that_cannot_be_stored_gets_503_with_retry_after_never_2xx() {
 async fn shutdown_finishes_the_request_in_flight_then_refuses_new_connections() {
     let mut app = spawn_app().await;
     let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    // `Expect: 100-continue` makes the server say when it has parsed the head and started on
+    // the body: the request is then in flight, without guessing with a sleep.
     stream
-        .write_all(b"POST /in-flight HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234")
+        .write_all(
+            b"POST /in-flight HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\
+              Expect: 100-continue\r\n\r\n",
+        )
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut interim = Vec::new();
+    while !interim.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut byte))
+            .await
+            .expect("100 Continue within 5 s")
+            .unwrap();
+        interim.push(byte[0]);
+    }
+    assert!(interim.starts_with(b"HTTP/1.1 100"), "{interim:?}");
+    stream.write_all(b"01234").await.unwrap();
 
     app.trigger_shutdown();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The listener closes first; the request in flight is still finished.
+    let refused = async {
+        while TcpStream::connect(app.addr).await.is_ok() {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), refused)
+        .await
+        .expect("the listener closes within 5 s");
     stream.write_all(b"56789").await.unwrap();
     let mut reply = Vec::new();
     tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut reply))
@@ -105,11 +128,25 @@ fn crash_cycles() -> u64 {
         .unwrap_or(3)
 }
 
-/// A random pause in 300..1500 ms, so the kill lands at a different moment each cycle.
-fn random_moment() -> Duration {
+/// A random number of acknowledged requests in 20..620, so the kill lands at a different
+/// moment of the load each cycle.
+fn random_moment() -> usize {
     let mut bytes = [0u8; 2];
     getrandom::fill(&mut bytes).unwrap();
-    Duration::from_millis(300 + u64::from(u16::from_le_bytes(bytes)) % 1200)
+    20 + usize::from(u16::from_le_bytes(bytes)) % 600
+}
+
+/// Returns once `acked` holds at least `n` more entries than `from` (the load is running), or
+/// panics after 30 s.
+async fn until_acked(acked: &Mutex<BTreeMap<String, Vec<u8>>>, from: usize, n: usize) {
+    let waited = async {
+        while acked.lock().unwrap().len() < from + n {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), waited)
+        .await
+        .expect("the load is acknowledged");
 }
 
 #[tokio::test]
@@ -122,6 +159,7 @@ async fn sigkill_under_load_loses_no_acknowledged_request() {
     let cycles = crash_cycles();
     for cycle in 0..cycles {
         let (mut child, base) = start_binary(&db).await;
+        let before = acked.lock().unwrap().len();
         let client = crate::helpers::http_builder()
             .timeout(Duration::from_secs(5))
             .build()
@@ -153,7 +191,7 @@ async fn sigkill_under_load_loses_no_acknowledged_request() {
                 }
             }));
         }
-        tokio::time::sleep(random_moment()).await;
+        until_acked(&acked, before, random_moment()).await;
         child.start_kill().expect("SIGKILL");
         child.wait().await.unwrap();
         for sender in senders {
@@ -232,7 +270,7 @@ async fn sigterm_under_load_drains_and_loses_nothing() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    until_acked(&acked, 0, 200).await;
 
     let pid = child.id().unwrap().to_string();
     std::process::Command::new("kill")

@@ -40,7 +40,9 @@ pub async fn spawn_app() -> TestApp {
 }
 
 /// Starts the app on port 0 after letting `tweak` adjust the default configuration.
+/// `TEST_LOG=1 cargo test …` shows its logs in a failing test's output.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    taskhook::telemetry::init_for_tests();
     let dir = tempfile::tempdir().expect("temp dir");
     let db_path = dir.path().join("taskhook.db");
     let mut config = Config::new("127.0.0.1:0".parse().unwrap(), db_path.clone());
@@ -239,4 +241,38 @@ pub fn http_builder() -> reqwest::ClientBuilder {
 
 pub fn http_client() -> reqwest::Client {
     http_builder().build().expect("test HTTP client")
+}
+
+/// An inspector page parsed as a browser would (html5ever), for assertions on elements rather
+/// than on substrings of the markup.
+pub struct Page(scraper::Html);
+
+impl Page {
+    pub fn parse(html: &str) -> Self {
+        Page(scraper::Html::parse_document(html))
+    }
+
+    /// Every element matching the CSS selector.
+    pub fn all(&self, css: &str) -> Vec<scraper::ElementRef<'_>> {
+        let selector = scraper::Selector::parse(css).expect("a valid selector");
+        self.0.select(&selector).collect()
+    }
+
+    pub fn has(&self, css: &str) -> bool {
+        !self.all(css).is_empty()
+    }
+
+    /// The text of every element matching `css`, whitespace collapsed.
+    pub fn texts(&self, css: &str) -> Vec<String> {
+        self.all(css)
+            .iter()
+            .map(|e| e.text().collect::<Vec<_>>().join(" "))
+            .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    }
+
+    /// The page's visible text, whitespace collapsed.
+    pub fn text(&self) -> String {
+        self.texts("body").join(" ")
+    }
 }

@@ -147,9 +147,12 @@ async fn a_replay_to_another_port_passes_the_apps_signature_check() {
         .text()
         .await
         .unwrap();
-    assert!(page.contains("id=\"replays\""));
+    assert!(Page::parse(&page).has("#replays"), "the replays section");
     let list = app.inspector_get("/").await.text().await.unwrap();
-    assert!(list.contains("badge replay"));
+    assert!(
+        Page::parse(&list).has(".badge.replay"),
+        "the replay is badged"
+    );
 }
 
 #[tokio::test]

@@ -98,7 +98,7 @@ async fn a_full_database_answers_503_shows_a_banner_and_recovers_when_space_retu
     assert_eq!(stats["requests"], acked, "acknowledged = stored");
     assert!(stats["write_error"].as_str().unwrap().contains("full"));
     let page = app.inspector_get("/").await.text().await.unwrap();
-    assert!(page.contains("id=\"storage-error\""), "banner shown");
+    assert!(Page::parse(&page).has("#storage-error"), "banner shown");
 
     // Space returns (here: the user clears the history); capture resumes without a restart.
     let cleared = app

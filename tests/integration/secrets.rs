@@ -96,6 +96,17 @@ async fn the_auth_token_never_appears_in_logs_pages_api_or_database() {
         .await
         .unwrap();
     seen.push_str(&refresh.text().await.unwrap());
+    // The page link carries the inspector token in its query: the request's log span must not.
+    // (It answers by setting the cookie and redirecting to the bare URL.)
+    let via_link = crate::helpers::http_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{inspector}/?token={INSPECTOR_TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(via_link.status().is_redirection(), "{}", via_link.status());
     for page in [
         "/".to_owned(),
         "/requests/1".to_owned(),
@@ -141,6 +152,19 @@ async fn the_auth_token_never_appears_in_logs_pages_api_or_database() {
     }
     let stderr = std::fs::read_to_string(&stderr_path).unwrap();
     assert!(stderr.contains("TRACE"), "trace logging was on");
+    // Each request has its span: the capture's with the stored row's id, the inspector's.
+    assert!(
+        stderr.contains(r#"capture{method=POST path="/assignment""#) && stderr.contains("id=1"),
+        "a capture span names the request: {stderr}"
+    );
+    assert!(
+        stderr.contains(r#"inspector{method=GET path="/api/requests"}"#),
+        "an inspector span names the request"
+    );
+    assert!(
+        !stderr.contains(INSPECTOR_TOKEN),
+        "the log leaks the inspector token"
+    );
 
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT}:{TOKEN}"));
     let mut files = Vec::new();
