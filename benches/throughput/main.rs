@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! cargo bench --bench throughput            # the full run behind docs/benchmarks.md
-//! cargo bench --bench throughput -- --quick # a few seconds: the CI smoke run
+//! cargo test --bench throughput -- --quick  # a few seconds, debug build: the CI smoke run
 //! ```
 //!
 //! 1. **Throughput and latency** at 1 and 32 keep-alive connections, ~1 KB assignment callbacks
