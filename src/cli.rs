@@ -42,6 +42,27 @@ pub enum Command {
     /// The whole quickstart with no Twilio account: a local TaskRouter wired to the recorder
     /// and the inspector; open the printed URL and accept Alice's reservation.
     Demo(DemoArgs),
+    /// An MCP server on stdin/stdout for AI coding agents: read the recorded callbacks and
+    /// accept, reject or replay through a running `serve` or `demo`.
+    Mcp(McpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// The inspector of the running `serve` or `demo`, as a URL or HOST:PORT. Default: the one
+    /// in its runtime file, else http://127.0.0.1:4040.
+    #[arg(long, env = env::INSPECTOR, value_name = "URL")]
+    pub inspector: Option<String>,
+
+    /// That inspector's token. Default: the one `serve` and `demo` write, readable only by
+    /// you, next to their database (taskhook.db-inspector).
+    #[arg(long, env = env::INSPECTOR_TOKEN, hide_env_values = true)]
+    pub inspector_token: Option<String>,
+
+    /// The database of the `serve` to find. Default: taskhook.db, then taskhook-demo.db, in
+    /// the current folder.
+    #[arg(long, env = env::DB, value_name = "FILE")]
+    pub db: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,7 @@
 //! - [`wire`]: HTTP as on the wire, shared by capture, forward, replay and export — headers,
 //!   hop-by-hop, capped reads, the one JSON error shape, outbound client settings.
 //! - [`sim`]: the local TaskRouter — REST API, routing, signed callbacks, reservation timers.
+//! - [`mcp`]: `taskhook mcp`, the MCP server for AI coding agents, over the inspector API.
 
 pub mod actions;
 pub mod capture;
@@ -34,6 +35,7 @@ pub mod defaults;
 pub mod env;
 pub mod export;
 pub mod inspector;
+pub mod mcp;
 pub mod replay;
 pub mod server;
 pub mod sim;

@@ -185,6 +185,12 @@ impl App {
             stopped(stop_rx),
         ));
 
+        // Lets `taskhook mcp` find this inspector; removed when this function returns.
+        let _runtime = crate::mcp::runtime::RuntimeFile::write(
+            &self.config.db_path,
+            self.inspector_addr,
+            &self.config.inspector.token,
+        );
         shutdown.await;
         let _ = stop_tx.send(true);
         let _ = tokio::join!(capture, inspector);
