@@ -65,6 +65,8 @@ pub struct App {
     inspector_addr: SocketAddr,
     client: Client,
     replayer: Replayer,
+    /// The file `taskhook mcp` reads; removed at the end of a clean shutdown.
+    runtime: Option<crate::mcp::runtime::RuntimeFile>,
 }
 
 impl App {
@@ -99,7 +101,14 @@ impl App {
             store.clone(),
             writer.clone(),
         )?;
+        // Lets `taskhook mcp` find this inspector; removed when the App is dropped.
+        let runtime = crate::mcp::runtime::RuntimeFile::write(
+            &config.db_path,
+            inspector_addr,
+            &config.inspector.token,
+        );
         Ok(Self {
+            runtime,
             config,
             store,
             writer,

@@ -22,6 +22,8 @@ mod fake_taskrouter;
 mod hostile;
 /// The inspector: pages, JSON API, live updates, and the guard in front of them.
 mod inspector;
+/// `taskhook mcp` driven by the MCP Rust SDK's client against `taskhook demo`.
+mod mcp;
 /// Replays (re-signed, edited, refused), forward mode, HAR export.
 mod replay;
 /// Retention limits, a full database, clearing everything.
