@@ -65,8 +65,8 @@ pub struct App {
     inspector_addr: SocketAddr,
     client: Client,
     replayer: Replayer,
-    /// The file `taskhook mcp` reads; removed at the end of a clean shutdown.
-    runtime: Option<crate::mcp::runtime::RuntimeFile>,
+    /// Held for its drop, at the end of a clean shutdown: removes the file `taskhook mcp` reads.
+    _runtime: Option<crate::mcp::runtime::RuntimeFile>,
 }
 
 impl App {
@@ -108,7 +108,7 @@ impl App {
             &config.inspector.token,
         );
         Ok(Self {
-            runtime,
+            _runtime: runtime,
             config,
             store,
             writer,
