@@ -81,7 +81,17 @@ impl Target {
                     ToolError::new(503, format!("the runtime file's token: {err}"))
                 })?
             }
-            (None, _) => {
+            (None, Some(runtime)) => {
+                return Err(ToolError::new(
+                    503,
+                    format!(
+                        "the running taskhook's inspector is {}, not {base}: give the token of \
+                         {base} with TASKHOOK_INSPECTOR_TOKEN or --inspector-token",
+                        runtime.inspector
+                    ),
+                ));
+            }
+            (None, None) => {
                 let files: Vec<String> = self
                     .databases
                     .iter()
@@ -191,5 +201,64 @@ impl Inspector {
                 format!("the inspector at {} answered {status}", endpoint.base),
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(dir: &std::path::Path, inspector: Option<&str>, token: Option<&str>) -> Target {
+        Target {
+            inspector: inspector.map(str::to_owned),
+            token: token.map(|t| InspectorToken::fixed(t).unwrap()),
+            databases: vec![dir.join("taskhook.db"), dir.join("taskhook-demo.db")],
+        }
+    }
+
+    fn message(err: ToolError) -> String {
+        err.0["error"]["message"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn the_runtime_file_names_the_inspector_and_its_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = InspectorToken::fixed("demo-token-0123456789abc").unwrap();
+        let _file = runtime::RuntimeFile::write(
+            &dir.path().join("taskhook-demo.db"),
+            "127.0.0.1:4999".parse().unwrap(),
+            &token,
+        )
+        .unwrap();
+
+        let found = target(dir.path(), None, None).resolve().unwrap();
+        assert_eq!(found.base, "http://127.0.0.1:4999");
+        assert_eq!(found.token.expose(), token.expose());
+
+        // A token given explicitly wins; the file's token never goes to another inspector.
+        let given = target(dir.path(), None, Some("given-token-0123456789ab"))
+            .resolve()
+            .unwrap();
+        assert_eq!(given.token.expose(), "given-token-0123456789ab");
+        let elsewhere = target(dir.path(), Some("http://127.0.0.1:5000"), None).resolve();
+        let text = message(elsewhere.err().unwrap());
+        assert!(
+            text.contains("is http://127.0.0.1:4999, not http://127.0.0.1:5000"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn without_a_runtime_file_or_token_the_error_says_what_to_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = message(target(dir.path(), None, None).resolve().err().unwrap());
+        assert!(text.contains("taskhook.db-inspector"), "{text}");
+        assert!(text.contains("taskhook-demo.db-inspector"), "{text}");
+        assert!(text.contains("taskhook serve") && text.contains("TASKHOOK_INSPECTOR_TOKEN"));
+        // A token alone is enough: the default inspector address is used.
+        let found = target(dir.path(), None, Some("given-token-0123456789ab"))
+            .resolve()
+            .unwrap();
+        assert_eq!(found.base, "http://127.0.0.1:4040");
     }
 }

@@ -157,13 +157,15 @@ pub fn read(db: &Path) -> Result<Option<Runtime>, RuntimeError> {
     Ok(Some(runtime))
 }
 
-/// Removes the runtime file at `path` if it is still the one holding `token`: another serve
-/// started on the same database since then owns the file now.
+/// Removes the runtime file at `path` if this process wrote it with `token`: otherwise another
+/// serve started on the same database since then, and the file is its now.
 pub fn remove(path: &Path, token: &InspectorToken) {
     let ours = std::fs::read(path)
         .ok()
         .and_then(|text| serde_json::from_slice::<Runtime>(&text).ok())
-        .is_some_and(|runtime| runtime.token == token.expose());
+        .is_some_and(|runtime| {
+            runtime.token == token.expose() && runtime.pid == std::process::id()
+        });
     if ours && let Err(err) = std::fs::remove_file(path) {
         tracing::warn!(path = %path.display(), error = %err, "cannot remove the runtime file");
     }
