@@ -46,7 +46,7 @@ use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::taskrouter::sid::is_sid;
 use crate::taskrouter::signature::AuthToken;
-use state::{Fail, NewTask, Outgoing, State};
+use state::{Fail, NewTask, Outgoing, State, World};
 
 /// Where `taskhook sim` listens by default (design.md).
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 4041);
@@ -114,7 +114,7 @@ pub(crate) struct Shared {
 }
 
 struct Core {
-    state: State,
+    world: World,
     /// Running reservation timers by reservation SID.
     timers: HashMap<String, AbortHandle>,
     /// The dispatcher's queue; `None` once the sim is shutting down.
@@ -128,29 +128,38 @@ impl Shared {
         self.core.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs `f` on the state, then queues the callbacks it caused and starts / cancels the
-    /// timers it asked for — all under the lock. Must be called inside the tokio runtime.
-    fn with_state<R>(self: &Arc<Self>, f: impl FnOnce(&mut State) -> R) -> R {
+    /// Runs `f` on every Workspace, then queues the callbacks it caused and starts / cancels
+    /// the timers it asked for — all under the lock. Must be called inside the tokio runtime.
+    fn with_world<R>(self: &Arc<Self>, f: impl FnOnce(&mut World) -> R) -> R {
         let mut core = self.lock();
-        let result = f(&mut core.state);
+        let result = f(&mut core.world);
         self.flush(&mut core);
         result
     }
 
     /// Not generic, so the timer it spawns does not instantiate `with_state` recursively.
     fn flush(self: &Arc<Self>, core: &mut Core) {
-        for outgoing in core.state.outbox.drain(..) {
+        let world = &mut core.world;
+        let mut outgoing: Vec<Outgoing> = std::mem::take(&mut world.outbox);
+        let mut ended: Vec<String> = std::mem::take(&mut world.ended_timers);
+        let mut started: Vec<(String, Duration)> = Vec::new();
+        for state in &mut world.workspaces {
+            outgoing.append(&mut state.outbox);
+            ended.append(&mut state.ended_timers);
+            started.append(&mut state.new_timers);
+        }
+        for outgoing in outgoing {
             if let Some(queue) = &core.queue {
                 // Fails only when the dispatcher is gone (shutting down): nothing to deliver to.
                 let _ = queue.send(outgoing);
             }
         }
-        for sid in core.state.ended_timers.drain(..) {
+        for sid in ended {
             if let Some(timer) = core.timers.remove(&sid) {
                 timer.abort();
             }
         }
-        for (sid, after) in core.state.new_timers.drain(..) {
+        for (sid, after) in started {
             if core.queue.is_none() {
                 continue; // shutting down: no new timers
             }
@@ -165,7 +174,7 @@ impl Shared {
     }
 
     fn reservation_timer_fired(self: &Arc<Self>, reservation: &str) {
-        self.with_state(|state| state.timeout_reservation(reservation));
+        self.with_world(|world| world.timeout_reservation(reservation));
     }
 
     /// Stops timers and closes the dispatcher's queue (it drains what is already queued).
@@ -261,7 +270,11 @@ impl Sim {
         let (queue, queued) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             core: Mutex::new(Core {
-                state,
+                world: World::new(
+                    config.account_sid.clone(),
+                    config.reservation_timeout,
+                    state,
+                ),
                 timers: HashMap::new(),
                 queue: Some(queue),
             }),
@@ -326,8 +339,9 @@ impl Sim {
             workflow_sid: Some(self.workflow_sid.clone()),
             ..NewTask::default()
         };
+        let workspace = self.workspace_sid.clone();
         self.shared
-            .with_state(|state| state.create_task(input))
+            .with_world(|world| world.get(&workspace)?.create_task(input))
             .map_err(|e| anyhow::anyhow!("cannot create the task: {e}"))
     }
 

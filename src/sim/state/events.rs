@@ -5,9 +5,11 @@
 
 use time::OffsetDateTime;
 
-use super::{Outgoing, Params, State, TaskStatus, age, new_sid, now};
+use super::{Event, MAX_EVENTS, Outgoing, Params, State, TaskStatus, age, new_sid, now};
 
 impl State {
+    /// Records an event for the Events resource and, when the Workspace has an
+    /// EventCallbackUrl and its EventsFilter lets the type through, queues its callback.
     pub(super) fn emit(
         &mut self,
         event_type: &str,
@@ -15,6 +17,34 @@ impl State {
         resource: (&str, &str),
         fields: Params,
     ) {
+        let at = now();
+        let millis = at.unix_timestamp_nanos() / 1_000_000;
+        let sid = new_sid("EV");
+        let mut params: Params = vec![
+            ("EventType".into(), event_type.into()),
+            ("AccountSid".into(), self.account_sid.clone()),
+            ("WorkspaceSid".into(), self.workspace.sid.clone()),
+            ("WorkspaceName".into(), self.workspace.friendly_name.clone()),
+            ("EventDescription".into(), description.clone()),
+            ("ResourceType".into(), resource.0.into()),
+            ("ResourceSid".into(), resource.1.into()),
+            ("Timestamp".into(), at.unix_timestamp().to_string()),
+            ("TimestampMs".into(), millis.to_string()),
+            ("Sid".into(), sid.clone()),
+        ];
+        params.extend(fields);
+        if self.events.len() >= MAX_EVENTS {
+            self.events.remove(0);
+        }
+        self.events.push(Event {
+            sid,
+            event_type: event_type.to_owned(),
+            resource_type: resource.0.to_owned(),
+            resource_sid: resource.1.to_owned(),
+            description,
+            at,
+            params: params.clone(),
+        });
         let Some(url) = self.workspace.event_callback_url.clone() else {
             return;
         };
@@ -23,21 +53,6 @@ impl State {
         {
             return;
         }
-        let at = now();
-        let millis = at.unix_timestamp_nanos() / 1_000_000;
-        let mut params: Params = vec![
-            ("EventType".into(), event_type.into()),
-            ("AccountSid".into(), self.account_sid.clone()),
-            ("WorkspaceSid".into(), self.workspace.sid.clone()),
-            ("WorkspaceName".into(), self.workspace.friendly_name.clone()),
-            ("EventDescription".into(), description),
-            ("ResourceType".into(), resource.0.into()),
-            ("ResourceSid".into(), resource.1.into()),
-            ("Timestamp".into(), at.unix_timestamp().to_string()),
-            ("TimestampMs".into(), millis.to_string()),
-            ("Sid".into(), new_sid("EV")),
-        ];
-        params.extend(fields);
         self.outbox.push(Outgoing::Event { url, params });
     }
 

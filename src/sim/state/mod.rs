@@ -10,6 +10,7 @@
 //! (Workers, Workspace, Workflow changes), `lifecycle` (task and reservation transitions,
 //! timeouts). This file holds the [`State`] itself, the seed, lookups and value parsing.
 
+mod crud;
 mod events;
 mod lifecycle;
 pub mod model;
@@ -17,6 +18,10 @@ mod resources;
 mod routing;
 #[cfg(test)]
 mod tests;
+mod world;
+
+pub use crud::QueueInput;
+pub use world::{NewWorkspace, World};
 
 use std::time::Duration;
 
@@ -123,6 +128,8 @@ pub struct State {
     pub tasks: Vec<Task>,
     /// In creation order.
     pub reservations: Vec<Reservation>,
+    /// Every event so far, oldest first, at most [`MAX_EVENTS`].
+    pub events: Vec<Event>,
     /// Callbacks caused by the last transitions, oldest first.
     pub outbox: Vec<Outgoing>,
     /// Reservation timers to start: reservation SID and duration.
@@ -159,6 +166,7 @@ impl State {
             friendly_name: name.to_owned(),
             available,
             created: at,
+            updated: at,
         };
         let activities = vec![
             activity("Offline", false),
@@ -167,23 +175,7 @@ impl State {
             activity("Reserved", false),
         ];
         let [offline, idle, busy, reserved] = [0, 1, 2, 3].map(|i| activities[i].sid.clone());
-        let channels = ["default", "voice", "sms", "chat", "video", "email"]
-            .into_iter()
-            .map(|unique| TaskChannel {
-                sid: new_sid("TC"),
-                friendly_name: match unique {
-                    "default" => "Default".to_owned(),
-                    "sms" => "SMS".to_owned(),
-                    other => {
-                        let mut name = other.to_owned();
-                        name[..1].make_ascii_uppercase();
-                        name
-                    }
-                },
-                unique_name: unique.to_owned(),
-                created: at,
-            })
-            .collect();
+        let channels = standard_channels(at);
         let worker = |name: &str, attributes: &str, activity: &str| Worker {
             sid: new_sid("WK"),
             friendly_name: name.to_owned(),
@@ -206,6 +198,8 @@ impl State {
             target: Expr::parse(target).expect("seeded target expression parses"),
             assignment_activity_sid: Some(busy.clone()),
             reservation_activity_sid: Some(reserved.clone()),
+            max_reserved_workers: 1,
+            task_order: "FIFO".to_owned(),
             created: at,
             updated: at,
         };
@@ -272,6 +266,7 @@ impl State {
             workflows: vec![workflow],
             tasks: Vec::new(),
             reservations: Vec::new(),
+            events: Vec::new(),
             outbox: Vec::new(),
             new_timers: Vec::new(),
             ended_timers: Vec::new(),
@@ -321,7 +316,7 @@ impl State {
             .is_some_and(|a| a.available)
     }
 
-    fn known_activity(&self, name: &str, sid: &str) -> Result<String, Fail> {
+    pub(super) fn known_activity(&self, name: &str, sid: &str) -> Result<String, Fail> {
         match self.activity(sid.trim()) {
             Some(activity) => Ok(activity.sid.clone()),
             None => Err(Fail::Invalid(format!(
@@ -331,6 +326,32 @@ impl State {
         }
     }
 }
+
+/// The TaskChannels every Workspace starts with.
+pub(super) fn standard_channels(at: OffsetDateTime) -> Vec<TaskChannel> {
+    ["default", "voice", "sms", "chat", "video", "email"]
+        .into_iter()
+        .map(|unique| TaskChannel {
+            sid: new_sid("TC"),
+            friendly_name: match unique {
+                "default" => "Default".to_owned(),
+                "sms" => "SMS".to_owned(),
+                other => {
+                    let mut name = other.to_owned();
+                    name[..1].make_ascii_uppercase();
+                    name
+                }
+            },
+            unique_name: unique.to_owned(),
+            channel_optimized_routing: None,
+            created: at,
+            updated: at,
+        })
+        .collect()
+}
+
+/// The Events resource keeps this many events per Workspace (oldest dropped first).
+pub const MAX_EVENTS: usize = 10_000;
 
 /// Whole seconds since the task was created.
 pub fn age(task: &Task) -> i64 {

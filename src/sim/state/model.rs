@@ -73,13 +73,16 @@ pub struct Activity {
     pub friendly_name: String,
     pub available: bool,
     pub created: OffsetDateTime,
+    pub updated: OffsetDateTime,
 }
 
 pub struct TaskChannel {
     pub sid: String,
     pub friendly_name: String,
     pub unique_name: String,
+    pub channel_optimized_routing: Option<bool>,
     pub created: OffsetDateTime,
+    pub updated: OffsetDateTime,
 }
 
 pub struct Worker {
@@ -101,6 +104,9 @@ pub struct TaskQueue {
     pub target: Expr,
     pub assignment_activity_sid: Option<String>,
     pub reservation_activity_sid: Option<String>,
+    pub max_reserved_workers: u32,
+    /// `FIFO` or `LIFO`.
+    pub task_order: String,
     pub created: OffsetDateTime,
     pub updated: OffsetDateTime,
 }
@@ -253,3 +259,15 @@ pub const MAX_RESERVATION_TIMEOUT: Duration = Duration::from_secs(86_400);
 /// Task `Timeout` default and maximum (reference §3.6).
 pub(super) const DEFAULT_TASK_TIMEOUT: u64 = 86_400;
 pub(super) const MAX_TASK_TIMEOUT: u64 = 1_209_600;
+
+/// One Events resource entry: the event callback's parameters, kept whether or not a callback
+/// URL is set (the Events resource lists every event of the Workspace).
+pub struct Event {
+    pub sid: String,
+    pub event_type: String,
+    pub resource_type: String,
+    pub resource_sid: String,
+    pub description: String,
+    pub at: OffsetDateTime,
+    pub params: Vec<(String, String)>,
+}

@@ -3,8 +3,9 @@
 //! error JSON `{code, message, more_info, status}` for every failure. Handlers parse, take the
 //! state lock once (never across an `.await`), and render.
 //!
-//! Not simulated: `If-Match` / ETags, statistics, events history, deleting workers, queues or
-//! workflows, and the call-related reservation instructions (`Instruction=conference`, ...).
+//! Every operation of Twilio's TaskRouter v1 description is routed: those not emulated yet
+//! (listed in `unemulated`) answer 501 naming the operation. Not simulated: the call-related
+//! reservation instructions (`Instruction=conference`, ...).
 
 use std::sync::Arc;
 
@@ -19,11 +20,15 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
+mod config;
+mod events;
+mod unemulated;
+
 use super::Shared;
 use super::expr::{Expr, Subject};
 use super::json::{Render, Via, page};
 use super::state::{
-    Fail, NewTask, NewWorker, State as SimState, TaskChanges, TaskStatus, WorkerChanges,
+    Fail, NewTask, NewWorker, State as SimState, World, TaskChanges, TaskStatus, WorkerChanges,
     WorkflowChanges, WorkspaceChanges,
 };
 
@@ -31,23 +36,48 @@ type SharedState = State<Arc<Shared>>;
 type Params = Vec<(String, String)>;
 
 pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/v1/Workspaces", get(list_workspaces))
+    let routes = Router::new()
+        .route(
+            "/v1/Workspaces",
+            get(list_workspaces).post(config::create_workspace),
+        )
         .route(
             "/v1/Workspaces/{ws}",
-            get(fetch_workspace).post(update_workspace),
+            get(fetch_workspace)
+                .post(update_workspace)
+                .delete(config::delete_workspace),
         )
-        .route("/v1/Workspaces/{ws}/Activities", get(list_activities))
-        .route("/v1/Workspaces/{ws}/Activities/{sid}", get(fetch_activity))
-        .route("/v1/Workspaces/{ws}/TaskChannels", get(list_channels))
-        .route("/v1/Workspaces/{ws}/TaskChannels/{sid}", get(fetch_channel))
+        .route(
+            "/v1/Workspaces/{ws}/Activities",
+            get(list_activities).post(config::create_activity),
+        )
+        .route(
+            "/v1/Workspaces/{ws}/Activities/{sid}",
+            get(fetch_activity)
+                .post(config::update_activity)
+                .delete(config::delete_activity),
+        )
+        .route("/v1/Workspaces/{ws}/Events", get(events::list_events))
+        .route("/v1/Workspaces/{ws}/Events/{sid}", get(events::fetch_event))
+        .route(
+            "/v1/Workspaces/{ws}/TaskChannels",
+            get(list_channels).post(config::create_channel),
+        )
+        .route(
+            "/v1/Workspaces/{ws}/TaskChannels/{sid}",
+            get(fetch_channel)
+                .post(config::update_channel)
+                .delete(config::delete_channel),
+        )
         .route(
             "/v1/Workspaces/{ws}/Workers",
             get(list_workers).post(create_worker),
         )
         .route(
             "/v1/Workspaces/{ws}/Workers/{sid}",
-            get(fetch_worker).post(update_worker),
+            get(fetch_worker)
+                .post(update_worker)
+                .delete(config::delete_worker),
         )
         .route(
             "/v1/Workspaces/{ws}/Workers/{wk}/Reservations",
@@ -57,13 +87,26 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/v1/Workspaces/{ws}/Workers/{wk}/Reservations/{wr}",
             get(fetch_worker_reservation).post(update_worker_reservation),
         )
-        .route("/v1/Workspaces/{ws}/Workflows", get(list_workflows))
+        .route(
+            "/v1/Workspaces/{ws}/Workflows",
+            get(list_workflows).post(config::create_workflow),
+        )
         .route(
             "/v1/Workspaces/{ws}/Workflows/{sid}",
-            get(fetch_workflow).post(update_workflow),
+            get(fetch_workflow)
+                .post(update_workflow)
+                .delete(config::delete_workflow),
         )
-        .route("/v1/Workspaces/{ws}/TaskQueues", get(list_queues))
-        .route("/v1/Workspaces/{ws}/TaskQueues/{sid}", get(fetch_queue))
+        .route(
+            "/v1/Workspaces/{ws}/TaskQueues",
+            get(list_queues).post(config::create_queue),
+        )
+        .route(
+            "/v1/Workspaces/{ws}/TaskQueues/{sid}",
+            get(fetch_queue)
+                .post(config::update_queue)
+                .delete(config::delete_queue),
+        )
         .route(
             "/v1/Workspaces/{ws}/Tasks",
             get(list_tasks).post(create_task),
@@ -79,7 +122,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/v1/Workspaces/{ws}/Tasks/{wt}/Reservations/{wr}",
             get(fetch_task_reservation).post(update_task_reservation),
-        )
+        );
+    unemulated::routes(routes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(taskrouter_errors))
@@ -231,23 +275,15 @@ fn ok(status: StatusCode, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-fn check_workspace(state: &SimState, ws: &str) -> Result<(), Fail> {
-    if state.workspace.sid == ws {
-        Ok(())
-    } else {
-        Err(Fail::NotFound)
-    }
-}
-
 /// Runs `f` under the state lock and answers its JSON with `status`, or its failure.
 fn answer(
     shared: &Arc<Shared>,
     uri: &Uri,
     status: StatusCode,
-    f: impl FnOnce(&mut SimState, &str) -> Result<Value, Fail>,
+    f: impl FnOnce(&mut World, &str) -> Result<Value, Fail>,
 ) -> Response {
     let base = shared.base_url.clone();
-    match shared.with_state(|state| f(state, &base)) {
+    match shared.with_world(|world| f(world, &base)) {
         Ok(body) => ok(status, body),
         Err(failure) => fail(failure, uri.path()),
     }
@@ -259,12 +295,12 @@ fn list(
     uri: &Uri,
     raw: Option<String>,
     key: &'static str,
-    f: impl FnOnce(&mut SimState, &str, &Params) -> Result<Vec<Value>, Fail>,
+    f: impl FnOnce(&mut World, &str, &Params) -> Result<Vec<Value>, Fail>,
 ) -> Response {
     let params = query(raw);
     let path = uri.path().to_owned();
-    answer(shared, uri, StatusCode::OK, |state, base| {
-        let items = f(state, base, &params)?;
+    answer(shared, uri, StatusCode::OK, |world, base| {
+        let items = f(world, base, &params)?;
         Ok(page(key, items, base, &path, &params))
     })
 }
@@ -282,11 +318,12 @@ async fn list_workspaces(
     uri: Uri,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    list(&shared, &uri, raw, "workspaces", |state, base, params| {
-        let render = Render { state, base };
-        Ok(name_matches(params, &state.workspace.friendly_name)
-            .then(|| render.workspace())
-            .into_iter()
+    list(&shared, &uri, raw, "workspaces", |world, base, params| {
+        Ok(world
+            .workspaces
+            .iter()
+            .filter(|state| name_matches(params, &state.workspace.friendly_name))
+            .map(|state| Render { state, base }.workspace())
             .collect())
     })
 }
@@ -297,8 +334,8 @@ async fn fetch_workspace(
     uri: Uri,
     Path(ws): Path<String>,
 ) -> Response {
-    answer(&shared, &uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
+    answer(&shared, &uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
         Ok(Render { state, base }.workspace())
     })
 }
@@ -311,8 +348,8 @@ async fn update_workspace(
     body: Bytes,
 ) -> Response {
     let params = form(&body);
-    answer(&shared, &uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
+    answer(&shared, &uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
         state.update_workspace(WorkspaceChanges {
             friendly_name: field(&params, "FriendlyName"),
             event_callback_url: field(&params, "EventCallbackUrl"),
@@ -334,8 +371,8 @@ async fn list_activities(
     Path(ws): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    list(&shared, &uri, raw, "activities", |state, base, params| {
-        check_workspace(state, &ws)?;
+    list(&shared, &uri, raw, "activities", |world, base, params| {
+        let state = world.get(&ws)?;
         let available = flag(params, "Available");
         let render = Render { state, base };
         Ok(state
@@ -354,8 +391,8 @@ async fn fetch_activity(
     uri: Uri,
     Path((ws, sid)): Path<(String, String)>,
 ) -> Response {
-    answer(&shared, &uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
+    answer(&shared, &uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
         let activity = state.activity(&sid).ok_or(Fail::NotFound)?;
         Ok(Render { state, base }.activity(activity))
     })
@@ -368,8 +405,8 @@ async fn list_channels(
     Path(ws): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    list(&shared, &uri, raw, "channels", |state, base, _| {
-        check_workspace(state, &ws)?;
+    list(&shared, &uri, raw, "channels", |world, base, _| {
+        let state = world.get(&ws)?;
         let render = Render { state, base };
         Ok(state.channels.iter().map(|c| render.channel(c)).collect())
     })
@@ -381,8 +418,8 @@ async fn fetch_channel(
     uri: Uri,
     Path((ws, sid)): Path<(String, String)>,
 ) -> Response {
-    answer(&shared, &uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
+    answer(&shared, &uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
         let channel = state
             .channels
             .iter()
@@ -402,8 +439,8 @@ async fn list_workers(
     Path(ws): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    list(&shared, &uri, raw, "workers", |state, base, params| {
-        check_workspace(state, &ws)?;
+    list(&shared, &uri, raw, "workers", |world, base, params| {
+        let state = world.get(&ws)?;
         let target = match field(params, "TargetWorkersExpression") {
             Some(text) => Some(
                 Expr::parse(&text)
@@ -461,8 +498,8 @@ async fn create_worker(
     body: Bytes,
 ) -> Response {
     let params = form(&body);
-    answer(&shared, &uri, StatusCode::CREATED, |state, base| {
-        check_workspace(state, &ws)?;
+    answer(&shared, &uri, StatusCode::CREATED, |world, base| {
+        let state = world.get(&ws)?;
         let sid = state.create_worker(NewWorker {
             friendly_name: field(&params, "FriendlyName"),
             activity_sid: field(&params, "ActivitySid"),
@@ -479,8 +516,8 @@ async fn fetch_worker(
     uri: Uri,
     Path((ws, sid)): Path<(String, String)>,
 ) -> Response {
-    answer(&shared, &uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
+    answer(&shared, &uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
         let wi = state.worker_index(&sid).ok_or(Fail::NotFound)?;
         Ok(Render { state, base }.worker(&state.workers[wi]))
     })
@@ -494,8 +531,8 @@ async fn update_worker(
     body: Bytes,
 ) -> Response {
     let params = form(&body);
-    answer(&shared, &uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
+    answer(&shared, &uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
         state.update_worker(
             &sid,
             WorkerChanges {
@@ -521,8 +558,8 @@ async fn list_workflows(
     Path(ws): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    list(&shared, &uri, raw, "workflows", |state, base, params| {
-        check_workspace(state, &ws)?;
+    list(&shared, &uri, raw, "workflows", |world, base, params| {
+        let state = world.get(&ws)?;
         let render = Render { state, base };
         Ok(state
             .workflows
@@ -539,8 +576,8 @@ async fn fetch_workflow(
     uri: Uri,
     Path((ws, sid)): Path<(String, String)>,
 ) -> Response {
-    answer(&shared, &uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
+    answer(&shared, &uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
         let workflow = state.workflow(&sid).ok_or(Fail::NotFound)?;
         Ok(Render { state, base }.workflow(workflow))
     })
@@ -554,8 +591,8 @@ async fn update_workflow(
     body: Bytes,
 ) -> Response {
     let params = form(&body);
-    answer(&shared, &uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
+    answer(&shared, &uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
         state.update_workflow(
             &sid,
             WorkflowChanges {
@@ -578,8 +615,8 @@ async fn list_queues(
     Path(ws): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    list(&shared, &uri, raw, "task_queues", |state, base, params| {
-        check_workspace(state, &ws)?;
+    list(&shared, &uri, raw, "task_queues", |world, base, params| {
+        let state = world.get(&ws)?;
         let render = Render { state, base };
         Ok(state
             .queues
@@ -596,8 +633,8 @@ async fn fetch_queue(
     uri: Uri,
     Path((ws, sid)): Path<(String, String)>,
 ) -> Response {
-    answer(&shared, &uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
+    answer(&shared, &uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
         let queue = state.queue(&sid).ok_or(Fail::NotFound)?;
         Ok(Render { state, base }.queue(queue))
     })
@@ -613,8 +650,8 @@ async fn list_tasks(
     Path(ws): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    list(&shared, &uri, raw, "tasks", |state, base, params| {
-        check_workspace(state, &ws)?;
+    list(&shared, &uri, raw, "tasks", |world, base, params| {
+        let state = world.get(&ws)?;
         // AssignmentStatus may repeat, or be comma-separated.
         let statuses: Vec<String> = params
             .iter()
@@ -689,8 +726,8 @@ async fn create_task(
     body: Bytes,
 ) -> Response {
     let params = form(&body);
-    answer(&shared, &uri, StatusCode::CREATED, |state, base| {
-        check_workspace(state, &ws)?;
+    answer(&shared, &uri, StatusCode::CREATED, |world, base| {
+        let state = world.get(&ws)?;
         let sid = state.create_task(NewTask {
             attributes: field(&params, "Attributes"),
             priority: field(&params, "Priority"),
@@ -709,8 +746,8 @@ async fn fetch_task(
     uri: Uri,
     Path((ws, sid)): Path<(String, String)>,
 ) -> Response {
-    answer(&shared, &uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
+    answer(&shared, &uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
         let ti = state.task_index(&sid).ok_or(Fail::NotFound)?;
         Ok(Render { state, base }.task(&state.tasks[ti]))
     })
@@ -724,8 +761,8 @@ async fn update_task(
     body: Bytes,
 ) -> Response {
     let params = form(&body);
-    answer(&shared, &uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
+    answer(&shared, &uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
         state.update_task(
             &sid,
             TaskChanges {
@@ -746,8 +783,8 @@ async fn delete_task(
     uri: Uri,
     Path((ws, sid)): Path<(String, String)>,
 ) -> Response {
-    let result = shared.with_state(|state| {
-        check_workspace(state, &ws)?;
+    let result = shared.with_world(|world| {
+        let state = world.get(&ws)?;
         state.delete_task(&sid)
     });
     match result {
@@ -778,8 +815,8 @@ fn list_reservations(
     via: Via,
     owner: String,
 ) -> Response {
-    list(shared, uri, raw, "reservations", |state, base, params| {
-        check_workspace(state, &ws)?;
+    list(shared, uri, raw, "reservations", |world, base, params| {
+        let state = world.get(&ws)?;
         let exists = match via {
             Via::Task => state.task_index(&owner).is_some(),
             Via::Worker => state.worker_index(&owner).is_some(),
@@ -812,8 +849,8 @@ fn fetch_reservation(
     owner: String,
     wr: String,
 ) -> Response {
-    answer(shared, uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
+    answer(shared, uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
         let ri = owned_reservation(state, via, &owner, &wr)?;
         Ok(Render { state, base }.reservation(&state.reservations[ri], via))
     })
@@ -827,8 +864,8 @@ fn update_reservation(
 ) -> Response {
     let (ws, via, owner, wr) = ids;
     let params = form(body);
-    answer(shared, uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
+    answer(shared, uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
         owned_reservation(state, via, &owner, &wr)?;
         if let Some(instruction) = field(&params, "Instruction").filter(|i| !i.trim().is_empty()) {
             return Err(Fail::Invalid(format!(

@@ -1,0 +1,63 @@
+//! Operations of Twilio's TaskRouter v1 description that the sim does not emulate yet. Each is
+//! routed, so a client gets 501 with a TaskRouter-shaped error naming the operation rather
+//! than a misleading 404 ("no such thing") or 405 ("no such operation").
+
+use axum::Router;
+use axum::response::Response;
+use axum::routing::{MethodFilter, on};
+use std::sync::Arc;
+
+use super::super::Shared;
+use super::{Authed, error};
+
+/// Method, path (axum syntax) and the spec's `operationId`.
+pub const UNEMULATED: &[(&str, &str, &str)] = &[
+    ("GET", "/v1/Workspaces/{ws}/Workers/{wk}/Channels", "ListWorkerChannel"),
+    ("GET", "/v1/Workspaces/{ws}/Workers/{wk}/Channels/{sid}", "FetchWorkerChannel"),
+    ("POST", "/v1/Workspaces/{ws}/Workers/{wk}/Channels/{sid}", "UpdateWorkerChannel"),
+    ("GET", "/v1/Workspaces/{ws}/CumulativeStatistics", "FetchWorkspaceCumulativeStatistics"),
+    ("GET", "/v1/Workspaces/{ws}/RealTimeStatistics", "FetchWorkspaceRealTimeStatistics"),
+    ("GET", "/v1/Workspaces/{ws}/Statistics", "FetchWorkspaceStatistics"),
+    ("POST", "/v1/Workspaces/{ws}/TaskQueues/RealTimeStatistics", "CreateTaskQueueBulkRealTimeStatistics"),
+    ("GET", "/v1/Workspaces/{ws}/TaskQueues/{sid}/CumulativeStatistics", "FetchTaskQueueCumulativeStatistics"),
+    ("GET", "/v1/Workspaces/{ws}/TaskQueues/{sid}/RealTimeStatistics", "FetchTaskQueueRealTimeStatistics"),
+    ("GET", "/v1/Workspaces/{ws}/TaskQueues/{sid}/Statistics", "FetchTaskQueueStatistics"),
+    ("GET", "/v1/Workspaces/{ws}/TaskQueues/Statistics", "ListTaskQueuesStatistics"),
+    ("GET", "/v1/Workspaces/{ws}/Workers/{wk}/Statistics", "FetchWorkerInstanceStatistics"),
+    ("GET", "/v1/Workspaces/{ws}/Workers/Statistics", "FetchWorkerStatistics"),
+    ("GET", "/v1/Workspaces/{ws}/Workers/CumulativeStatistics", "FetchWorkersCumulativeStatistics"),
+    ("GET", "/v1/Workspaces/{ws}/Workers/RealTimeStatistics", "FetchWorkersRealTimeStatistics"),
+    ("GET", "/v1/Workspaces/{ws}/Workflows/{sid}/CumulativeStatistics", "FetchWorkflowCumulativeStatistics"),
+    ("GET", "/v1/Workspaces/{ws}/Workflows/{sid}/RealTimeStatistics", "FetchWorkflowRealTimeStatistics"),
+    ("GET", "/v1/Workspaces/{ws}/Workflows/{sid}/Statistics", "FetchWorkflowStatistics"),
+];
+
+/// Twilio has no code for "not implemented by this emulator"; 20501 is the sim's own
+/// (UNCONFIRMED as a Twilio code), inside Twilio's error shape.
+pub const NOT_EMULATED_CODE: u32 = 20501;
+
+pub fn routes(mut router: Router<Arc<Shared>>) -> Router<Arc<Shared>> {
+    for &(method, path, operation) in UNEMULATED {
+        let filter = match method {
+            "GET" => MethodFilter::GET,
+            "POST" => MethodFilter::POST,
+            "DELETE" => MethodFilter::DELETE,
+            _ => continue,
+        };
+        router = router.route(
+            path,
+            on(filter, move |_: Authed| async move { not_emulated(method, operation) }),
+        );
+    }
+    router
+}
+
+fn not_emulated(method: &str, operation: &str) -> Response {
+    error(
+        501,
+        NOT_EMULATED_CODE,
+        &format!(
+            "{operation} ({method}) is not emulated by the local TaskRouter (taskhook sim)"
+        ),
+    )
+}
