@@ -99,7 +99,7 @@ impl std::fmt::Display for Fail {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Fail::NotFound => f.write_str("not found"),
-            Fail::Invalid(message) => f.write_str(message),
+            Fail::Invalid(message) | Fail::Stale(message) => f.write_str(message),
         }
     }
 }

@@ -157,7 +157,8 @@ impl Client {
         let body = if text.is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {text}"))
+            serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {text}"))
         };
         (status, etag, body)
     }
@@ -289,18 +290,40 @@ async fn every_operation_of_twilios_taskrouter_spec_is_served_or_answers_501() {
                 let made = match collection {
                     "Workspaces" => {
                         client
-                            .create("/v1/Workspaces", &[("FriendlyName", &name), ("Template", "FIFO")])
+                            .create(
+                                "/v1/Workspaces",
+                                &[("FriendlyName", &name), ("Template", "FIFO")],
+                            )
                             .await
                     }
-                    "Activities" => client.create(&under("/Activities"), &[("FriendlyName", &name)]).await,
-                    "Tasks" => client.create(&under("/Tasks"), &[("WorkflowSid", &wf)]).await,
+                    "Activities" => {
+                        client
+                            .create(&under("/Activities"), &[("FriendlyName", &name)])
+                            .await
+                    }
+                    "Tasks" => {
+                        client
+                            .create(&under("/Tasks"), &[("WorkflowSid", &wf)])
+                            .await
+                    }
                     "TaskChannels" => {
                         client
-                            .create(&under("/TaskChannels"), &[("FriendlyName", &name), ("UniqueName", &name)])
+                            .create(
+                                &under("/TaskChannels"),
+                                &[("FriendlyName", &name), ("UniqueName", &name)],
+                            )
                             .await
                     }
-                    "TaskQueues" => client.create(&under("/TaskQueues"), &[("FriendlyName", &name)]).await,
-                    "Workers" => client.create(&under("/Workers"), &[("FriendlyName", &name)]).await,
+                    "TaskQueues" => {
+                        client
+                            .create(&under("/TaskQueues"), &[("FriendlyName", &name)])
+                            .await
+                    }
+                    "Workers" => {
+                        client
+                            .create(&under("/Workers"), &[("FriendlyName", &name)])
+                            .await
+                    }
                     "Workflows" => {
                         client
                             .create(
@@ -348,13 +371,21 @@ async fn every_operation_of_twilios_taskrouter_spec_is_served_or_answers_501() {
             404 | 405 => problems.push(format!("{name}: answered {status}: {body}")),
             501 => {
                 let message = body["message"].as_str().unwrap_or_default();
-                if body["status"] != 501 || body["code"].as_u64().is_none() || !message.contains(&op.id) {
-                    problems.push(format!("{name}: a 501 must be Twilio-shaped and name the operation: {body}"));
+                if body["status"] != 501
+                    || body["code"].as_u64().is_none()
+                    || !message.contains(&op.id)
+                {
+                    problems.push(format!(
+                        "{name}: a 501 must be Twilio-shaped and name the operation: {body}"
+                    ));
                 }
                 not_emulated.push(op.id.clone());
             }
             status if status != op.status => {
-                problems.push(format!("{name}: status {status}, spec says {}: {body}", op.status));
+                problems.push(format!(
+                    "{name}: status {status}, spec says {}: {body}",
+                    op.status
+                ));
             }
             _ => {
                 let before = problems.len();
@@ -378,11 +409,239 @@ async fn every_operation_of_twilios_taskrouter_spec_is_served_or_answers_501() {
         ops.len(),
         not_emulated.join(", ")
     );
-    assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} problem(s):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
     assert!(
         served.len() >= SERVED_FLOOR,
         "only {} operations served to spec; it was {SERVED_FLOOR}",
         served.len()
     );
+    sim.shutdown().await;
+}
+
+/// A sim and a client for the behaviour tests below.
+async fn started() -> (Sim, Client) {
+    let sim = Sim::start(SimConfig::new("127.0.0.1:0".parse().unwrap()))
+        .await
+        .expect("sim starts");
+    let client = Client {
+        base: sim.base_url(),
+        account: sim.account_sid().to_owned(),
+        token: sim.auth_token().expose().to_owned(),
+        http: crate::helpers::http_client(),
+    };
+    (sim, client)
+}
+
+fn form(params: &[(&str, &str)]) -> Vec<(String, String)> {
+    params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_fifo_workspace_is_set_up_runs_a_task_and_is_torn_down_through_the_api() {
+    let (sim, client) = started().await;
+    let (status, _, ws) = client
+        .call(
+            "POST",
+            "/v1/Workspaces",
+            &form(&[("FriendlyName", "Setup script"), ("Template", "FIFO")]),
+        )
+        .await;
+    assert_eq!(status, 201, "{ws}");
+    let ws = ws["sid"].as_str().unwrap().to_owned();
+    let under = |p: &str| format!("/v1/Workspaces/{ws}{p}");
+    // The template's queue, workflow and activities.
+    let (_, _, queues) = client.call("GET", &under("/TaskQueues"), &[]).await;
+    assert_eq!(queues["task_queues"][0]["friendly_name"], "Sample Queue");
+    let (_, _, workflows) = client.call("GET", &under("/Workflows"), &[]).await;
+    assert_eq!(
+        workflows["workflows"][0]["friendly_name"],
+        "Default Fifo Workflow"
+    );
+    let (_, _, activities) = client
+        .call("GET", &under("/Activities?FriendlyName=Available"), &[])
+        .await;
+    let available = activities["activities"][0]["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A queue and workflow of the developer's own, then a worker and a task.
+    let queue = client
+        .create(
+            &under("/TaskQueues"),
+            &[
+                ("FriendlyName", "Support"),
+                ("TargetWorkers", r#"skills HAS "support""#),
+            ],
+        )
+        .await
+        .expect("CreateTaskQueue");
+    let configuration =
+        json!({"task_routing": {"filters": [{"expression": "type == \"support\"", "targets": [{"queue": queue}]}]}})
+            .to_string();
+    let workflow = client
+        .create(
+            &under("/Workflows"),
+            &[
+                ("FriendlyName", "Support flow"),
+                ("Configuration", &configuration),
+            ],
+        )
+        .await
+        .expect("CreateWorkflow");
+    let (status, _, bad) = client
+        .call(
+            "POST",
+            &under("/Workflows"),
+            &form(&[("FriendlyName", "Broken"), ("Configuration", r#"{"task_routing":{"filters":[{"expression":"x ==","targets":[{"queue":"WQ0"}]}]}}"#)]),
+        )
+        .await;
+    assert_eq!((status, bad["code"].as_u64()), (400, Some(20001)), "{bad}");
+    let worker = client
+        .create(
+            &under("/Workers"),
+            &[
+                ("FriendlyName", "Ada"),
+                ("Attributes", r#"{"skills":["support"]}"#),
+                ("ActivitySid", &available),
+            ],
+        )
+        .await
+        .expect("CreateWorker");
+    let task = client
+        .create(
+            &under("/Tasks"),
+            &[
+                ("Attributes", r#"{"type":"support"}"#),
+                ("WorkflowSid", &workflow),
+            ],
+        )
+        .await
+        .expect("CreateTask");
+    let (_, _, reservations) = client
+        .call("GET", &under(&format!("/Tasks/{task}/Reservations")), &[])
+        .await;
+    assert_eq!(
+        reservations["reservations"][0]["worker_sid"],
+        worker.as_str()
+    );
+    let reservation = reservations["reservations"][0]["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _, _) = client
+        .call(
+            "POST",
+            &under(&format!("/Tasks/{task}/Reservations/{reservation}")),
+            &form(&[("ReservationStatus", "accepted")]),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // What depends on something cannot be deleted until it is done.
+    let (status, _, body) = client
+        .call("DELETE", &under(&format!("/TaskQueues/{queue}")), &[])
+        .await;
+    assert_eq!(status, 400, "a Workflow routes to it: {body}");
+    let (status, _, body) = client
+        .call("DELETE", &under(&format!("/Workers/{worker}")), &[])
+        .await;
+    assert_eq!(status, 400, "Ada holds an accepted reservation: {body}");
+    let (status, _, _) = client
+        .call(
+            "POST",
+            &under(&format!("/Tasks/{task}")),
+            &form(&[("AssignmentStatus", "completed")]),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // The Events resource saw the whole story, newest first.
+    let (_, _, events) = client
+        .call("GET", &under(&format!("/Events?TaskSid={task}")), &[])
+        .await;
+    let types: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types.first(), Some(&"reservation.completed"), "{types:?}");
+    assert!(
+        types.contains(&"task.created") && types.contains(&"reservation.accepted"),
+        "{types:?}"
+    );
+    // Teardown.
+    for path in [
+        format!("/Workers/{worker}"),
+        format!("/Workflows/{workflow}"),
+        format!("/TaskQueues/{queue}"),
+    ] {
+        let (status, _, body) = client.call("DELETE", &under(&path), &[]).await;
+        assert_eq!(status, 204, "DELETE {path}: {body}");
+        let (status, _, _) = client.call("GET", &under(&path), &[]).await;
+        assert_eq!(status, 404, "{path} is gone");
+    }
+    let (status, _, _) = client
+        .call("DELETE", &format!("/v1/Workspaces/{ws}"), &[])
+        .await;
+    assert_eq!(status, 204);
+    let (status, _, _) = client
+        .call("GET", &format!("/v1/Workspaces/{ws}"), &[])
+        .await;
+    assert_eq!(status, 404);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stale_if_match_is_refused_with_412_and_the_current_etag_is_accepted() {
+    let (sim, client) = started().await;
+    let ws = sim.workspace_sid().to_owned();
+    let task = sim
+        .create_task(r#"{"selected_language":"es"}"#)
+        .await
+        .unwrap();
+    let path = format!("/v1/Workspaces/{ws}/Tasks/{task}");
+    let (_, etag, _) = client.call("GET", &path, &[]).await;
+    let etag = etag.expect("FetchTask has an ETag");
+    let update = |tag: String, priority: &'static str| {
+        let http = client.http.clone();
+        let url = format!("{}{path}", client.base);
+        let (account, token) = (client.account.clone(), client.token.clone());
+        async move {
+            let response = http
+                .post(url)
+                .basic_auth(account, Some(token))
+                .header("If-Match", tag)
+                .form(&[("Priority", priority)])
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let etag = response
+                .headers()
+                .get("etag")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (status, etag, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, new_etag, body) = update(etag.clone(), "5").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["priority"], 5);
+    let new_etag = new_etag.expect("UpdateTask has an ETag");
+    assert_ne!(new_etag, etag, "the change made a new version");
+    let (status, _, body) = update(etag, "7").await;
+    assert_eq!(
+        (status, body["status"].as_u64()),
+        (412, Some(412)),
+        "{body}"
+    );
+    let (_, _, now) = client.call("GET", &path, &[]).await;
+    assert_eq!(now["priority"], 5, "the stale update changed nothing");
     sim.shutdown().await;
 }

@@ -4,12 +4,12 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::super::json::Render;
 use super::super::state::{Fail, NewWorkspace, QueueInput, WorkflowChanges, World};
-use super::{Authed, SharedState, answer, fail, field, flag, form};
+use super::{Authed, SharedState, answer, check_if_match, fail, field, flag, form, if_match};
 
 /// Runs a delete under the lock: 204 on success.
 fn deleted(
@@ -247,6 +247,13 @@ pub async fn delete_worker(
     State(shared): SharedState,
     uri: Uri,
     Path((ws, sid)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Response {
-    deleted(&shared, &uri, |world| world.get(&ws)?.delete_worker(&sid))
+    let wanted = if_match(&headers);
+    deleted(&shared, &uri, |world| {
+        let state = world.get(&ws)?;
+        let wi = state.worker_index(&sid).ok_or(Fail::NotFound)?;
+        check_if_match(wanted.as_deref(), state.workers[wi].version)?;
+        state.delete_worker(&sid)
+    })
 }

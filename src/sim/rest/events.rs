@@ -41,9 +41,11 @@ pub async fn list_events(
         let start = parse_date("StartDate")?;
         let end = parse_date("EndDate")?;
         let minutes = match field(params, "Minutes") {
-            Some(m) => Some(m.trim().parse::<i64>().map_err(|_| {
-                Fail::Invalid("Minutes must be an integer".into())
-            })?),
+            Some(m) => Some(
+                m.trim()
+                    .parse::<i64>()
+                    .map_err(|_| Fail::Invalid("Minutes must be an integer".into()))?,
+            ),
             None => None,
         };
         let since = minutes.map(|m| super::super::state::now() - time::Duration::minutes(m));

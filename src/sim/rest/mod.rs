@@ -13,7 +13,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine as _;
@@ -28,8 +28,8 @@ use super::Shared;
 use super::expr::{Expr, Subject};
 use super::json::{Render, Via, page};
 use super::state::{
-    Fail, NewTask, NewWorker, State as SimState, World, TaskChanges, TaskStatus, WorkerChanges,
-    WorkflowChanges, WorkspaceChanges,
+    Fail, NewTask, NewWorker, State as SimState, TaskChanges, TaskStatus, WorkerChanges,
+    WorkflowChanges, WorkspaceChanges, World,
 };
 
 type SharedState = State<Arc<Shared>>;
@@ -162,6 +162,8 @@ fn fail(failure: Fail, path: &str) -> Response {
         // wording is TaskRouter's (reference §3.9); the numeric code is UNCONFIRMED, 20001 is
         // what taskhook's fake TaskRouter uses too.
         Fail::Invalid(message) => error(400, 20001, &message),
+        // Twilio's generic code for a failed precondition (UNCONFIRMED for TaskRouter).
+        Fail::Stale(message) => error(412, 20412, &message),
     }
 }
 
@@ -275,6 +277,58 @@ fn ok(status: StatusCode, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// The `If-Match` header, if sent.
+fn if_match(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// A Task's or Worker's ETag: its version, quoted. TaskRouter's ETag changes exactly when the
+/// resource does, which is what the version counts (the JSON alone also changes with `age`).
+fn version_tag(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
+/// 412 when `If-Match` names another version than `current` (`*` matches any).
+fn check_if_match(wanted: Option<&str>, current: u64) -> Result<(), Fail> {
+    let Some(wanted) = wanted.map(str::trim) else {
+        return Ok(());
+    };
+    let bare = wanted.trim_start_matches("W/").trim_matches('"');
+    if bare == "*" || bare == current.to_string() {
+        Ok(())
+    } else {
+        Err(Fail::Stale(format!(
+            "The If-Match header {bare} does not match the current version {current}"
+        )))
+    }
+}
+
+/// `body` with `status` and an `ETag` header.
+fn tagged(status: StatusCode, body: Value, etag: &str) -> Response {
+    let mut response = ok(status, body);
+    if let Ok(value) = HeaderValue::from_str(etag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
+/// Like [`answer`], for resources with an ETag: `f` returns the JSON and its version.
+fn answer_tagged(
+    shared: &Arc<Shared>,
+    uri: &Uri,
+    status: StatusCode,
+    f: impl FnOnce(&mut World, &str) -> Result<(Value, u64), Fail>,
+) -> Response {
+    let base = shared.base_url.clone();
+    match shared.with_world(|world| f(world, &base)) {
+        Ok((body, version)) => tagged(status, body, &version_tag(version)),
+        Err(failure) => fail(failure, uri.path()),
+    }
+}
+
 /// Runs `f` under the state lock and answers its JSON with `status`, or its failure.
 fn answer(
     shared: &Arc<Shared>,
@@ -289,7 +343,8 @@ fn answer(
     }
 }
 
-/// Answers a list: the items `f` returns, paged, under `key`.
+/// Answers a list: the items `f` returns, paged, under `key`, with an `ETag` that changes
+/// whenever the page does (a hash of it).
 fn list(
     shared: &Arc<Shared>,
     uri: &Uri,
@@ -299,10 +354,20 @@ fn list(
 ) -> Response {
     let params = query(raw);
     let path = uri.path().to_owned();
-    answer(shared, uri, StatusCode::OK, |world, base| {
-        let items = f(world, base, &params)?;
-        Ok(page(key, items, base, &path, &params))
-    })
+    let base = shared.base_url.clone();
+    let result = shared.with_world(|world| {
+        let items = f(world, &base, &params)?;
+        Ok(page(key, items, &base, &path, &params))
+    });
+    match result {
+        Ok(body) => {
+            use sha2::Digest as _;
+            let digest = sha2::Sha256::digest(body.to_string().as_bytes());
+            let etag = format!("\"{}\"", hex::encode(&digest[..16]));
+            tagged(StatusCode::OK, body, &etag)
+        }
+        Err(failure) => fail(failure, uri.path()),
+    }
 }
 
 fn name_matches(params: &Params, name: &str) -> bool {
@@ -498,7 +563,7 @@ async fn create_worker(
     body: Bytes,
 ) -> Response {
     let params = form(&body);
-    answer(&shared, &uri, StatusCode::CREATED, |world, base| {
+    answer_tagged(&shared, &uri, StatusCode::CREATED, |world, base| {
         let state = world.get(&ws)?;
         let sid = state.create_worker(NewWorker {
             friendly_name: field(&params, "FriendlyName"),
@@ -506,7 +571,8 @@ async fn create_worker(
             attributes: field(&params, "Attributes"),
         })?;
         let wi = state.worker_index(&sid).ok_or(Fail::NotFound)?;
-        Ok(Render { state, base }.worker(&state.workers[wi]))
+        let worker = &state.workers[wi];
+        Ok((Render { state, base }.worker(worker), worker.version))
     })
 }
 
@@ -516,10 +582,11 @@ async fn fetch_worker(
     uri: Uri,
     Path((ws, sid)): Path<(String, String)>,
 ) -> Response {
-    answer(&shared, &uri, StatusCode::OK, |world, base| {
+    answer_tagged(&shared, &uri, StatusCode::OK, |world, base| {
         let state = world.get(&ws)?;
         let wi = state.worker_index(&sid).ok_or(Fail::NotFound)?;
-        Ok(Render { state, base }.worker(&state.workers[wi]))
+        let worker = &state.workers[wi];
+        Ok((Render { state, base }.worker(worker), worker.version))
     })
 }
 
@@ -528,11 +595,15 @@ async fn update_worker(
     State(shared): SharedState,
     uri: Uri,
     Path((ws, sid)): Path<(String, String)>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let params = form(&body);
-    answer(&shared, &uri, StatusCode::OK, |world, base| {
+    let wanted = if_match(&headers);
+    answer_tagged(&shared, &uri, StatusCode::OK, |world, base| {
         let state = world.get(&ws)?;
+        let wi = state.worker_index(&sid).ok_or(Fail::NotFound)?;
+        check_if_match(wanted.as_deref(), state.workers[wi].version)?;
         state.update_worker(
             &sid,
             WorkerChanges {
@@ -544,7 +615,8 @@ async fn update_worker(
             },
         )?;
         let wi = state.worker_index(&sid).ok_or(Fail::NotFound)?;
-        Ok(Render { state, base }.worker(&state.workers[wi]))
+        let worker = &state.workers[wi];
+        Ok((Render { state, base }.worker(worker), worker.version))
     })
 }
 
@@ -726,7 +798,7 @@ async fn create_task(
     body: Bytes,
 ) -> Response {
     let params = form(&body);
-    answer(&shared, &uri, StatusCode::CREATED, |world, base| {
+    answer_tagged(&shared, &uri, StatusCode::CREATED, |world, base| {
         let state = world.get(&ws)?;
         let sid = state.create_task(NewTask {
             attributes: field(&params, "Attributes"),
@@ -736,7 +808,8 @@ async fn create_task(
             task_channel: field(&params, "TaskChannel"),
         })?;
         let ti = state.task_index(&sid).ok_or(Fail::NotFound)?;
-        Ok(Render { state, base }.task(&state.tasks[ti]))
+        let task = &state.tasks[ti];
+        Ok((Render { state, base }.task(task), task.version))
     })
 }
 
@@ -746,10 +819,11 @@ async fn fetch_task(
     uri: Uri,
     Path((ws, sid)): Path<(String, String)>,
 ) -> Response {
-    answer(&shared, &uri, StatusCode::OK, |world, base| {
+    answer_tagged(&shared, &uri, StatusCode::OK, |world, base| {
         let state = world.get(&ws)?;
         let ti = state.task_index(&sid).ok_or(Fail::NotFound)?;
-        Ok(Render { state, base }.task(&state.tasks[ti]))
+        let task = &state.tasks[ti];
+        Ok((Render { state, base }.task(task), task.version))
     })
 }
 
@@ -758,11 +832,15 @@ async fn update_task(
     State(shared): SharedState,
     uri: Uri,
     Path((ws, sid)): Path<(String, String)>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let params = form(&body);
-    answer(&shared, &uri, StatusCode::OK, |world, base| {
+    let wanted = if_match(&headers);
+    answer_tagged(&shared, &uri, StatusCode::OK, |world, base| {
         let state = world.get(&ws)?;
+        let ti = state.task_index(&sid).ok_or(Fail::NotFound)?;
+        check_if_match(wanted.as_deref(), state.tasks[ti].version)?;
         state.update_task(
             &sid,
             TaskChanges {
@@ -773,7 +851,8 @@ async fn update_task(
             },
         )?;
         let ti = state.task_index(&sid).ok_or(Fail::NotFound)?;
-        Ok(Render { state, base }.task(&state.tasks[ti]))
+        let task = &state.tasks[ti];
+        Ok((Render { state, base }.task(task), task.version))
     })
 }
 
@@ -782,9 +861,13 @@ async fn delete_task(
     State(shared): SharedState,
     uri: Uri,
     Path((ws, sid)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Response {
+    let wanted = if_match(&headers);
     let result = shared.with_world(|world| {
         let state = world.get(&ws)?;
+        let ti = state.task_index(&sid).ok_or(Fail::NotFound)?;
+        check_if_match(wanted.as_deref(), state.tasks[ti].version)?;
         state.delete_task(&sid)
     });
     match result {
@@ -860,13 +943,23 @@ fn update_reservation(
     shared: &Arc<Shared>,
     uri: &Uri,
     ids: (String, Via, String, String),
+    headers: &HeaderMap,
     body: &Bytes,
 ) -> Response {
     let (ws, via, owner, wr) = ids;
     let params = form(body);
-    answer(shared, uri, StatusCode::OK, |world, base| {
+    let wanted = if_match(headers);
+    // A reservation's ETag is its task's version: accepting or rejecting changes the task.
+    let task_version = |state: &SimState, ri: usize| {
+        state
+            .task_index(&state.reservations[ri].task_sid)
+            .map(|ti| state.tasks[ti].version)
+            .unwrap_or_default()
+    };
+    answer_tagged(shared, uri, StatusCode::OK, |world, base| {
         let state = world.get(&ws)?;
-        owned_reservation(state, via, &owner, &wr)?;
+        let ri = owned_reservation(state, via, &owner, &wr)?;
+        check_if_match(wanted.as_deref(), task_version(state, ri))?;
         if let Some(instruction) = field(&params, "Instruction").filter(|i| !i.trim().is_empty()) {
             return Err(Fail::Invalid(format!(
                 "Instruction {instruction} is not simulated: the local TaskRouter places no calls; use ReservationStatus=accepted or rejected"
@@ -878,7 +971,11 @@ fn update_reservation(
             field(&params, "WorkerActivitySid").as_deref(),
         )?;
         let ri = state.reservation_index(&wr).ok_or(Fail::NotFound)?;
-        Ok(Render { state, base }.reservation(&state.reservations[ri], via))
+        let version = task_version(state, ri);
+        Ok((
+            Render { state, base }.reservation(&state.reservations[ri], via),
+            version,
+        ))
     })
 }
 
@@ -925,9 +1022,10 @@ async fn update_task_reservation(
     State(shared): SharedState,
     uri: Uri,
     Path((ws, wt, wr)): Path<(String, String, String)>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    update_reservation(&shared, &uri, (ws, Via::Task, wt, wr), &body)
+    update_reservation(&shared, &uri, (ws, Via::Task, wt, wr), &headers, &body)
 }
 
 async fn update_worker_reservation(
@@ -935,7 +1033,8 @@ async fn update_worker_reservation(
     State(shared): SharedState,
     uri: Uri,
     Path((ws, wk, wr)): Path<(String, String, String)>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    update_reservation(&shared, &uri, (ws, Via::Worker, wk, wr), &body)
+    update_reservation(&shared, &uri, (ws, Via::Worker, wk, wr), &headers, &body)
 }

@@ -12,24 +12,96 @@ use super::{Authed, error};
 
 /// Method, path (axum syntax) and the spec's `operationId`.
 pub const UNEMULATED: &[(&str, &str, &str)] = &[
-    ("GET", "/v1/Workspaces/{ws}/Workers/{wk}/Channels", "ListWorkerChannel"),
-    ("GET", "/v1/Workspaces/{ws}/Workers/{wk}/Channels/{sid}", "FetchWorkerChannel"),
-    ("POST", "/v1/Workspaces/{ws}/Workers/{wk}/Channels/{sid}", "UpdateWorkerChannel"),
-    ("GET", "/v1/Workspaces/{ws}/CumulativeStatistics", "FetchWorkspaceCumulativeStatistics"),
-    ("GET", "/v1/Workspaces/{ws}/RealTimeStatistics", "FetchWorkspaceRealTimeStatistics"),
-    ("GET", "/v1/Workspaces/{ws}/Statistics", "FetchWorkspaceStatistics"),
-    ("POST", "/v1/Workspaces/{ws}/TaskQueues/RealTimeStatistics", "CreateTaskQueueBulkRealTimeStatistics"),
-    ("GET", "/v1/Workspaces/{ws}/TaskQueues/{sid}/CumulativeStatistics", "FetchTaskQueueCumulativeStatistics"),
-    ("GET", "/v1/Workspaces/{ws}/TaskQueues/{sid}/RealTimeStatistics", "FetchTaskQueueRealTimeStatistics"),
-    ("GET", "/v1/Workspaces/{ws}/TaskQueues/{sid}/Statistics", "FetchTaskQueueStatistics"),
-    ("GET", "/v1/Workspaces/{ws}/TaskQueues/Statistics", "ListTaskQueuesStatistics"),
-    ("GET", "/v1/Workspaces/{ws}/Workers/{wk}/Statistics", "FetchWorkerInstanceStatistics"),
-    ("GET", "/v1/Workspaces/{ws}/Workers/Statistics", "FetchWorkerStatistics"),
-    ("GET", "/v1/Workspaces/{ws}/Workers/CumulativeStatistics", "FetchWorkersCumulativeStatistics"),
-    ("GET", "/v1/Workspaces/{ws}/Workers/RealTimeStatistics", "FetchWorkersRealTimeStatistics"),
-    ("GET", "/v1/Workspaces/{ws}/Workflows/{sid}/CumulativeStatistics", "FetchWorkflowCumulativeStatistics"),
-    ("GET", "/v1/Workspaces/{ws}/Workflows/{sid}/RealTimeStatistics", "FetchWorkflowRealTimeStatistics"),
-    ("GET", "/v1/Workspaces/{ws}/Workflows/{sid}/Statistics", "FetchWorkflowStatistics"),
+    (
+        "GET",
+        "/v1/Workspaces/{ws}/Workers/{wk}/Channels",
+        "ListWorkerChannel",
+    ),
+    (
+        "GET",
+        "/v1/Workspaces/{ws}/Workers/{wk}/Channels/{sid}",
+        "FetchWorkerChannel",
+    ),
+    (
+        "POST",
+        "/v1/Workspaces/{ws}/Workers/{wk}/Channels/{sid}",
+        "UpdateWorkerChannel",
+    ),
+    (
+        "GET",
+        "/v1/Workspaces/{ws}/CumulativeStatistics",
+        "FetchWorkspaceCumulativeStatistics",
+    ),
+    (
+        "GET",
+        "/v1/Workspaces/{ws}/RealTimeStatistics",
+        "FetchWorkspaceRealTimeStatistics",
+    ),
+    (
+        "GET",
+        "/v1/Workspaces/{ws}/Statistics",
+        "FetchWorkspaceStatistics",
+    ),
+    (
+        "POST",
+        "/v1/Workspaces/{ws}/TaskQueues/RealTimeStatistics",
+        "CreateTaskQueueBulkRealTimeStatistics",
+    ),
+    (
+        "GET",
+        "/v1/Workspaces/{ws}/TaskQueues/{sid}/CumulativeStatistics",
+        "FetchTaskQueueCumulativeStatistics",
+    ),
+    (
+        "GET",
+        "/v1/Workspaces/{ws}/TaskQueues/{sid}/RealTimeStatistics",
+        "FetchTaskQueueRealTimeStatistics",
+    ),
+    (
+        "GET",
+        "/v1/Workspaces/{ws}/TaskQueues/{sid}/Statistics",
+        "FetchTaskQueueStatistics",
+    ),
+    (
+        "GET",
+        "/v1/Workspaces/{ws}/TaskQueues/Statistics",
+        "ListTaskQueuesStatistics",
+    ),
+    (
+        "GET",
+        "/v1/Workspaces/{ws}/Workers/{wk}/Statistics",
+        "FetchWorkerInstanceStatistics",
+    ),
+    (
+        "GET",
+        "/v1/Workspaces/{ws}/Workers/Statistics",
+        "FetchWorkerStatistics",
+    ),
+    (
+        "GET",
+        "/v1/Workspaces/{ws}/Workers/CumulativeStatistics",
+        "FetchWorkersCumulativeStatistics",
+    ),
+    (
+        "GET",
+        "/v1/Workspaces/{ws}/Workers/RealTimeStatistics",
+        "FetchWorkersRealTimeStatistics",
+    ),
+    (
+        "GET",
+        "/v1/Workspaces/{ws}/Workflows/{sid}/CumulativeStatistics",
+        "FetchWorkflowCumulativeStatistics",
+    ),
+    (
+        "GET",
+        "/v1/Workspaces/{ws}/Workflows/{sid}/RealTimeStatistics",
+        "FetchWorkflowRealTimeStatistics",
+    ),
+    (
+        "GET",
+        "/v1/Workspaces/{ws}/Workflows/{sid}/Statistics",
+        "FetchWorkflowStatistics",
+    ),
 ];
 
 /// Twilio has no code for "not implemented by this emulator"; 20501 is the sim's own
@@ -46,7 +118,9 @@ pub fn routes(mut router: Router<Arc<Shared>>) -> Router<Arc<Shared>> {
         };
         router = router.route(
             path,
-            on(filter, move |_: Authed| async move { not_emulated(method, operation) }),
+            on(filter, move |_: Authed| async move {
+                not_emulated(method, operation)
+            }),
         );
     }
     router
@@ -56,8 +130,6 @@ fn not_emulated(method: &str, operation: &str) -> Response {
     error(
         501,
         NOT_EMULATED_CODE,
-        &format!(
-            "{operation} ({method}) is not emulated by the local TaskRouter (taskhook sim)"
-        ),
+        &format!("{operation} ({method}) is not emulated by the local TaskRouter (taskhook sim)"),
     )
 }

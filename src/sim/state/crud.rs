@@ -23,9 +23,11 @@ pub struct QueueInput {
 }
 
 fn required(name: &str, value: Option<String>) -> Result<String, Fail> {
-    value
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| Fail::Invalid(format!("Missing required parameter {name} in the post body")))
+    value.filter(|v| !v.trim().is_empty()).ok_or_else(|| {
+        Fail::Invalid(format!(
+            "Missing required parameter {name} in the post body"
+        ))
+    })
 }
 
 impl State {
@@ -68,7 +70,11 @@ impl State {
         Ok(sid)
     }
 
-    pub fn update_activity(&mut self, sid: &str, friendly_name: Option<String>) -> Result<(), Fail> {
+    pub fn update_activity(
+        &mut self,
+        sid: &str,
+        friendly_name: Option<String>,
+    ) -> Result<(), Fail> {
         let index = self
             .activities
             .iter()
@@ -284,7 +290,8 @@ impl State {
             .position(|q| q.sid == sid)
             .ok_or(Fail::NotFound)?;
         if self.workflows.iter().any(|w| {
-            w.default_queue_sid.as_deref() == Some(sid) || w.filters.iter().any(|f| f.queue_sid == sid)
+            w.default_queue_sid.as_deref() == Some(sid)
+                || w.filters.iter().any(|f| f.queue_sid == sid)
         }) {
             return Err(self.refuse_delete("TaskQueue", sid, "a Workflow routes to it"));
         }

@@ -198,6 +198,8 @@ pub enum Fail {
     NotFound,
     /// 400 / 20001 with this message.
     Invalid(String),
+    /// 412: the request's `If-Match` names a version that is no longer current.
+    Stale(String),
 }
 
 pub(super) type Params = Vec<(String, String)>;
