@@ -34,6 +34,7 @@ mod expr;
 mod json;
 mod rest;
 mod state;
+mod stats;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

@@ -22,6 +22,7 @@ use subtle::ConstantTimeEq;
 
 mod config;
 mod events;
+mod stats;
 mod unemulated;
 
 use super::Shared;
@@ -122,6 +123,65 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/v1/Workspaces/{ws}/Tasks/{wt}/Reservations/{wr}",
             get(fetch_task_reservation).post(update_task_reservation),
+        );
+    let s = "/v1/Workspaces/{ws}";
+    let routes = routes
+        .route(
+            &format!("{s}/CumulativeStatistics"),
+            get(stats::workspace_cumulative),
+        )
+        .route(
+            &format!("{s}/RealTimeStatistics"),
+            get(stats::workspace_realtime),
+        )
+        .route(&format!("{s}/Statistics"), get(stats::workspace_statistics))
+        .route(
+            &format!("{s}/TaskQueues/RealTimeStatistics"),
+            axum::routing::post(stats::bulk_queue_realtime),
+        )
+        .route(
+            &format!("{s}/TaskQueues/Statistics"),
+            get(stats::list_queue_statistics),
+        )
+        .route(
+            &format!("{s}/TaskQueues/{{sid}}/CumulativeStatistics"),
+            get(stats::queue_cumulative),
+        )
+        .route(
+            &format!("{s}/TaskQueues/{{sid}}/RealTimeStatistics"),
+            get(stats::queue_realtime),
+        )
+        .route(
+            &format!("{s}/TaskQueues/{{sid}}/Statistics"),
+            get(stats::queue_statistics),
+        )
+        .route(
+            &format!("{s}/Workers/CumulativeStatistics"),
+            get(stats::workers_cumulative),
+        )
+        .route(
+            &format!("{s}/Workers/RealTimeStatistics"),
+            get(stats::workers_realtime),
+        )
+        .route(
+            &format!("{s}/Workers/Statistics"),
+            get(stats::workers_statistics),
+        )
+        .route(
+            &format!("{s}/Workers/{{wk}}/Statistics"),
+            get(stats::worker_statistics),
+        )
+        .route(
+            &format!("{s}/Workflows/{{sid}}/CumulativeStatistics"),
+            get(stats::workflow_cumulative),
+        )
+        .route(
+            &format!("{s}/Workflows/{{sid}}/RealTimeStatistics"),
+            get(stats::workflow_realtime),
+        )
+        .route(
+            &format!("{s}/Workflows/{{sid}}/Statistics"),
+            get(stats::workflow_statistics),
         );
     unemulated::routes(routes)
         .fallback(not_found)
