@@ -5,8 +5,8 @@
 use serde_json::{Value, json};
 
 use super::state::{
-    Activity, Event, Reservation, State, Task, TaskChannel, TaskQueue, Worker, Workflow, age, iso,
-    whole_seconds,
+    Activity, Event, Reservation, State, Task, TaskChannel, TaskQueue, Worker, WorkerChannel,
+    Workflow, age, iso, whole_seconds,
 };
 
 /// How a reservation was reached; its `url` follows the path used (reference §3.4).
@@ -258,6 +258,28 @@ impl Render<'_> {
 }
 
 impl Render<'_> {
+    pub fn worker_channel(&self, channel: &WorkerChannel<'_>) -> Value {
+        // A channel with no capacity has none available (0 %), not a division by zero.
+        let percentage = (channel.capacity.saturating_sub(channel.assigned) * 100)
+            .checked_div(channel.capacity)
+            .unwrap_or(0);
+        json!({
+            "account_sid": self.state.account_sid,
+            "assigned_tasks": channel.assigned,
+            "available": channel.available,
+            "available_capacity_percentage": percentage,
+            "configured_capacity": channel.capacity,
+            "date_created": iso(channel.worker.created.max(channel.channel.created)),
+            "date_updated": iso(channel.updated),
+            "sid": channel.sid,
+            "task_channel_sid": channel.channel.sid,
+            "task_channel_unique_name": channel.channel.unique_name,
+            "worker_sid": channel.worker.sid,
+            "workspace_sid": self.state.workspace.sid,
+            "url": format!("{}/Workers/{}/Channels/{}", self.ws_url(), channel.worker.sid, channel.sid),
+        })
+    }
+
     /// An Events resource entry (the twilio-python `EventInstance`): `event_data` holds the
     /// callback's own fields in snake_case, as TaskRouter's Events API shows them.
     pub fn event(&self, event: &Event) -> Value {

@@ -257,3 +257,61 @@ pub async fn delete_worker(
         state.delete_worker(&sid)
     })
 }
+
+// ---------------------------------------------------------------------------------------------
+// Worker Channels
+
+pub async fn list_worker_channels(
+    _: Authed,
+    State(shared): SharedState,
+    uri: Uri,
+    Path((ws, wk)): Path<(String, String)>,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Response {
+    super::list(&shared, &uri, raw, "channels", |world, base, _| {
+        let state = world.get(&ws)?;
+        let wi = state.worker_index(&wk).ok_or(Fail::NotFound)?;
+        let render = Render { state, base };
+        Ok(state
+            .worker_channels(wi)
+            .iter()
+            .map(|c| render.worker_channel(c))
+            .collect())
+    })
+}
+
+pub async fn fetch_worker_channel(
+    _: Authed,
+    State(shared): SharedState,
+    uri: Uri,
+    Path((ws, wk, sid)): Path<(String, String, String)>,
+) -> Response {
+    answer(&shared, &uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
+        let wi = state.worker_index(&wk).ok_or(Fail::NotFound)?;
+        let index = state.worker_channel_index(wi, &sid).ok_or(Fail::NotFound)?;
+        Ok(Render { state, base }.worker_channel(&state.worker_channels(wi)[index]))
+    })
+}
+
+pub async fn update_worker_channel(
+    _: Authed,
+    State(shared): SharedState,
+    uri: Uri,
+    Path((ws, wk, sid)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Response {
+    let params = form(&body);
+    answer(&shared, &uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
+        let wi = state.worker_index(&wk).ok_or(Fail::NotFound)?;
+        let index = state.worker_channel_index(wi, &sid).ok_or(Fail::NotFound)?;
+        state.update_worker_channel(
+            wi,
+            index,
+            field(&params, "Capacity").as_deref(),
+            flag(&params, "Available"),
+        )?;
+        Ok(Render { state, base }.worker_channel(&state.worker_channels(wi)[index]))
+    })
+}

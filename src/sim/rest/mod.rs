@@ -172,6 +172,14 @@ pub fn router(shared: Arc<Shared>) -> Router {
             get(stats::worker_statistics),
         )
         .route(
+            &format!("{s}/Workers/{{wk}}/Channels"),
+            get(config::list_worker_channels),
+        )
+        .route(
+            &format!("{s}/Workers/{{wk}}/Channels/{{sid}}"),
+            get(config::fetch_worker_channel).post(config::update_worker_channel),
+        )
+        .route(
             &format!("{s}/Workflows/{{sid}}/CumulativeStatistics"),
             get(stats::workflow_cumulative),
         )

@@ -11,23 +11,7 @@ use super::super::Shared;
 use super::{Authed, error};
 
 /// Method, path (axum syntax) and the spec's `operationId`.
-pub const UNEMULATED: &[(&str, &str, &str)] = &[
-    (
-        "GET",
-        "/v1/Workspaces/{ws}/Workers/{wk}/Channels",
-        "ListWorkerChannel",
-    ),
-    (
-        "GET",
-        "/v1/Workspaces/{ws}/Workers/{wk}/Channels/{sid}",
-        "FetchWorkerChannel",
-    ),
-    (
-        "POST",
-        "/v1/Workspaces/{ws}/Workers/{wk}/Channels/{sid}",
-        "UpdateWorkerChannel",
-    ),
-];
+pub const UNEMULATED: &[(&str, &str, &str)] = &[];
 
 /// Twilio has no code for "not implemented by this emulator"; 20501 is the sim's own
 /// (UNCONFIRMED as a Twilio code), inside Twilio's error shape.

@@ -177,6 +177,11 @@ impl State {
             return Err(self.refuse_delete("TaskChannel", sid, "Tasks use this TaskChannel"));
         }
         self.channels.remove(index);
+        for worker in &mut self.workers {
+            worker
+                .channel_settings
+                .retain(|s| s.channel_sid != channel_sid);
+        }
         Ok(())
     }
 

@@ -102,6 +102,8 @@ impl State {
         if let Some(activity) = assignment_activity {
             self.set_worker_activity(wi, &activity);
         }
+        // A worker with capacity left on the channel (multitasking) may take the next task.
+        self.route();
     }
 
     /// Reject: worker to `activity` (else back to its activity before the reservation), task

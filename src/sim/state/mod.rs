@@ -10,6 +10,7 @@
 //! (Workers, Workspace, Workflow changes), `lifecycle` (task and reservation transitions,
 //! timeouts). This file holds the [`State`] itself, the seed, lookups and value parsing.
 
+mod channels;
 mod crud;
 mod events;
 mod lifecycle;
@@ -20,6 +21,7 @@ mod routing;
 mod tests;
 mod world;
 
+pub use channels::WorkerChannel;
 pub use crud::QueueInput;
 pub use world::{NewWorkspace, World};
 
@@ -186,6 +188,7 @@ impl State {
             updated: at,
             status_changed: at,
             version: 0,
+            channel_settings: Vec::new(),
         };
         let workers = vec![
             worker("Alice", r#"{"languages":["en","es"]}"#, &idle),

@@ -96,6 +96,17 @@ pub struct Worker {
     pub updated: OffsetDateTime,
     pub status_changed: OffsetDateTime,
     pub version: u64,
+    /// Worker Channel settings changed through the API; a channel not listed has TaskRouter's
+    /// defaults (capacity 1, available).
+    pub channel_settings: Vec<ChannelSetting>,
+}
+
+/// A worker's capacity and availability on one TaskChannel (multitasking).
+pub struct ChannelSetting {
+    pub channel_sid: String,
+    pub capacity: u32,
+    pub available: bool,
+    pub updated: OffsetDateTime,
 }
 
 pub struct TaskQueue {

@@ -80,6 +80,7 @@ impl State {
             updated: at,
             status_changed: at,
             version: 0,
+            channel_settings: Vec::new(),
         });
         let wi = self.workers.len() - 1;
         let description = format!("Worker {} created", self.workers[wi].friendly_name);

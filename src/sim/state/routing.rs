@@ -178,6 +178,7 @@ impl State {
                         .reservations
                         .iter()
                         .any(|r| r.worker_sid == worker.sid && r.status == rs::PENDING)
+                    && self.has_room(worker, &task.channel_sid)
                     && queue.target.matches(Subject {
                         own: &worker.attrs,
                         worker: Some(&worker.attrs),
