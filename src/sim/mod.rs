@@ -4,7 +4,8 @@
 //! whole lifecycle runs with no Twilio account, and Twilio's helper libraries work against it
 //! with only their base URL changed (twilio-python: `client.taskrouter.base_url = sim_url`).
 //!
-//! - `state`: the world and the lifecycle rules; no I/O.
+//! - `state`: the world (one `State` per Workspace) and the lifecycle rules; no I/O.
+//! - `stats`: the Statistics resources, computed from a Workspace's state and events.
 //! - `expr`: TaskRouter expressions (`languages HAS "es"`, `a == 1`, `a IN [...]`, AND/OR).
 //! - `rest`: the axum REST API, basic auth, TaskRouter's error JSON.
 //! - `json`: resource JSON and list envelopes.
@@ -25,9 +26,13 @@
 //!   cannot be updated to [y]" (TaskRouter's wording; its numeric code is unconfirmed);
 //! - an instruction answered without `Content-Type: application/json` is ignored (40000).
 //!
-//! Not simulated: multi-tasking workspaces and worker channels, task TTL expiry, workflow
-//! escalation steps (only a filter's first target is used), statistics, the Events resource,
-//! `If-Match`, the call/conference instructions, and `#ct=…` connection overrides.
+//! Every operation of Twilio's TaskRouter v1 OpenAPI description is served (Workspaces with
+//! `Template=FIFO`, Activities, TaskChannels, TaskQueues, Workflows, Workers and their
+//! Channels with multitasking capacity, Tasks, Reservations, Events, all Statistics computed
+//! from the sim's own state, `ETag` / `If-Match`); `tests/integration/sim_spec.rs` walks the
+//! spec file to keep it so. Not simulated: task TTL expiry, workflow escalation steps (only a
+//! filter's first target is used), the call/conference instructions, and `#ct=…` connection
+//! overrides.
 
 mod dispatch;
 mod expr;

@@ -803,3 +803,40 @@ async fn a_worker_channels_capacity_decides_how_many_tasks_the_worker_holds() {
     assert_eq!(third["assignment_status"], "pending");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn twilio_python_sets_up_runs_and_tears_down_against_the_sim() {
+    let has_twilio = std::process::Command::new("python3")
+        .args(["-c", "import twilio"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_twilio {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "twilio-python must be installed under CI (.ci/run installs it)"
+        );
+        eprintln!("SKIP: python3 with the twilio package is not installed (pip install twilio)");
+        return;
+    }
+    let (sim, _) = started().await;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/sim_lifecycle.py");
+    let output = tokio::process::Command::new("python3")
+        .arg(&script)
+        .env("SIM_URL", sim.base_url())
+        .env("SIM_ACCOUNT_SID", sim.account_sid())
+        .env("SIM_AUTH_TOKEN", sim.auth_token().expose())
+        .output()
+        .await
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "twilio-python script failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("setup, lifecycle and teardown: ok"),
+        "{stdout}"
+    );
+    sim.shutdown().await;
+}

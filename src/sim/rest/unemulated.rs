@@ -42,3 +42,21 @@ fn not_emulated(method: &str, operation: &str) -> Response {
         &format!("{operation} ({method}) is not emulated by the local TaskRouter (taskhook sim)"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_not_emulated_operation_answers_501_naming_it() {
+        let response = not_emulated("GET", "FetchSomething");
+        assert_eq!(response.status().as_u16(), 501);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["status"], 501);
+        assert_eq!(body["code"], NOT_EMULATED_CODE);
+        assert!(body["message"].as_str().unwrap().contains("FetchSomething"));
+    }
+}
