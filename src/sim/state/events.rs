@@ -34,9 +34,9 @@ impl State {
         ];
         params.extend(fields);
         if self.events.len() >= MAX_EVENTS {
-            self.events.remove(0);
+            self.events.pop_front();
         }
-        self.events.push(Event {
+        self.events.push_back(Event {
             sid,
             event_type: event_type.to_owned(),
             resource_type: resource.0.to_owned(),

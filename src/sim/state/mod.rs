@@ -131,7 +131,7 @@ pub struct State {
     /// In creation order.
     pub reservations: Vec<Reservation>,
     /// Every event so far, oldest first, at most [`MAX_EVENTS`].
-    pub events: Vec<Event>,
+    pub events: std::collections::VecDeque<Event>,
     /// Callbacks caused by the last transitions, oldest first.
     pub outbox: Vec<Outgoing>,
     /// Reservation timers to start: reservation SID and duration.
@@ -269,7 +269,7 @@ impl State {
             workflows: vec![workflow],
             tasks: Vec::new(),
             reservations: Vec::new(),
-            events: Vec::new(),
+            events: std::collections::VecDeque::new(),
             outbox: Vec::new(),
             new_timers: Vec::new(),
             ended_timers: Vec::new(),

@@ -180,7 +180,7 @@ impl State {
             workflows: Vec::new(),
             tasks: Vec::new(),
             reservations: Vec::new(),
-            events: Vec::new(),
+            events: std::collections::VecDeque::new(),
             outbox: Vec::new(),
             new_timers: Vec::new(),
             ended_timers: Vec::new(),
