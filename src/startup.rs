@@ -35,16 +35,18 @@ fn refuse_forward_to_self(forward: &str, own: &[SocketAddr]) -> anyhow::Result<(
         .host_str()
         .unwrap_or("")
         .trim_start_matches('[')
-        .trim_end_matches(']');
+        .trim_end_matches(']')
+        .trim_end_matches('.');
+    // Every spelling of an address counts: `::ffff:127.0.0.1` is 127.0.0.1.
+    let ip = host
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .map(|ip| ip.to_canonical());
     let local = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
+        || host.ends_with(".localhost")
+        || ip.is_some_and(|ip| ip.is_loopback() || ip.is_unspecified());
     for addr in own {
-        let same_host = local
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip == addr.ip());
+        let same_host = local || ip.is_some_and(|ip| ip == addr.ip().to_canonical());
         anyhow::ensure!(
             !(same_host && port == addr.port()),
             "--forward {forward} points at taskhook itself ({addr}); give your app's address"
@@ -231,4 +233,29 @@ pub async fn shutdown_signal() {
         () = term => {}
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spelling_of_the_own_address_is_refused_as_a_forward_target() {
+        let own = [SocketAddr::from(([127, 0, 0, 1], 4040))];
+        for url in [
+            "http://127.0.0.1:4040",
+            "http://localhost:4040",
+            "http://LOCALHOST.:4040",
+            "http://app.localhost:4040",
+            "http://[::1]:4040",
+            "http://[::ffff:127.0.0.1]:4040",
+            "http://127.1:4040",
+            "http://0.0.0.0:4040",
+            "http://2130706433:4040",
+        ] {
+            assert!(refuse_forward_to_self(url, &own).is_err(), "{url} allowed");
+        }
+        assert!(refuse_forward_to_self("http://127.0.0.1:8080", &own).is_ok());
+        assert!(refuse_forward_to_self("http://192.0.2.1:4040", &own).is_ok());
+    }
 }

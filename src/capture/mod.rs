@@ -86,10 +86,11 @@ impl Capture {
         let received_at_us = now_micros();
         let (parts, body) = req.into_parts();
         let target = parts.uri.to_string();
-        let headers = match tape.take_head(parts.method.as_str(), &target) {
+        let mut headers: Vec<Header> = match tape.take_head(parts.method.as_str(), &target) {
             Some(head) => head.headers.into_iter().map(Header::from).collect(),
             None => headers_from_map(&parts.headers),
         };
+        strip_inspector_cookies(&mut headers);
 
         // A capture listener is not a proxy: absolute-form targets and CONNECT are recorded
         // and refused, never forwarded (the mitmweb CVE-2025-23217 path).
@@ -195,6 +196,31 @@ impl Capture {
             }
         }
     }
+}
+
+/// Cookies are not scoped by port: a browser that opens the capture URL sends it the
+/// inspector's `taskhook_PORT` cookie, which holds the inspector token. It is removed here,
+/// before anything is stored, shown, exported or forwarded; other cookies stay byte-exact, and a
+/// Cookie header left empty is dropped.
+fn strip_inspector_cookies(headers: &mut Vec<Header>) {
+    const PREFIX: &[u8] = b"taskhook_";
+    headers.retain_mut(|header| {
+        if !header.name.eq_ignore_ascii_case("cookie") {
+            return true;
+        }
+        let is_inspector = |pair: &&[u8]| pair.trim_ascii_start().starts_with(PREFIX);
+        if !header.value.split(|&b| b == b';').any(|p| is_inspector(&p)) {
+            return true;
+        }
+        let kept: Vec<&[u8]> = header
+            .value
+            .split(|&b| b == b';')
+            .filter(|p| !is_inspector(p))
+            .map(<[u8]>::trim_ascii)
+            .collect();
+        header.value = kept.join(&b"; "[..]);
+        !header.value.is_empty()
+    });
 }
 
 /// The hyper service of one capture connection.
@@ -364,4 +390,28 @@ fn to_hyper(response: &RecordedResponse, close: bool) -> Response<Full<Bytes>> {
             .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_inspector_cookie_never_stays_in_a_captured_request() {
+        let mut headers = vec![
+            Header::new("Host", b"x".to_vec()),
+            Header::new("Cookie", b"a=1; taskhook_4040=secret; b=2".to_vec()),
+            Header::new("cookie", b"taskhook_55123=secret".to_vec()),
+            Header::new("COOKIE", b"session=keep".to_vec()),
+        ];
+        strip_inspector_cookies(&mut headers);
+        assert_eq!(
+            headers,
+            vec![
+                Header::new("Host", b"x".to_vec()),
+                Header::new("Cookie", b"a=1; b=2".to_vec()),
+                Header::new("COOKIE", b"session=keep".to_vec()),
+            ]
+        );
+    }
 }

@@ -6,7 +6,8 @@
 //! It exists because hyper does not let a server see header names as the client wrote
 //! them. `http::HeaderMap` lowercases names and groups repeated names together, and the
 //! original case that hyper's `preserve_header_case` keeps lives in `HeaderCaseMap`, which
-//! is `pub(crate)` in hyper 1.12. Arrival order across different names is lost as well.
+//! is `pub(crate)` in hyper 1.12 (hyperium/hyper#2695 asks for it to be public).
+//! Arrival order across different names is lost as well.
 //! So [`RecordingIo`] tees every byte read into a [`Tape`], and for each request the
 //! service re-parses the head from the tape with `httparse` (the parser hyper itself uses)
 //! via [`Tape::take_head`], then skips the body's wire bytes with [`Tape::finish_body`].

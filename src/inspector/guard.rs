@@ -10,7 +10,7 @@
 //!    request; `Sec-Fetch-Site` other than `same-origin`/`none` is refused except for top-level
 //!    navigations (which still need the token, and the Strict cookie is not sent cross-site).
 //! 4. **Headers** — a strict Content-Security-Policy (no inline script or style), `nosniff`,
-//!    `no-referrer`, `no-store`, frame denial; never any CORS header.
+//!    `Referrer-Policy: same-origin`, `no-store`, frame denial; never any CORS header.
 //!
 //! Every check is a total function over the raw header bytes: malformed values get 400/403.
 
@@ -160,13 +160,17 @@ fn split_query_token(query: &str) -> (Option<String>, String) {
 }
 
 fn cross_site(headers: &HeaderMap, method: &Method, host: &str) -> bool {
+    let site = headers.get("sec-fetch-site").map(HeaderValue::as_bytes);
     if let Some(origin) = headers.get(header::ORIGIN) {
         let own = format!("http://{host}");
-        if origin.as_bytes() != own.as_bytes() {
+        // A browser sends `Origin: null` for a same-origin form post when the referrer policy
+        // withholds the origin; `Sec-Fetch-Site` (set by the browser, never by a page) then
+        // says whether it really came from here. A sandboxed or cross-site `null` does not.
+        let opaque_but_same_origin = origin.as_bytes() == b"null" && site == Some(b"same-origin");
+        if origin.as_bytes() != own.as_bytes() && !opaque_but_same_origin {
             return true;
         }
     }
-    let site = headers.get("sec-fetch-site").map(HeaderValue::as_bytes);
     let navigate = headers
         .get("sec-fetch-mode")
         .is_some_and(|m| m.as_bytes() == b"navigate");
@@ -191,7 +195,10 @@ pub async fn guard(State(config): State<Arc<GuardConfig>>, req: Request, next: N
     );
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        // `same-origin`, not `no-referrer`: the latter makes Chromium send `Origin: null` on
+        // the pages' own form posts. Nothing leaves: other origins still get no referrer, and
+        // page URLs never hold the token (the `?token=` link redirects to the bare URL).
+        HeaderValue::from_static("same-origin"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers
@@ -337,6 +344,14 @@ mod tests {
             !cross_site(&HeaderMap::new(), &post, host),
             "scripts send no Origin"
         );
+        assert!(
+            !cross_site(
+                &headers(&[("origin", b"null"), ("sec-fetch-site", b"same-origin")]),
+                &post,
+                host
+            ),
+            "a same-origin form post whose origin the browser withheld"
+        );
         for origin in [
             &b"null"[..],
             b"http://localhost:3000",
@@ -346,6 +361,14 @@ mod tests {
             b"\xff",
         ] {
             assert!(cross_site(&headers(&[("origin", origin)]), &get, host));
+            assert!(
+                cross_site(
+                    &headers(&[("origin", origin), ("sec-fetch-site", b"cross-site")]),
+                    &post,
+                    host
+                ),
+                "{origin:?} cross-site"
+            );
         }
         assert!(cross_site(
             &headers(&[("sec-fetch-site", b"same-site")]),

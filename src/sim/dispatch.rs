@@ -77,8 +77,11 @@ pub async fn run(
                     .as_ref()
                     .and_then(|a| read_instruction(a, &reservation_sid));
                 if let Some(instruction) = instruction {
-                    shared
-                        .with_state(|state| state.apply_instruction(&reservation_sid, instruction));
+                    shared.with_world(|world| {
+                        if let Some(state) = world.state_of_reservation(&reservation_sid) {
+                            state.apply_instruction(&reservation_sid, instruction);
+                        }
+                    });
                 }
             }
         }

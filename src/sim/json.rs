@@ -5,8 +5,8 @@
 use serde_json::{Value, json};
 
 use super::state::{
-    Activity, Reservation, State, Task, TaskChannel, TaskQueue, Worker, Workflow, age, iso,
-    whole_seconds,
+    Activity, Event, Reservation, State, Task, TaskChannel, TaskQueue, Worker, WorkerChannel,
+    Workflow, age, iso, whole_seconds,
 };
 
 /// How a reservation was reached; its `url` follows the path used (reference §3.4).
@@ -73,7 +73,7 @@ impl Render<'_> {
             "account_sid": self.state.account_sid,
             "available": activity.available,
             "date_created": iso(activity.created),
-            "date_updated": iso(activity.created),
+            "date_updated": iso(activity.updated),
             "friendly_name": activity.friendly_name,
             "sid": activity.sid,
             "workspace_sid": self.state.workspace.sid,
@@ -85,9 +85,9 @@ impl Render<'_> {
     pub fn channel(&self, channel: &TaskChannel) -> Value {
         json!({
             "account_sid": self.state.account_sid,
-            "channel_optimized_routing": null,
+            "channel_optimized_routing": channel.channel_optimized_routing,
             "date_created": iso(channel.created),
-            "date_updated": iso(channel.created),
+            "date_updated": iso(channel.updated),
             "friendly_name": channel.friendly_name,
             "sid": channel.sid,
             "unique_name": channel.unique_name,
@@ -139,17 +139,19 @@ impl Render<'_> {
             "date_created": iso(queue.created),
             "date_updated": iso(queue.updated),
             "friendly_name": queue.friendly_name,
-            "max_reserved_workers": 1,
+            "max_reserved_workers": queue.max_reserved_workers,
             "reservation_activity_name": self.activity_name(queue.reservation_activity_sid.as_deref()),
             "reservation_activity_sid": queue.reservation_activity_sid,
             "sid": queue.sid,
             "target_workers": queue.target.source(),
-            "task_order": "FIFO",
+            "task_order": queue.task_order,
             "url": url,
             "workspace_sid": self.state.workspace.sid,
             "links": {
                 "assignment_activity": activity_url(&queue.assignment_activity_sid),
+                "bulk_real_time_statistics": format!("{}/TaskQueues/RealTimeStatistics", self.ws_url()),
                 "cumulative_statistics": format!("{url}/CumulativeStatistics"),
+                "list_statistics": format!("{}/TaskQueues/Statistics", self.ws_url()),
                 "real_time_statistics": format!("{url}/RealTimeStatistics"),
                 "reservation_activity": activity_url(&queue.reservation_activity_sid),
                 "statistics": format!("{url}/Statistics"),
@@ -253,6 +255,104 @@ impl Render<'_> {
             }
         })
     }
+}
+
+impl Render<'_> {
+    pub fn worker_channel(&self, channel: &WorkerChannel<'_>) -> Value {
+        // A channel with no capacity has none available (0 %), not a division by zero.
+        let percentage = (channel.capacity.saturating_sub(channel.assigned) * 100)
+            .checked_div(channel.capacity)
+            .unwrap_or(0);
+        json!({
+            "account_sid": self.state.account_sid,
+            "assigned_tasks": channel.assigned,
+            "available": channel.available,
+            "available_capacity_percentage": percentage,
+            "configured_capacity": channel.capacity,
+            "date_created": iso(channel.worker.created.max(channel.channel.created)),
+            "date_updated": iso(channel.updated),
+            "sid": channel.sid,
+            "task_channel_sid": channel.channel.sid,
+            "task_channel_unique_name": channel.channel.unique_name,
+            "worker_sid": channel.worker.sid,
+            "workspace_sid": self.state.workspace.sid,
+            "url": format!("{}/Workers/{}/Channels/{}", self.ws_url(), channel.worker.sid, channel.sid),
+        })
+    }
+
+    /// An Events resource entry (the twilio-python `EventInstance`): `event_data` holds the
+    /// callback's own fields in snake_case, as TaskRouter's Events API shows them.
+    pub fn event(&self, event: &Event) -> Value {
+        let common = [
+            "EventType",
+            "AccountSid",
+            "EventDescription",
+            "ResourceType",
+            "ResourceSid",
+            "Timestamp",
+            "TimestampMs",
+            "Sid",
+        ];
+        let data: serde_json::Map<String, Value> = event
+            .params
+            .iter()
+            .filter(|(k, _)| !common.contains(&k.as_str()))
+            .map(|(k, v)| (snake_case(k), Value::String(v.clone())))
+            .collect();
+        let ws = self.ws_url();
+        let resource_url = match event.resource_type.as_str() {
+            "Task" => format!("{ws}/Tasks/{}", event.resource_sid),
+            "Reservation" => {
+                let task = event
+                    .params
+                    .iter()
+                    .find(|(k, _)| k == "TaskSid")
+                    .map(|(_, v)| v.as_str())
+                    .unwrap_or_default();
+                format!("{ws}/Tasks/{task}/Reservations/{}", event.resource_sid)
+            }
+            "Worker" => format!("{ws}/Workers/{}", event.resource_sid),
+            "Workflow" => format!("{ws}/Workflows/{}", event.resource_sid),
+            "TaskQueue" => format!("{ws}/TaskQueues/{}", event.resource_sid),
+            _ => ws.clone(),
+        };
+        json!({
+            "account_sid": self.state.account_sid,
+            // The sim itself causes every event (TaskRouter names the API caller when one did).
+            "actor_sid": self.state.workspace.sid,
+            "actor_type": "workspace",
+            "actor_url": ws,
+            "description": event.description,
+            "event_data": data,
+            "event_date": iso(event.at),
+            "event_date_ms": (event.at.unix_timestamp_nanos() / 1_000_000) as i64,
+            "event_type": event.event_type,
+            "resource_sid": event.resource_sid,
+            "resource_type": event.resource_type.to_ascii_lowercase(),
+            "resource_url": resource_url,
+            "sid": event.sid,
+            "source": "twilio",
+            "source_ip_address": "127.0.0.1",
+            "url": format!("{ws}/Events/{}", event.sid),
+            "workspace_sid": self.state.workspace.sid,
+        })
+    }
+}
+
+/// `TaskQueueSid` → `task_queue_sid`.
+fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Default and largest `PageSize` (reference §3.1).

@@ -297,6 +297,9 @@ fn check_not_too_new(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Bytes the WAL is truncated to after a checkpoint (`PRAGMA journal_size_limit`).
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
 fn open_writer(path: &Path, options: &StoreOptions) -> Result<Connection, rusqlite::Error> {
     let conn = Connection::open_with_flags(
         path,
@@ -305,6 +308,9 @@ fn open_writer(path: &Path, options: &StoreOptions) -> Result<Connection, rusqli
     conn.busy_timeout(options.busy_timeout)?;
     conn.pragma_update(None, "synchronous", options.sync.pragma())?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // After a checkpoint resets the WAL, truncate it back to this size: a burst (or a long
+    // read that held checkpoints back) must not leave a multi-GiB WAL behind.
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     if let Some(pages) = options.page_limit {
         conn.pragma_update(None, "max_page_count", pages.min(i64::MAX as u64) as i64)?;
     }

@@ -82,7 +82,15 @@ impl Retention {
                 [],
                 |r| r.get(0),
             )?;
-            if used as u64 > max_bytes && count > 1 {
+            // The footprint on disk is the database and its WAL. A WAL over the budget is
+            // checkpointed and truncated first: deleting rows would only grow it.
+            let mut wal = wal_bytes(conn);
+            if used as u64 + wal > max_bytes && wal > 0 {
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+                wal = wal_bytes(conn);
+            }
+            let used = used as u64 + wal;
+            if used > max_bytes && count > 1 {
                 cut_below = cut_below.max(oldest + RETENTION_STEP.min(count - 1));
             }
         }
@@ -93,10 +101,29 @@ impl Retention {
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM requests_fts WHERE rowid < ?1", params![upto])?;
         let deleted = tx.execute("DELETE FROM requests WHERE id < ?1", params![upto])?;
+        // What hangs off the deleted requests goes with them, or a flood of fresh SIDs would
+        // grow these tables without bound: reservations whose every callback is gone, and
+        // actions older than the oldest request kept.
+        tx.execute(
+            "DELETE FROM reservations WHERE last_request_id < ?1",
+            params![upto],
+        )?;
+        tx.execute(
+            "DELETE FROM actions WHERE at < \
+             (SELECT received_at FROM requests WHERE id >= ?1 ORDER BY id LIMIT 1)",
+            params![upto],
+        )?;
         tx.commit()?;
         tracing::debug!(deleted, "retention");
         Ok(deleted as i64)
     }
+}
+
+/// Size of the WAL file beside the database (0 when there is none).
+fn wal_bytes(conn: &Connection) -> u64 {
+    conn.path()
+        .and_then(|db| std::fs::metadata(format!("{db}-wal")).ok())
+        .map_or(0, |m| m.len())
 }
 
 /// Parses `--max-age` with humantime ("7d", "12h", "1h 30m", "45s"); zero is refused, since

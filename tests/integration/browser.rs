@@ -296,3 +296,84 @@ async fn one_click_accepts_a_reservation_and_shows_taskrouters_answer() {
     browser.screenshot("inspector-accept-error").await;
     browser.close().await;
 }
+
+/// The page's own form posts (Replay, Clear all) pass the guard in a real Chromium: last time
+/// they were refused there (`Origin: null`) while every HTTP-level test passed.
+#[tokio::test]
+async fn replay_and_clear_all_work_when_clicked_in_chromium() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = spawn_app().await;
+    app.post_form(
+        "/events",
+        &[("EventType", "task.created"), ("TaskSid", TASK)],
+    )
+    .await;
+    let c = &browser.client;
+    c.goto(&app.inspector_url(&format!("/requests/1?token={INSPECTOR_TOKEN}")))
+        .await
+        .unwrap();
+    wait_for(&browser, "#replay").await.click().await.unwrap();
+    // The replay is sent (to the capture listener, which records it too) and the page opens
+    // the replay's own record.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let replay = loop {
+        let path = c.current_url().await.unwrap().path().to_owned();
+        if path.starts_with("/requests/") && path != "/requests/1" {
+            break path;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Replay stayed at {path}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let id: i64 = replay.trim_start_matches("/requests/").parse().unwrap();
+    let recorded = app.latest(5).await;
+    assert!(
+        recorded
+            .iter()
+            .any(|r| r.summary.id == id && r.summary.replay_of == Some(1)),
+        "the replay is recorded as a replay of #1"
+    );
+    c.goto(&app.inspector_url("/requests/1")).await.unwrap();
+    wait_for(&browser, &format!("#replays a[href='{replay}']")).await;
+
+    c.goto(&app.inspector_url("/")).await.unwrap();
+    wait_for(&browser, "#requests tbody tr[data-id]").await;
+    wait_for(&browser, "details.clear-all summary")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for(&browser, "details.clear-all input[name='confirm']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for(&browser, "details.clear-all button[type='submit']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for(&browser, "#kept").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !app.latest(5).await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Clear all did nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rows = c
+        .find_all(Locator::Css("#requests tbody tr[data-id]"))
+        .await
+        .unwrap();
+    assert!(
+        rows.is_empty(),
+        "the list shows no requests after Clear all"
+    );
+    browser.screenshot("inspector-cleared").await;
+    browser.close().await;
+}

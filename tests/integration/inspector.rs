@@ -183,7 +183,7 @@ async fn every_answer_carries_a_strict_policy_and_no_cors_headers() {
             );
             assert!(!csp.contains("unsafe-inline"));
             assert_eq!(h["x-content-type-options"], "nosniff");
-            assert_eq!(h["referrer-policy"], "no-referrer");
+            assert_eq!(h["referrer-policy"], "same-origin");
             assert_eq!(h["cache-control"], "no-store");
             assert!(
                 h.keys().all(|k| !k.as_str().starts_with("access-control-")),

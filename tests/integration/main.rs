@@ -32,6 +32,8 @@ mod retention;
 mod secrets;
 /// The local TaskRouter wired to the app: quickstart lifecycle, reject, timeout, REST shapes.
 mod sim;
+// The sim against every operation of Twilio's TaskRouter v1 OpenAPI description.
+mod sim_spec;
 
 /// A headless Chromium through chromedriver: clicks, clipboard, screenshots; skipped if absent.
 mod browser_support;

@@ -478,3 +478,54 @@ async fn har_export_has_the_1_2_structure_and_request_bytes_round_trip() {
         400
     );
 }
+
+/// Cookies ignore ports: a browser that opens the capture URL sends the inspector's cookie,
+/// which holds the token that accepts, rejects and clears with the user's credentials. It must
+/// reach neither the record, nor the API, nor an export, nor the user's app.
+#[tokio::test]
+async fn the_inspector_cookie_sent_to_the_capture_port_goes_nowhere() {
+    let (user_url, log) = start_user_app().await;
+    let forward = reqwest::Url::parse(&user_url).unwrap();
+    let app = spawn_app_with(move |c| {
+        c.capture.forward = Some(Forwarder::new(&forward, false, Duration::from_secs(2)).unwrap())
+    })
+    .await;
+    let port = app.inspector.port();
+    let response = app
+        .client
+        .get(app.url("/"))
+        .header(
+            "Cookie",
+            format!("theme=dark; taskhook_{port}={INSPECTOR_TOKEN}; taskhook_1={INSPECTOR_TOKEN}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+
+    let (_, headers, _) = log.0.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(
+        headers["cookie"], "theme=dark",
+        "the app gets the other cookies only"
+    );
+    let stored = app.latest(1).await.remove(0);
+    let cookie: Vec<_> = stored
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("cookie"))
+        .map(|h| h.value.clone())
+        .collect();
+    assert_eq!(cookie, vec![b"theme=dark".to_vec()]);
+    for path in [
+        format!("/api/requests/{}", stored.summary.id),
+        "/api/export?format=har".to_owned(),
+        "/api/export?format=curl".to_owned(),
+        format!("/requests/{}", stored.summary.id),
+    ] {
+        let text = app.inspector_get(&path).await.text().await.unwrap();
+        assert!(
+            !text.contains(INSPECTOR_TOKEN),
+            "{path} shows the inspector token"
+        );
+    }
+}

@@ -180,3 +180,42 @@ async fn clear_all_needs_confirmation_and_the_csrf_token() {
         0
     );
 }
+
+/// An attacker with the tunnel URL sends callbacks with a fresh ReservationSid each: retention
+/// must bound every table, not just `requests`.
+#[tokio::test]
+async fn retention_bounds_reservations_too_under_a_flood_of_fresh_sids() {
+    let app = spawn_app_with(|c| {
+        c.store.retention = Retention {
+            max_requests: Some(20),
+            ..Retention::default()
+        }
+    })
+    .await;
+    for n in 0..200 {
+        let reservation = format!("WR{n:032x}");
+        let task = format!("WT{n:032x}");
+        app.post_form(
+            "/assignment",
+            &[
+                ("AccountSid", ACCOUNT),
+                ("WorkspaceSid", WORKSPACE),
+                ("TaskSid", &task),
+                ("ReservationSid", &reservation),
+                ("WorkerSid", WORKER),
+            ],
+        )
+        .await;
+    }
+    wait_for_stats(&app, |s| s["requests"] == 20).await;
+    let conn = rusqlite::Connection::open(&app.db_path).unwrap();
+    let reservations: i64 = conn
+        .query_row("SELECT count(*) FROM reservations", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        reservations <= 20,
+        "{reservations} reservations kept for 20 requests"
+    );
+    let listed = app.api("/api/reservations").await;
+    assert!(listed["reservations"].as_array().unwrap().len() <= 20);
+}

@@ -3,8 +3,9 @@
 //! error JSON `{code, message, more_info, status}` for every failure. Handlers parse, take the
 //! state lock once (never across an `.await`), and render.
 //!
-//! Not simulated: `If-Match` / ETags, statistics, events history, deleting workers, queues or
-//! workflows, and the call-related reservation instructions (`Instruction=conference`, ...).
+//! Every operation of Twilio's TaskRouter v1 description is routed: those not emulated yet
+//! (listed in `unemulated`) answer 501 naming the operation. Not simulated: the call-related
+//! reservation instructions (`Instruction=conference`, ...).
 
 use std::sync::Arc;
 
@@ -12,42 +13,72 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine as _;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
+mod config;
+mod events;
+mod stats;
+mod unemulated;
+
 use super::Shared;
 use super::expr::{Expr, Subject};
 use super::json::{Render, Via, page};
 use super::state::{
     Fail, NewTask, NewWorker, State as SimState, TaskChanges, TaskStatus, WorkerChanges,
-    WorkflowChanges, WorkspaceChanges,
+    WorkflowChanges, WorkspaceChanges, World,
 };
 
 type SharedState = State<Arc<Shared>>;
 type Params = Vec<(String, String)>;
 
 pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/v1/Workspaces", get(list_workspaces))
+    let routes = Router::new()
+        .route(
+            "/v1/Workspaces",
+            get(list_workspaces).post(config::create_workspace),
+        )
         .route(
             "/v1/Workspaces/{ws}",
-            get(fetch_workspace).post(update_workspace),
+            get(fetch_workspace)
+                .post(update_workspace)
+                .delete(config::delete_workspace),
         )
-        .route("/v1/Workspaces/{ws}/Activities", get(list_activities))
-        .route("/v1/Workspaces/{ws}/Activities/{sid}", get(fetch_activity))
-        .route("/v1/Workspaces/{ws}/TaskChannels", get(list_channels))
-        .route("/v1/Workspaces/{ws}/TaskChannels/{sid}", get(fetch_channel))
+        .route(
+            "/v1/Workspaces/{ws}/Activities",
+            get(list_activities).post(config::create_activity),
+        )
+        .route(
+            "/v1/Workspaces/{ws}/Activities/{sid}",
+            get(fetch_activity)
+                .post(config::update_activity)
+                .delete(config::delete_activity),
+        )
+        .route("/v1/Workspaces/{ws}/Events", get(events::list_events))
+        .route("/v1/Workspaces/{ws}/Events/{sid}", get(events::fetch_event))
+        .route(
+            "/v1/Workspaces/{ws}/TaskChannels",
+            get(list_channels).post(config::create_channel),
+        )
+        .route(
+            "/v1/Workspaces/{ws}/TaskChannels/{sid}",
+            get(fetch_channel)
+                .post(config::update_channel)
+                .delete(config::delete_channel),
+        )
         .route(
             "/v1/Workspaces/{ws}/Workers",
             get(list_workers).post(create_worker),
         )
         .route(
             "/v1/Workspaces/{ws}/Workers/{sid}",
-            get(fetch_worker).post(update_worker),
+            get(fetch_worker)
+                .post(update_worker)
+                .delete(config::delete_worker),
         )
         .route(
             "/v1/Workspaces/{ws}/Workers/{wk}/Reservations",
@@ -57,13 +88,26 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/v1/Workspaces/{ws}/Workers/{wk}/Reservations/{wr}",
             get(fetch_worker_reservation).post(update_worker_reservation),
         )
-        .route("/v1/Workspaces/{ws}/Workflows", get(list_workflows))
+        .route(
+            "/v1/Workspaces/{ws}/Workflows",
+            get(list_workflows).post(config::create_workflow),
+        )
         .route(
             "/v1/Workspaces/{ws}/Workflows/{sid}",
-            get(fetch_workflow).post(update_workflow),
+            get(fetch_workflow)
+                .post(update_workflow)
+                .delete(config::delete_workflow),
         )
-        .route("/v1/Workspaces/{ws}/TaskQueues", get(list_queues))
-        .route("/v1/Workspaces/{ws}/TaskQueues/{sid}", get(fetch_queue))
+        .route(
+            "/v1/Workspaces/{ws}/TaskQueues",
+            get(list_queues).post(config::create_queue),
+        )
+        .route(
+            "/v1/Workspaces/{ws}/TaskQueues/{sid}",
+            get(fetch_queue)
+                .post(config::update_queue)
+                .delete(config::delete_queue),
+        )
         .route(
             "/v1/Workspaces/{ws}/Tasks",
             get(list_tasks).post(create_task),
@@ -79,7 +123,75 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/v1/Workspaces/{ws}/Tasks/{wt}/Reservations/{wr}",
             get(fetch_task_reservation).post(update_task_reservation),
+        );
+    let s = "/v1/Workspaces/{ws}";
+    let routes = routes
+        .route(
+            &format!("{s}/CumulativeStatistics"),
+            get(stats::workspace_cumulative),
         )
+        .route(
+            &format!("{s}/RealTimeStatistics"),
+            get(stats::workspace_realtime),
+        )
+        .route(&format!("{s}/Statistics"), get(stats::workspace_statistics))
+        .route(
+            &format!("{s}/TaskQueues/RealTimeStatistics"),
+            axum::routing::post(stats::bulk_queue_realtime),
+        )
+        .route(
+            &format!("{s}/TaskQueues/Statistics"),
+            get(stats::list_queue_statistics),
+        )
+        .route(
+            &format!("{s}/TaskQueues/{{sid}}/CumulativeStatistics"),
+            get(stats::queue_cumulative),
+        )
+        .route(
+            &format!("{s}/TaskQueues/{{sid}}/RealTimeStatistics"),
+            get(stats::queue_realtime),
+        )
+        .route(
+            &format!("{s}/TaskQueues/{{sid}}/Statistics"),
+            get(stats::queue_statistics),
+        )
+        .route(
+            &format!("{s}/Workers/CumulativeStatistics"),
+            get(stats::workers_cumulative),
+        )
+        .route(
+            &format!("{s}/Workers/RealTimeStatistics"),
+            get(stats::workers_realtime),
+        )
+        .route(
+            &format!("{s}/Workers/Statistics"),
+            get(stats::workers_statistics),
+        )
+        .route(
+            &format!("{s}/Workers/{{wk}}/Statistics"),
+            get(stats::worker_statistics),
+        )
+        .route(
+            &format!("{s}/Workers/{{wk}}/Channels"),
+            get(config::list_worker_channels),
+        )
+        .route(
+            &format!("{s}/Workers/{{wk}}/Channels/{{sid}}"),
+            get(config::fetch_worker_channel).post(config::update_worker_channel),
+        )
+        .route(
+            &format!("{s}/Workflows/{{sid}}/CumulativeStatistics"),
+            get(stats::workflow_cumulative),
+        )
+        .route(
+            &format!("{s}/Workflows/{{sid}}/RealTimeStatistics"),
+            get(stats::workflow_realtime),
+        )
+        .route(
+            &format!("{s}/Workflows/{{sid}}/Statistics"),
+            get(stats::workflow_statistics),
+        );
+    unemulated::routes(routes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(taskrouter_errors))
@@ -118,6 +230,8 @@ fn fail(failure: Fail, path: &str) -> Response {
         // wording is TaskRouter's (reference §3.9); the numeric code is UNCONFIRMED, 20001 is
         // what taskhook's fake TaskRouter uses too.
         Fail::Invalid(message) => error(400, 20001, &message),
+        // Twilio's generic code for a failed precondition (UNCONFIRMED for TaskRouter).
+        Fail::Stale(message) => error(412, 20412, &message),
     }
 }
 
@@ -231,11 +345,55 @@ fn ok(status: StatusCode, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-fn check_workspace(state: &SimState, ws: &str) -> Result<(), Fail> {
-    if state.workspace.sid == ws {
+/// The `If-Match` header, if sent.
+fn if_match(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// A Task's or Worker's ETag: its version, quoted. TaskRouter's ETag changes exactly when the
+/// resource does, which is what the version counts (the JSON alone also changes with `age`).
+fn version_tag(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
+/// 412 when `If-Match` names another version than `current` (`*` matches any).
+fn check_if_match(wanted: Option<&str>, current: u64) -> Result<(), Fail> {
+    let Some(wanted) = wanted.map(str::trim) else {
+        return Ok(());
+    };
+    let bare = wanted.trim_start_matches("W/").trim_matches('"');
+    if bare == "*" || bare == current.to_string() {
         Ok(())
     } else {
-        Err(Fail::NotFound)
+        Err(Fail::Stale(format!(
+            "The If-Match header {bare} does not match the current version {current}"
+        )))
+    }
+}
+
+/// `body` with `status` and an `ETag` header.
+fn tagged(status: StatusCode, body: Value, etag: &str) -> Response {
+    let mut response = ok(status, body);
+    if let Ok(value) = HeaderValue::from_str(etag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
+/// Like [`answer`], for resources with an ETag: `f` returns the JSON and its version.
+fn answer_tagged(
+    shared: &Arc<Shared>,
+    uri: &Uri,
+    status: StatusCode,
+    f: impl FnOnce(&mut World, &str) -> Result<(Value, u64), Fail>,
+) -> Response {
+    let base = shared.base_url.clone();
+    match shared.with_world(|world| f(world, &base)) {
+        Ok((body, version)) => tagged(status, body, &version_tag(version)),
+        Err(failure) => fail(failure, uri.path()),
     }
 }
 
@@ -244,29 +402,40 @@ fn answer(
     shared: &Arc<Shared>,
     uri: &Uri,
     status: StatusCode,
-    f: impl FnOnce(&mut SimState, &str) -> Result<Value, Fail>,
+    f: impl FnOnce(&mut World, &str) -> Result<Value, Fail>,
 ) -> Response {
     let base = shared.base_url.clone();
-    match shared.with_state(|state| f(state, &base)) {
+    match shared.with_world(|world| f(world, &base)) {
         Ok(body) => ok(status, body),
         Err(failure) => fail(failure, uri.path()),
     }
 }
 
-/// Answers a list: the items `f` returns, paged, under `key`.
+/// Answers a list: the items `f` returns, paged, under `key`, with an `ETag` that changes
+/// whenever the page does (a hash of it).
 fn list(
     shared: &Arc<Shared>,
     uri: &Uri,
     raw: Option<String>,
     key: &'static str,
-    f: impl FnOnce(&mut SimState, &str, &Params) -> Result<Vec<Value>, Fail>,
+    f: impl FnOnce(&mut World, &str, &Params) -> Result<Vec<Value>, Fail>,
 ) -> Response {
     let params = query(raw);
     let path = uri.path().to_owned();
-    answer(shared, uri, StatusCode::OK, |state, base| {
-        let items = f(state, base, &params)?;
-        Ok(page(key, items, base, &path, &params))
-    })
+    let base = shared.base_url.clone();
+    let result = shared.with_world(|world| {
+        let items = f(world, &base, &params)?;
+        Ok(page(key, items, &base, &path, &params))
+    });
+    match result {
+        Ok(body) => {
+            use sha2::Digest as _;
+            let digest = sha2::Sha256::digest(body.to_string().as_bytes());
+            let etag = format!("\"{}\"", hex::encode(&digest[..16]));
+            tagged(StatusCode::OK, body, &etag)
+        }
+        Err(failure) => fail(failure, uri.path()),
+    }
 }
 
 fn name_matches(params: &Params, name: &str) -> bool {
@@ -282,11 +451,12 @@ async fn list_workspaces(
     uri: Uri,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    list(&shared, &uri, raw, "workspaces", |state, base, params| {
-        let render = Render { state, base };
-        Ok(name_matches(params, &state.workspace.friendly_name)
-            .then(|| render.workspace())
-            .into_iter()
+    list(&shared, &uri, raw, "workspaces", |world, base, params| {
+        Ok(world
+            .workspaces
+            .iter()
+            .filter(|state| name_matches(params, &state.workspace.friendly_name))
+            .map(|state| Render { state, base }.workspace())
             .collect())
     })
 }
@@ -297,8 +467,8 @@ async fn fetch_workspace(
     uri: Uri,
     Path(ws): Path<String>,
 ) -> Response {
-    answer(&shared, &uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
+    answer(&shared, &uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
         Ok(Render { state, base }.workspace())
     })
 }
@@ -311,8 +481,8 @@ async fn update_workspace(
     body: Bytes,
 ) -> Response {
     let params = form(&body);
-    answer(&shared, &uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
+    answer(&shared, &uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
         state.update_workspace(WorkspaceChanges {
             friendly_name: field(&params, "FriendlyName"),
             event_callback_url: field(&params, "EventCallbackUrl"),
@@ -334,8 +504,8 @@ async fn list_activities(
     Path(ws): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    list(&shared, &uri, raw, "activities", |state, base, params| {
-        check_workspace(state, &ws)?;
+    list(&shared, &uri, raw, "activities", |world, base, params| {
+        let state = world.get(&ws)?;
         let available = flag(params, "Available");
         let render = Render { state, base };
         Ok(state
@@ -354,8 +524,8 @@ async fn fetch_activity(
     uri: Uri,
     Path((ws, sid)): Path<(String, String)>,
 ) -> Response {
-    answer(&shared, &uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
+    answer(&shared, &uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
         let activity = state.activity(&sid).ok_or(Fail::NotFound)?;
         Ok(Render { state, base }.activity(activity))
     })
@@ -368,8 +538,8 @@ async fn list_channels(
     Path(ws): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    list(&shared, &uri, raw, "channels", |state, base, _| {
-        check_workspace(state, &ws)?;
+    list(&shared, &uri, raw, "channels", |world, base, _| {
+        let state = world.get(&ws)?;
         let render = Render { state, base };
         Ok(state.channels.iter().map(|c| render.channel(c)).collect())
     })
@@ -381,8 +551,8 @@ async fn fetch_channel(
     uri: Uri,
     Path((ws, sid)): Path<(String, String)>,
 ) -> Response {
-    answer(&shared, &uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
+    answer(&shared, &uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
         let channel = state
             .channels
             .iter()
@@ -402,8 +572,8 @@ async fn list_workers(
     Path(ws): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    list(&shared, &uri, raw, "workers", |state, base, params| {
-        check_workspace(state, &ws)?;
+    list(&shared, &uri, raw, "workers", |world, base, params| {
+        let state = world.get(&ws)?;
         let target = match field(params, "TargetWorkersExpression") {
             Some(text) => Some(
                 Expr::parse(&text)
@@ -461,15 +631,16 @@ async fn create_worker(
     body: Bytes,
 ) -> Response {
     let params = form(&body);
-    answer(&shared, &uri, StatusCode::CREATED, |state, base| {
-        check_workspace(state, &ws)?;
+    answer_tagged(&shared, &uri, StatusCode::CREATED, |world, base| {
+        let state = world.get(&ws)?;
         let sid = state.create_worker(NewWorker {
             friendly_name: field(&params, "FriendlyName"),
             activity_sid: field(&params, "ActivitySid"),
             attributes: field(&params, "Attributes"),
         })?;
         let wi = state.worker_index(&sid).ok_or(Fail::NotFound)?;
-        Ok(Render { state, base }.worker(&state.workers[wi]))
+        let worker = &state.workers[wi];
+        Ok((Render { state, base }.worker(worker), worker.version))
     })
 }
 
@@ -479,10 +650,11 @@ async fn fetch_worker(
     uri: Uri,
     Path((ws, sid)): Path<(String, String)>,
 ) -> Response {
-    answer(&shared, &uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
+    answer_tagged(&shared, &uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
         let wi = state.worker_index(&sid).ok_or(Fail::NotFound)?;
-        Ok(Render { state, base }.worker(&state.workers[wi]))
+        let worker = &state.workers[wi];
+        Ok((Render { state, base }.worker(worker), worker.version))
     })
 }
 
@@ -491,11 +663,15 @@ async fn update_worker(
     State(shared): SharedState,
     uri: Uri,
     Path((ws, sid)): Path<(String, String)>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let params = form(&body);
-    answer(&shared, &uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
+    let wanted = if_match(&headers);
+    answer_tagged(&shared, &uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
+        let wi = state.worker_index(&sid).ok_or(Fail::NotFound)?;
+        check_if_match(wanted.as_deref(), state.workers[wi].version)?;
         state.update_worker(
             &sid,
             WorkerChanges {
@@ -507,7 +683,8 @@ async fn update_worker(
             },
         )?;
         let wi = state.worker_index(&sid).ok_or(Fail::NotFound)?;
-        Ok(Render { state, base }.worker(&state.workers[wi]))
+        let worker = &state.workers[wi];
+        Ok((Render { state, base }.worker(worker), worker.version))
     })
 }
 
@@ -521,8 +698,8 @@ async fn list_workflows(
     Path(ws): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    list(&shared, &uri, raw, "workflows", |state, base, params| {
-        check_workspace(state, &ws)?;
+    list(&shared, &uri, raw, "workflows", |world, base, params| {
+        let state = world.get(&ws)?;
         let render = Render { state, base };
         Ok(state
             .workflows
@@ -539,8 +716,8 @@ async fn fetch_workflow(
     uri: Uri,
     Path((ws, sid)): Path<(String, String)>,
 ) -> Response {
-    answer(&shared, &uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
+    answer(&shared, &uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
         let workflow = state.workflow(&sid).ok_or(Fail::NotFound)?;
         Ok(Render { state, base }.workflow(workflow))
     })
@@ -554,8 +731,8 @@ async fn update_workflow(
     body: Bytes,
 ) -> Response {
     let params = form(&body);
-    answer(&shared, &uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
+    answer(&shared, &uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
         state.update_workflow(
             &sid,
             WorkflowChanges {
@@ -578,8 +755,8 @@ async fn list_queues(
     Path(ws): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    list(&shared, &uri, raw, "task_queues", |state, base, params| {
-        check_workspace(state, &ws)?;
+    list(&shared, &uri, raw, "task_queues", |world, base, params| {
+        let state = world.get(&ws)?;
         let render = Render { state, base };
         Ok(state
             .queues
@@ -596,8 +773,8 @@ async fn fetch_queue(
     uri: Uri,
     Path((ws, sid)): Path<(String, String)>,
 ) -> Response {
-    answer(&shared, &uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
+    answer(&shared, &uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
         let queue = state.queue(&sid).ok_or(Fail::NotFound)?;
         Ok(Render { state, base }.queue(queue))
     })
@@ -613,8 +790,8 @@ async fn list_tasks(
     Path(ws): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    list(&shared, &uri, raw, "tasks", |state, base, params| {
-        check_workspace(state, &ws)?;
+    list(&shared, &uri, raw, "tasks", |world, base, params| {
+        let state = world.get(&ws)?;
         // AssignmentStatus may repeat, or be comma-separated.
         let statuses: Vec<String> = params
             .iter()
@@ -689,8 +866,8 @@ async fn create_task(
     body: Bytes,
 ) -> Response {
     let params = form(&body);
-    answer(&shared, &uri, StatusCode::CREATED, |state, base| {
-        check_workspace(state, &ws)?;
+    answer_tagged(&shared, &uri, StatusCode::CREATED, |world, base| {
+        let state = world.get(&ws)?;
         let sid = state.create_task(NewTask {
             attributes: field(&params, "Attributes"),
             priority: field(&params, "Priority"),
@@ -699,7 +876,8 @@ async fn create_task(
             task_channel: field(&params, "TaskChannel"),
         })?;
         let ti = state.task_index(&sid).ok_or(Fail::NotFound)?;
-        Ok(Render { state, base }.task(&state.tasks[ti]))
+        let task = &state.tasks[ti];
+        Ok((Render { state, base }.task(task), task.version))
     })
 }
 
@@ -709,10 +887,11 @@ async fn fetch_task(
     uri: Uri,
     Path((ws, sid)): Path<(String, String)>,
 ) -> Response {
-    answer(&shared, &uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
+    answer_tagged(&shared, &uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
         let ti = state.task_index(&sid).ok_or(Fail::NotFound)?;
-        Ok(Render { state, base }.task(&state.tasks[ti]))
+        let task = &state.tasks[ti];
+        Ok((Render { state, base }.task(task), task.version))
     })
 }
 
@@ -721,11 +900,15 @@ async fn update_task(
     State(shared): SharedState,
     uri: Uri,
     Path((ws, sid)): Path<(String, String)>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let params = form(&body);
-    answer(&shared, &uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
+    let wanted = if_match(&headers);
+    answer_tagged(&shared, &uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
+        let ti = state.task_index(&sid).ok_or(Fail::NotFound)?;
+        check_if_match(wanted.as_deref(), state.tasks[ti].version)?;
         state.update_task(
             &sid,
             TaskChanges {
@@ -736,7 +919,8 @@ async fn update_task(
             },
         )?;
         let ti = state.task_index(&sid).ok_or(Fail::NotFound)?;
-        Ok(Render { state, base }.task(&state.tasks[ti]))
+        let task = &state.tasks[ti];
+        Ok((Render { state, base }.task(task), task.version))
     })
 }
 
@@ -745,9 +929,13 @@ async fn delete_task(
     State(shared): SharedState,
     uri: Uri,
     Path((ws, sid)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Response {
-    let result = shared.with_state(|state| {
-        check_workspace(state, &ws)?;
+    let wanted = if_match(&headers);
+    let result = shared.with_world(|world| {
+        let state = world.get(&ws)?;
+        let ti = state.task_index(&sid).ok_or(Fail::NotFound)?;
+        check_if_match(wanted.as_deref(), state.tasks[ti].version)?;
         state.delete_task(&sid)
     });
     match result {
@@ -778,8 +966,8 @@ fn list_reservations(
     via: Via,
     owner: String,
 ) -> Response {
-    list(shared, uri, raw, "reservations", |state, base, params| {
-        check_workspace(state, &ws)?;
+    list(shared, uri, raw, "reservations", |world, base, params| {
+        let state = world.get(&ws)?;
         let exists = match via {
             Via::Task => state.task_index(&owner).is_some(),
             Via::Worker => state.worker_index(&owner).is_some(),
@@ -812,8 +1000,8 @@ fn fetch_reservation(
     owner: String,
     wr: String,
 ) -> Response {
-    answer(shared, uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
+    answer(shared, uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
         let ri = owned_reservation(state, via, &owner, &wr)?;
         Ok(Render { state, base }.reservation(&state.reservations[ri], via))
     })
@@ -823,13 +1011,23 @@ fn update_reservation(
     shared: &Arc<Shared>,
     uri: &Uri,
     ids: (String, Via, String, String),
+    headers: &HeaderMap,
     body: &Bytes,
 ) -> Response {
     let (ws, via, owner, wr) = ids;
     let params = form(body);
-    answer(shared, uri, StatusCode::OK, |state, base| {
-        check_workspace(state, &ws)?;
-        owned_reservation(state, via, &owner, &wr)?;
+    let wanted = if_match(headers);
+    // A reservation's ETag is its task's version: accepting or rejecting changes the task.
+    let task_version = |state: &SimState, ri: usize| {
+        state
+            .task_index(&state.reservations[ri].task_sid)
+            .map(|ti| state.tasks[ti].version)
+            .unwrap_or_default()
+    };
+    answer_tagged(shared, uri, StatusCode::OK, |world, base| {
+        let state = world.get(&ws)?;
+        let ri = owned_reservation(state, via, &owner, &wr)?;
+        check_if_match(wanted.as_deref(), task_version(state, ri))?;
         if let Some(instruction) = field(&params, "Instruction").filter(|i| !i.trim().is_empty()) {
             return Err(Fail::Invalid(format!(
                 "Instruction {instruction} is not simulated: the local TaskRouter places no calls; use ReservationStatus=accepted or rejected"
@@ -841,7 +1039,11 @@ fn update_reservation(
             field(&params, "WorkerActivitySid").as_deref(),
         )?;
         let ri = state.reservation_index(&wr).ok_or(Fail::NotFound)?;
-        Ok(Render { state, base }.reservation(&state.reservations[ri], via))
+        let version = task_version(state, ri);
+        Ok((
+            Render { state, base }.reservation(&state.reservations[ri], via),
+            version,
+        ))
     })
 }
 
@@ -888,9 +1090,10 @@ async fn update_task_reservation(
     State(shared): SharedState,
     uri: Uri,
     Path((ws, wt, wr)): Path<(String, String, String)>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    update_reservation(&shared, &uri, (ws, Via::Task, wt, wr), &body)
+    update_reservation(&shared, &uri, (ws, Via::Task, wt, wr), &headers, &body)
 }
 
 async fn update_worker_reservation(
@@ -898,7 +1101,8 @@ async fn update_worker_reservation(
     State(shared): SharedState,
     uri: Uri,
     Path((ws, wk, wr)): Path<(String, String, String)>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    update_reservation(&shared, &uri, (ws, Via::Worker, wk, wr), &body)
+    update_reservation(&shared, &uri, (ws, Via::Worker, wk, wr), &headers, &body)
 }

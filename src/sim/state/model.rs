@@ -1,0 +1,286 @@
+//! The records the sim keeps (Workspace, Activity, TaskChannel, Worker, TaskQueue, Workflow,
+//! Task, Reservation), what a transition sends out ([`Outgoing`]), and the inputs and failures
+//! of the REST operations. Plain data: the rules live in the sibling modules.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::super::expr::Expr;
+
+/// A task's `assignment_status` (reference §3.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskStatus {
+    Pending,
+    Reserved,
+    Assigned,
+    Wrapping,
+    Completed,
+    Canceled,
+}
+
+impl TaskStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Pending => "pending",
+            TaskStatus::Reserved => "reserved",
+            TaskStatus::Assigned => "assigned",
+            TaskStatus::Wrapping => "wrapping",
+            TaskStatus::Completed => "completed",
+            TaskStatus::Canceled => "canceled",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [
+            TaskStatus::Pending,
+            TaskStatus::Reserved,
+            TaskStatus::Assigned,
+            TaskStatus::Wrapping,
+            TaskStatus::Completed,
+            TaskStatus::Canceled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == value)
+    }
+}
+
+/// Reservation statuses the sim produces (reference §3.3 enum).
+pub mod reservation_status {
+    pub const PENDING: &str = "pending";
+    pub const ACCEPTED: &str = "accepted";
+    pub const REJECTED: &str = "rejected";
+    pub const TIMEOUT: &str = "timeout";
+    pub const CANCELED: &str = "canceled";
+    pub const WRAPPING: &str = "wrapping";
+    pub const COMPLETED: &str = "completed";
+}
+
+pub struct Workspace {
+    pub sid: String,
+    pub friendly_name: String,
+    pub event_callback_url: Option<String>,
+    pub events_filter: Option<String>,
+    pub default_activity_sid: String,
+    pub timeout_activity_sid: String,
+    pub created: OffsetDateTime,
+    pub updated: OffsetDateTime,
+}
+
+pub struct Activity {
+    pub sid: String,
+    pub friendly_name: String,
+    pub available: bool,
+    pub created: OffsetDateTime,
+    pub updated: OffsetDateTime,
+}
+
+pub struct TaskChannel {
+    pub sid: String,
+    pub friendly_name: String,
+    pub unique_name: String,
+    pub channel_optimized_routing: Option<bool>,
+    pub created: OffsetDateTime,
+    pub updated: OffsetDateTime,
+}
+
+pub struct Worker {
+    pub sid: String,
+    pub friendly_name: String,
+    pub activity_sid: String,
+    /// As sent (a JSON object).
+    pub attributes: String,
+    pub attrs: Value,
+    pub created: OffsetDateTime,
+    pub updated: OffsetDateTime,
+    pub status_changed: OffsetDateTime,
+    pub version: u64,
+    /// Worker Channel settings changed through the API; a channel not listed has TaskRouter's
+    /// defaults (capacity 1, available).
+    pub channel_settings: Vec<ChannelSetting>,
+}
+
+/// A worker's capacity and availability on one TaskChannel (multitasking).
+pub struct ChannelSetting {
+    pub channel_sid: String,
+    pub capacity: u32,
+    pub available: bool,
+    pub updated: OffsetDateTime,
+}
+
+pub struct TaskQueue {
+    pub sid: String,
+    pub friendly_name: String,
+    pub target: Expr,
+    pub assignment_activity_sid: Option<String>,
+    pub reservation_activity_sid: Option<String>,
+    pub max_reserved_workers: u32,
+    /// `FIFO` or `LIFO`.
+    pub task_order: String,
+    pub created: OffsetDateTime,
+    pub updated: OffsetDateTime,
+}
+
+/// One `task_routing.filters[]` entry; only its first target is used.
+#[derive(Clone)]
+pub struct Filter {
+    pub friendly_name: String,
+    pub expression: Expr,
+    pub queue_sid: String,
+    /// The target's worker-side `expression` (`worker.x HAS task.y`), if any.
+    pub target_expression: Option<Expr>,
+}
+
+pub struct Workflow {
+    pub sid: String,
+    pub friendly_name: String,
+    pub assignment_callback_url: Option<String>,
+    pub fallback_assignment_callback_url: Option<String>,
+    pub reservation_timeout: Duration,
+    /// As sent / seeded (JSON).
+    pub configuration: String,
+    pub filters: Vec<Filter>,
+    pub default_queue_sid: Option<String>,
+    pub created: OffsetDateTime,
+    pub updated: OffsetDateTime,
+}
+
+pub struct Task {
+    pub sid: String,
+    pub attributes: String,
+    pub attrs: Value,
+    pub status: TaskStatus,
+    pub priority: i64,
+    pub reason: Option<String>,
+    pub queue_sid: Option<String>,
+    pub target_expression: Option<Expr>,
+    pub workflow_sid: String,
+    pub channel_sid: String,
+    pub timeout: u64,
+    pub created: OffsetDateTime,
+    pub updated: OffsetDateTime,
+    pub queue_entered: Option<OffsetDateTime>,
+    /// Workers who rejected this task; it is not offered to them again.
+    pub rejected_by: Vec<String>,
+    pub version: u64,
+}
+
+pub struct Reservation {
+    pub sid: String,
+    pub task_sid: String,
+    pub worker_sid: String,
+    pub status: &'static str,
+    pub created: OffsetDateTime,
+    pub updated: OffsetDateTime,
+    /// The worker's activity before the reservation: used on reject without an activity and
+    /// on cancel.
+    pub previous_activity_sid: String,
+}
+
+/// A callback to deliver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    /// An event callback to the Workspace's EventCallbackUrl (reference §2).
+    Event {
+        url: String,
+        params: Vec<(String, String)>,
+    },
+    /// An assignment callback to the Workflow's AssignmentCallbackUrl (reference §1.2).
+    Assignment {
+        reservation_sid: String,
+        url: String,
+        fallback_url: Option<String>,
+        params: Vec<(String, String)>,
+    },
+}
+
+/// What an assignment callback's answer asked for (reference §1.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Instruction {
+    Accept,
+    Reject { activity_sid: Option<String> },
+}
+
+/// Why a request could not be applied. The REST layer turns it into TaskRouter's error JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fail {
+    /// 404 / 20404.
+    NotFound,
+    /// 400 / 20001 with this message.
+    Invalid(String),
+    /// 412: the request's `If-Match` names a version that is no longer current.
+    Stale(String),
+}
+
+pub(super) type Params = Vec<(String, String)>;
+
+/// Inputs of Task create (reference §3.6).
+#[derive(Debug, Default)]
+pub struct NewTask {
+    pub attributes: Option<String>,
+    pub priority: Option<String>,
+    pub timeout: Option<String>,
+    pub workflow_sid: Option<String>,
+    pub task_channel: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct TaskChanges {
+    pub attributes: Option<String>,
+    pub assignment_status: Option<String>,
+    pub reason: Option<String>,
+    pub priority: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct NewWorker {
+    pub friendly_name: Option<String>,
+    pub activity_sid: Option<String>,
+    pub attributes: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct WorkerChanges {
+    pub friendly_name: Option<String>,
+    pub activity_sid: Option<String>,
+    pub attributes: Option<String>,
+    pub reject_pending_reservations: bool,
+}
+
+/// `None`: leave as is; `Some("")`: clear (Twilio clears a URL set to the empty string).
+#[derive(Debug, Default)]
+pub struct WorkspaceChanges {
+    pub friendly_name: Option<String>,
+    pub event_callback_url: Option<String>,
+    pub events_filter: Option<String>,
+    pub default_activity_sid: Option<String>,
+    pub timeout_activity_sid: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct WorkflowChanges {
+    pub friendly_name: Option<String>,
+    pub assignment_callback_url: Option<String>,
+    pub fallback_assignment_callback_url: Option<String>,
+    pub task_reservation_timeout: Option<String>,
+    pub configuration: Option<String>,
+}
+
+/// Longest Workflow TaskReservationTimeout (reference §1.1).
+pub const MAX_RESERVATION_TIMEOUT: Duration = Duration::from_secs(86_400);
+/// Task `Timeout` default and maximum (reference §3.6).
+pub(super) const DEFAULT_TASK_TIMEOUT: u64 = 86_400;
+pub(super) const MAX_TASK_TIMEOUT: u64 = 1_209_600;
+
+/// One Events resource entry: the event callback's parameters, kept whether or not a callback
+/// URL is set (the Events resource lists every event of the Workspace).
+pub struct Event {
+    pub sid: String,
+    pub event_type: String,
+    pub resource_type: String,
+    pub resource_sid: String,
+    pub description: String,
+    pub at: OffsetDateTime,
+    pub params: Vec<(String, String)>,
+}
