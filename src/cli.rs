@@ -226,6 +226,11 @@ pub struct ServeArgs {
     #[arg(long, env = env::MAX_BODY, default_value = defaults::MAX_BODY, value_parser = parse_size)]
     pub max_body: usize,
 
+    /// Most body bytes held in memory by all connections together before they are stored;
+    /// past it callers get 503 with Retry-After (and the refusal is recorded).
+    #[arg(long, default_value = defaults::MAX_IN_FLIGHT, value_parser = parse_size)]
+    pub max_in_flight: usize,
+
     /// Most connections served at once on the capture listener.
     #[arg(long, default_value_t = defaults::MAX_CONNECTIONS)]
     pub max_connections: usize,

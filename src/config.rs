@@ -93,6 +93,7 @@ impl Config {
                 signature_token: None,
                 public_url: None,
                 forward: None,
+                max_in_flight: defaults::MAX_IN_FLIGHT_BYTES,
             },
             capture_limits: ConnectionLimits::default(),
             inspector: InspectorConfig {
@@ -125,6 +126,11 @@ impl Config {
             max_bytes: args.max_db_size.map(|b| b as u64),
         };
         config.capture.max_body = args.max_body;
+        anyhow::ensure!(
+            args.max_in_flight >= args.max_body,
+            "--max-in-flight must be at least --max-body, or the largest body could never be stored"
+        );
+        config.capture.max_in_flight = args.max_in_flight;
         config.capture.responder.assignment = match (&args.assignment_response, args.assignment) {
             (Some(path), _) => AssignmentReply::from_file(path)?,
             (None, AssignmentMode::Accept) => AssignmentReply::accept(),

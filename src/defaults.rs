@@ -28,6 +28,9 @@ pub const RESERVATION_TIMEOUT: Duration = Duration::from_secs(RESERVATION_TIMEOU
 /// Largest body stored.
 pub const MAX_BODY: &str = "1MiB";
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Body bytes all capture connections together may hold before they are stored.
+pub const MAX_IN_FLIGHT: &str = "64MiB";
+pub const MAX_IN_FLIGHT_BYTES: usize = 64 * 1024 * 1024;
 /// Connections the capture listener serves at once.
 pub const MAX_CONNECTIONS: usize = 256;
 /// Seconds forward mode waits for the app.

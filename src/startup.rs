@@ -179,7 +179,7 @@ impl App {
         let inspector = tokio::spawn(server::serve(
             self.inspector_listener,
             ConnectionLimits::default(),
-            move |stream, _remote| {
+            move |stream, _remote, _slot: &_| {
                 (
                     TokioIo::new(stream),
                     TowerToHyperService::new(router.clone()),
@@ -192,7 +192,7 @@ impl App {
         let capture = tokio::spawn(server::serve(
             self.capture_listener,
             self.config.capture_limits.clone(),
-            move |stream, remote| capture.connection(stream, remote),
+            move |stream, remote, slot: &_| capture.connection(stream, remote, slot),
             stopped(stop_rx),
         ));
 

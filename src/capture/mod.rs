@@ -6,6 +6,7 @@
 //! Header names keep their original case and arrival order through [`raw_head`], which re-reads
 //! each request head from the bytes seen on the connection.
 
+pub mod budget;
 pub mod forward;
 pub mod raw_head;
 pub mod responder;
@@ -24,11 +25,13 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tracing::Instrument;
 
+use crate::server::Slot;
 use crate::store::models::{NewRequest, now_micros};
 use crate::store::writer::Writer;
 use crate::taskrouter::callback::{Params, derive, search_text};
 use crate::taskrouter::signature::{self, AuthToken, Check, Verdict, is_form};
 use crate::wire::{self, Header, RecordedResponse, json_error};
+use budget::{Budget, Share};
 use raw_head::{RawHeader, RecordingIo, Tape};
 use responder::Responder;
 
@@ -46,17 +49,30 @@ pub struct CaptureSettings {
     pub public_url: Option<String>,
     /// `--forward`: send every request on to the user's app and answer with its response.
     pub forward: Option<forward::Forwarder>,
+    /// `--max-in-flight`: most body bytes all connections together hold before they are
+    /// stored (see [`budget`]).
+    pub max_in_flight: usize,
 }
 
 /// The capture service shared by all connections of the capture listener.
 pub struct Capture {
     settings: CaptureSettings,
     writer: Writer,
+    budget: Budget,
 }
+
+/// The most bytes a connection's tape holds: a head plus what hyper reads along with it (its
+/// read buffer grows to ~400 KiB). Body bytes that come later are never taped.
+const TAPE_CAP: usize = 1024 * 1024;
 
 impl Capture {
     pub fn new(settings: CaptureSettings, writer: Writer) -> Arc<Self> {
-        Arc::new(Self { settings, writer })
+        let budget = Budget::new(settings.max_in_flight);
+        Arc::new(Self {
+            settings,
+            writer,
+            budget,
+        })
     }
 
     /// The IO wrapper and hyper service for one accepted connection.
@@ -64,14 +80,15 @@ impl Capture {
         self: &Arc<Self>,
         stream: TcpStream,
         remote: SocketAddr,
+        slot: &Arc<Slot>,
     ) -> (TokioIo<RecordingIo<TcpStream>>, CaptureService) {
-        // Room for the largest stored body plus hyper's read-ahead buffer (~400 KiB).
-        let tape = Tape::new(self.settings.max_body + 1024 * 1024);
+        let tape = Tape::new(TAPE_CAP);
         let io = TokioIo::new(RecordingIo::new(stream, tape.clone()));
         let service = CaptureService {
             capture: Arc::clone(self),
             tape,
             remote,
+            slot: Arc::clone(slot),
         };
         (io, service)
     }
@@ -81,6 +98,7 @@ impl Capture {
         req: Request<Incoming>,
         tape: &Tape,
         remote: SocketAddr,
+        slot: &Arc<Slot>,
     ) -> Response<Full<Bytes>> {
         let started = Instant::now();
         let received_at_us = now_micros();
@@ -104,17 +122,27 @@ impl Capture {
             )
         };
 
-        let read = read_body(
-            body,
-            self.settings.max_body,
-            self.settings.body_read_timeout,
-        )
-        .await;
+        // Held until the row is stored (or refused) and its buffers are gone.
+        let mut share = self.budget.share();
+        let declared = declared_length(&parts.headers).map(|n| n.min(self.settings.max_body));
+        let read = if share.grow_to(declared.unwrap_or(0)) {
+            let limits = BodyLimits {
+                max_body: self.settings.max_body,
+                timeout: self.settings.body_read_timeout,
+                declared,
+            };
+            read_body(body, &limits, &mut share).await
+        } else {
+            BodyRead::refused(self.budget.limit())
+        };
         if read.failure.is_none() {
             tape.finish_body();
         } else {
             tape.abandon();
         }
+        // The request is here (or refused): from now on this connection waits on us, not on
+        // its client, and is not closed to make room for another.
+        let _working = slot.working();
 
         let content_type = wire::content_type(&headers);
         let method = parts.method.as_str();
@@ -123,7 +151,15 @@ impl Capture {
         let search_text = search_text(&path, &params, is_form(content_type, method), &read.bytes);
         let mut forward_error = None;
         let response = match (&read.failure, not_origin_form, &self.settings.forward) {
-            (Some(failure), _, _) => json_error(failure.status(), &failure.to_string()),
+            (Some(failure), _, _) => {
+                let mut refused = json_error(failure.status(), &failure.to_string());
+                if failure.status() == 503 {
+                    refused
+                        .headers
+                        .push(Header::new("Retry-After", b"1".to_vec()));
+                }
+                refused
+            }
             (None, true, _) => json_error(
                 400,
                 "taskhook records callbacks; absolute-form and CONNECT requests are not proxied",
@@ -228,6 +264,7 @@ pub struct CaptureService {
     capture: Arc<Capture>,
     tape: Tape,
     remote: SocketAddr,
+    slot: Arc<Slot>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for CaptureService {
@@ -250,7 +287,10 @@ impl hyper::service::Service<Request<Incoming>> for CaptureService {
             status = tracing::field::Empty,
             duration_us = tracing::field::Empty,
         );
-        Box::pin(async move { Ok(capture.handle(req, &tape, remote).await) }.instrument(span))
+        let slot = Arc::clone(&self.slot);
+        Box::pin(
+            async move { Ok(capture.handle(req, &tape, remote, &slot).await) }.instrument(span),
+        )
     }
 }
 
@@ -316,6 +356,10 @@ enum BodyFailure {
     Timeout(Duration),
     #[error("body could not be read: {0}")]
     Broken(String),
+    #[error(
+        "taskhook is holding {limit} bytes of request bodies not yet stored (--max-in-flight); retry shortly"
+    )]
+    OverBudget { limit: usize },
 }
 
 impl BodyFailure {
@@ -324,6 +368,7 @@ impl BodyFailure {
             BodyFailure::TooLarge { .. } => 413,
             BodyFailure::Timeout(_) => 408,
             BodyFailure::Broken(_) => 400,
+            BodyFailure::OverBudget { .. } => 503,
         }
     }
 }
@@ -336,19 +381,51 @@ struct BodyRead {
     failure: Option<BodyFailure>,
 }
 
+impl BodyRead {
+    /// Not read at all: the in-flight budget cannot hold it.
+    fn refused(limit: usize) -> Self {
+        Self {
+            bytes: Vec::new(),
+            seen: 0,
+            failure: Some(BodyFailure::OverBudget { limit }),
+        }
+    }
+}
+
+struct BodyLimits {
+    max_body: usize,
+    timeout: Duration,
+    /// `Content-Length`, capped at `max_body`: the buffer is sized once, no doubling.
+    declared: Option<usize>,
+}
+
+/// The body length a request declares, when it is framed by `Content-Length` alone.
+fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    if headers.contains_key(http::header::TRANSFER_ENCODING) {
+        return None;
+    }
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
 /// Reads the body frame by frame, counting as it goes, so a chunked body without a declared
-/// length cannot grow past the limit either (hyper itself has no body limit).
-async fn read_body(mut body: Incoming, max_body: usize, timeout: Duration) -> BodyRead {
-    let deadline = tokio::time::Instant::now() + timeout;
+/// length cannot grow past the limit either (hyper itself has no body limit). Every byte kept
+/// is first taken from the in-flight budget (`share`).
+async fn read_body(mut body: Incoming, limits: &BodyLimits, share: &mut Share) -> BodyRead {
+    let deadline = tokio::time::Instant::now() + limits.timeout;
     let mut read = BodyRead {
-        bytes: Vec::new(),
+        bytes: Vec::with_capacity(limits.declared.unwrap_or(0)),
         seen: 0,
         failure: None,
     };
     loop {
         let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
             Err(_) => {
-                read.failure = Some(BodyFailure::Timeout(timeout));
+                read.failure = Some(BodyFailure::Timeout(limits.timeout));
                 break;
             }
             Ok(None) => break,
@@ -362,10 +439,19 @@ async fn read_body(mut body: Incoming, max_body: usize, timeout: Duration) -> Bo
             continue; // trailers carry no body bytes
         };
         read.seen += data.len() as u64;
-        let room = max_body.saturating_sub(read.bytes.len());
-        read.bytes.extend_from_slice(&data[..data.len().min(room)]);
-        if read.seen > max_body as u64 {
-            read.failure = Some(BodyFailure::TooLarge { limit: max_body });
+        let room = limits.max_body.saturating_sub(read.bytes.len());
+        let keep = &data[..data.len().min(room)];
+        if !share.grow_to(read.bytes.len() + keep.len()) {
+            read.failure = Some(BodyFailure::OverBudget {
+                limit: share.budget_limit(),
+            });
+            break;
+        }
+        read.bytes.extend_from_slice(keep);
+        if read.seen > limits.max_body as u64 {
+            read.failure = Some(BodyFailure::TooLarge {
+                limit: limits.max_body,
+            });
             break;
         }
     }

@@ -1,7 +1,9 @@
 //! Byte-exact request heads, re-read from the bytes the connection actually received.
 //!
-//! This module owns the *tape*: a per-connection copy of every byte read from the socket,
-//! plus the cursor logic that walks it request by request (head, then body framing).
+//! This module owns the *tape*: a per-connection copy of the request heads read from the
+//! socket, plus the cursor logic that walks it request by request (head, then body framing).
+//! Body bytes are recognised by their framing and dropped as they arrive, so a body is held
+//! once in memory (by the service), not twice.
 //!
 //! It exists because hyper does not let a server see header names as the client wrote
 //! them. `http::HeaderMap` lowercases names and groups repeated names together, and the
@@ -10,7 +12,8 @@
 //! Arrival order across different names is lost as well.
 //! So [`RecordingIo`] tees every byte read into a [`Tape`], and for each request the
 //! service re-parses the head from the tape with `httparse` (the parser hyper itself uses)
-//! via [`Tape::take_head`], then skips the body's wire bytes with [`Tape::finish_body`].
+//! via [`Tape::take_head`], which starts skipping the body's wire bytes; [`Tape::finish_body`]
+//! checks that they have all gone by.
 //!
 //! The tape is best effort. Whenever it cannot be sure it is in step with hyper (a
 //! mismatched parse, missing framing bytes, the byte cap exceeded, an unread body), it
@@ -57,23 +60,33 @@ struct State {
     buf: Vec<u8>,
     cap: usize,
     lost: bool,
-    /// Framing of the body whose head was taken but whose bytes were not yet skipped.
-    pending: Option<Framing>,
+    /// The body whose head was taken: its bytes are dropped as they arrive, never kept, so a
+    /// body costs one copy in memory (the service's), not two.
+    skipping: Option<Skip>,
 }
 
 impl State {
     fn lose(&mut self) {
         self.lost = true;
         self.buf = Vec::new();
-        self.pending = None;
+        self.skipping = None;
     }
 
     fn push(&mut self, bytes: &[u8]) {
         if self.lost || bytes.is_empty() {
             return;
         }
-        match self.buf.len().checked_add(bytes.len()) {
-            Some(total) if total <= self.cap => self.buf.extend_from_slice(bytes),
+        let rest = match self.skipping.as_mut().map(|skip| skip.feed(bytes)) {
+            None => bytes,
+            Some(Fed::Partial) => return,
+            Some(Fed::Done(used)) => {
+                self.skipping = None;
+                &bytes[used..]
+            }
+            Some(Fed::Malformed) => return self.lose(),
+        };
+        match self.buf.len().checked_add(rest.len()) {
+            Some(total) if total <= self.cap => self.buf.extend_from_slice(rest),
             _ => self.lose(),
         }
     }
@@ -87,26 +100,161 @@ impl State {
         }
     }
 
-    /// Skips the pending body, if any. Returns false (and loses the tape) if it cannot.
-    fn finish_pending(&mut self) -> bool {
-        let Some(framing) = self.pending.take() else {
-            return true;
+    /// Starts skipping the body that follows a head just taken, beginning with whatever of it
+    /// hyper has already read ahead onto the tape.
+    fn skip_body(&mut self, framing: Framing) {
+        let mut skip = match framing {
+            Framing::Empty => return,
+            Framing::Length(0) => return,
+            Framing::Length(n) => Skip::Length(n),
+            Framing::Chunked => Skip::Chunked(Chunks::Size(Vec::new())),
         };
-        let len = match framing {
-            Framing::Empty => Some(0),
-            Framing::Length(n) => usize::try_from(n).ok().filter(|&n| n <= self.buf.len()),
-            Framing::Chunked => chunked_len(&self.buf),
-        };
-        match len {
-            Some(n) => {
-                self.consume(n);
-                true
+        match skip.feed(&self.buf) {
+            Fed::Partial => {
+                self.buf.clear();
+                self.skipping = Some(skip);
             }
-            None => {
-                self.lose();
-                false
+            Fed::Done(used) => self.consume(used),
+            Fed::Malformed => self.lose(),
+        }
+    }
+
+    /// True once the body being skipped, if any, has ended; otherwise the tape is lost (its
+    /// bytes did not all pass through, or they did not frame as hyper framed them).
+    fn body_done(&mut self) -> bool {
+        if self.skipping.is_some() {
+            self.lose();
+        }
+        !self.lost
+    }
+}
+
+/// What [`Skip::feed`] made of some bytes.
+#[derive(Debug, PartialEq, Eq)]
+enum Fed {
+    /// All of them belong to the body, which goes on.
+    Partial,
+    /// The body ended after this many of them; the rest follow it.
+    Done(usize),
+    /// They do not frame a body (hyper refuses the request too).
+    Malformed,
+}
+
+/// A body being skipped on the wire.
+#[derive(Debug)]
+enum Skip {
+    /// `Content-Length` bytes still to come.
+    Length(u64),
+    Chunked(Chunks),
+}
+
+/// Longest chunk-size line (with extensions) or trailer line kept while skipping. hyper
+/// refuses far shorter extensions, so a longer line only means the tape cannot follow.
+const MAX_LINE: usize = 128 * 1024;
+
+/// Where a skipped chunked body is: chunk-size lines (with extensions), chunk data and their
+/// CRLFs, the last chunk, the trailer section and the final empty line.
+#[derive(Debug)]
+enum Chunks {
+    /// A chunk-size line so far (kept until its LF, to be parsed by `httparse` as hyper does).
+    Size(Vec<u8>),
+    /// Chunk data bytes still to come.
+    Data(u64),
+    /// How many bytes of the CRLF after chunk data were seen.
+    DataEnd(usize),
+    /// A trailer line: its length so far, and whether its CR was seen. hyper reads a trailer
+    /// line up to the first CR, which must be followed by LF; an empty one ends the body.
+    Trailer(usize, bool),
+}
+
+impl Skip {
+    fn feed(&mut self, bytes: &[u8]) -> Fed {
+        match self {
+            Skip::Length(rest) => {
+                let take = usize::try_from(*rest).map_or(bytes.len(), |r| r.min(bytes.len()));
+                *rest -= take as u64;
+                if *rest == 0 {
+                    Fed::Done(take)
+                } else {
+                    Fed::Partial
+                }
+            }
+            Skip::Chunked(chunks) => chunks.feed(bytes),
+        }
+    }
+}
+
+impl Chunks {
+    fn feed(&mut self, bytes: &[u8]) -> Fed {
+        let mut i = 0;
+        while i < bytes.len() {
+            let rest = &bytes[i..];
+            match self {
+                Chunks::Size(line) => {
+                    let Some(lf) = rest.iter().position(|&b| b == b'\n') else {
+                        if line.len() + rest.len() > MAX_LINE {
+                            return Fed::Malformed;
+                        }
+                        line.extend_from_slice(rest);
+                        return Fed::Partial;
+                    };
+                    line.extend_from_slice(&rest[..=lf]);
+                    i += lf + 1;
+                    *self = match httparse::parse_chunk_size(line) {
+                        Ok(httparse::Status::Complete((used, 0))) if used == line.len() => {
+                            Chunks::Trailer(0, false)
+                        }
+                        Ok(httparse::Status::Complete((used, size))) if used == line.len() => {
+                            Chunks::Data(size)
+                        }
+                        _ => return Fed::Malformed,
+                    };
+                }
+                Chunks::Data(left) => {
+                    let take = usize::try_from(*left).map_or(rest.len(), |l| l.min(rest.len()));
+                    i += take;
+                    *left -= take as u64;
+                    if *left == 0 {
+                        *self = Chunks::DataEnd(0);
+                    }
+                }
+                Chunks::DataEnd(seen) => {
+                    if rest[0] != b"\r\n"[*seen] {
+                        return Fed::Malformed;
+                    }
+                    i += 1;
+                    *seen += 1;
+                    if *seen == 2 {
+                        *self = Chunks::Size(Vec::new());
+                    }
+                }
+                Chunks::Trailer(len, true) => {
+                    if rest[0] != b'\n' {
+                        return Fed::Malformed;
+                    }
+                    i += 1;
+                    if *len == 0 {
+                        return Fed::Done(i);
+                    }
+                    *self = Chunks::Trailer(0, false);
+                }
+                Chunks::Trailer(len, saw_cr) => match rest.iter().position(|&b| b == b'\r') {
+                    Some(cr) => {
+                        *len += cr;
+                        *saw_cr = true;
+                        i += cr + 1;
+                    }
+                    None => {
+                        *len += rest.len();
+                        if *len > MAX_LINE {
+                            return Fed::Malformed;
+                        }
+                        return Fed::Partial;
+                    }
+                },
             }
         }
+        Fed::Partial
     }
 }
 
@@ -123,7 +271,7 @@ impl fmt::Debug for Tape {
             .field("buffered", &st.buf.len())
             .field("cap", &st.cap)
             .field("lost", &st.lost)
-            .field("pending", &st.pending)
+            .field("skipping", &st.skipping)
             .finish()
     }
 }
@@ -132,16 +280,16 @@ impl Tape {
     /// `cap`: the most bytes the tape will hold at once; beyond it the tape gives up (becomes "lost")
     /// for the rest of the connection.
     ///
-    /// The tape holds the current request's head and body until [`Tape::finish_body`], plus
-    /// whatever hyper has read ahead (pipelined requests), so `cap` should cover the largest
-    /// head + body the server accepts plus hyper's read buffer.
+    /// The tape holds the current request's head plus whatever hyper read along with it (the
+    /// start of the body, pipelined requests), so `cap` should cover the largest head plus
+    /// hyper's read buffer. Body bytes that arrive after the head was taken are never held.
     pub fn new(cap: usize) -> Self {
         Self {
             inner: Arc::new(Mutex::new(State {
                 buf: Vec::new(),
                 cap,
                 lost: false,
-                pending: None,
+                skipping: None,
             })),
         }
     }
@@ -161,14 +309,15 @@ impl Tape {
     /// i.e. uri.to_string() for origin-form);
     /// if the tape's parse does not match them, the tape is marked lost and None is returned (the caller then
     /// falls back to hyper's HeaderMap).
-    /// On success the cursor moves past the head and the tape remembers the body framing for `finish_body`.
+    /// On success the cursor moves past the head and the tape starts skipping the body (first what is already
+    /// on the tape, then bytes as they arrive).
     ///
     /// If [`Tape::finish_body`] was not called for the previous request (e.g. hyper drained an
     /// unread body itself and kept the connection alive), it is done here first: by the time
     /// hyper has parsed this head, the previous body is entirely on the tape.
     pub fn take_head(&self, expected_method: &str, expected_target: &str) -> Option<RawHead> {
         let mut st = self.lock();
-        if st.lost || !st.finish_pending() {
+        if st.lost || !st.body_done() {
             return None;
         }
         match parse_head(&st.buf) {
@@ -177,7 +326,9 @@ impl Tape {
                     && target_matches(&head.target, expected_target) =>
             {
                 st.consume(len);
-                st.pending = Some(framing);
+                st.skip_body(framing);
+                // A body that frames badly loses the tape but not this head: hyper refuses
+                // that request itself, and its head is still worth recording.
                 Some(head)
             }
             _ => {
@@ -187,14 +338,14 @@ impl Tape {
         }
     }
 
-    /// Called after the request body has been read completely by the service. Moves the cursor past the body's wire bytes
+    /// Called after the request body has been read completely by the service: checks that the body's wire bytes
     /// (Content-Length: that many bytes; chunked: the whole chunked encoding including chunk-size lines, extensions, CRLFs,
-    /// the last chunk and any trailer section; neither: zero) and drops consumed bytes from memory.
-    /// If the framing bytes are not (yet) all on the tape or do not parse, the tape is marked lost.
+    /// the last chunk and any trailer section; neither: zero) have all gone by.
+    /// If they have not, or did not frame as expected, the tape is marked lost.
     ///
     /// Without a preceding successful [`Tape::take_head`] (or when called twice) this does nothing.
     pub fn finish_body(&self) {
-        self.lock().finish_pending();
+        self.lock().body_done();
     }
 
     /// The service did not read the whole body (e.g. it answered 413): the connection is going to close; mark the tape lost.
@@ -305,41 +456,13 @@ fn decimal(bytes: &[u8]) -> Option<u64> {
     })
 }
 
-/// Wire length of a complete chunked body at the start of `buf`: chunk-size lines (with
-/// extensions), chunk data and their CRLFs, the last chunk, the trailer section and the
-/// final empty line. `None` if incomplete or malformed.
+/// Wire length of a complete chunked body at the start of `buf`; `None` if incomplete or
+/// malformed. (The tape skips bodies incrementally; this whole-buffer form is for tests.)
+#[cfg(test)]
 fn chunked_len(buf: &[u8]) -> Option<usize> {
-    let mut pos = 0usize;
-    // Every iteration advances `pos` by at least 2 (a size line ends in CRLF), so this ends.
-    loop {
-        let rest = buf.get(pos..)?;
-        let (line_len, size) = match httparse::parse_chunk_size(rest) {
-            Ok(httparse::Status::Complete(parsed)) => parsed,
-            Ok(httparse::Status::Partial) | Err(_) => return None,
-        };
-        pos = pos.checked_add(line_len)?;
-        if size == 0 {
-            break;
-        }
-        let data_end = pos.checked_add(usize::try_from(size).ok()?)?;
-        let crlf_end = data_end.checked_add(2)?;
-        if buf.get(data_end..crlf_end)? != b"\r\n" {
-            return None;
-        }
-        pos = crlf_end;
-    }
-    // Trailer section: lines ending in CRLF (as hyper reads them: up to the first CR, which
-    // must be followed by LF), closed by an empty line. Each iteration advances by >= 2.
-    loop {
-        let rest = buf.get(pos..)?;
-        let cr = rest.iter().position(|&b| b == b'\r')?;
-        if rest.get(cr.checked_add(1)?) != Some(&b'\n') {
-            return None;
-        }
-        pos = pos.checked_add(cr)?.checked_add(2)?;
-        if cr == 0 {
-            return Some(pos);
-        }
+    match Chunks::Size(Vec::new()).feed(buf) {
+        Fed::Done(n) => Some(n),
+        Fed::Partial | Fed::Malformed => None,
     }
 }
 

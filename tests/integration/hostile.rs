@@ -215,10 +215,10 @@ async fn a_slow_request_head_is_cut_off_by_the_header_timeout() {
 }
 
 #[tokio::test]
-async fn the_connection_cap_makes_extra_connections_wait_not_fail() {
+async fn a_full_listener_closes_the_stalest_idle_connection_for_a_new_one() {
     let app = spawn_app_with(|c| c.capture_limits.max_connections = 2).await;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    // Two idle keep-alive connections take both slots.
+    // Two idle keep-alive connections take both slots; the first has been idle longer.
     let mut held = Vec::new();
     for _ in 0..2 {
         let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
@@ -229,23 +229,28 @@ async fn the_connection_cap_makes_extra_connections_wait_not_fail() {
         let mut buf = [0u8; 256];
         let _ = stream.read(&mut buf).await.unwrap();
         held.push(stream);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 
-    let third = tokio::spawn({
-        let client = app.client.clone();
-        let url = app.url("/third");
-        async move { client.get(url).send().await.map(|r| r.status().as_u16()) }
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(
-        !third.is_finished(),
-        "the third connection waits for a slot"
-    );
-    drop(held.pop());
-    let status = tokio::time::timeout(std::time::Duration::from_secs(5), third)
+    // A third is served at once, not after the idle ones time out.
+    let third = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        app.client.get(app.url("/third")).send(),
+    )
+    .await
+    .expect("served without waiting")
+    .unwrap();
+    assert_eq!(third.status(), 200);
+    // The stalest was closed to make room; the other still works.
+    let mut buf = [0u8; 256];
+    let eof = tokio::time::timeout(std::time::Duration::from_secs(5), held[0].read(&mut buf))
         .await
-        .unwrap()
-        .unwrap()
+        .expect("the stalest connection is closed");
+    assert!(matches!(eof, Ok(0) | Err(_)), "closed, not answered");
+    held[1]
+        .write_all(b"GET /still HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
         .unwrap();
-    assert_eq!(status, 200);
+    let n = held[1].read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
 }

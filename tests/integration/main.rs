@@ -6,6 +6,8 @@ mod helpers;
 
 /// Accept, Reject, Complete, Cancel through the TaskRouter REST API; CSRF; signature verdicts.
 mod actions;
+/// Issue 19 on the capture port: slow and idle sockets, the in-flight body budget, memory.
+mod attack;
 /// The inspector in headless Chromium: live rows, copy buttons, keyboard, hostile payloads.
 mod browser;
 /// Recording and answering callbacks: what is stored, byte for byte, and what is answered.
