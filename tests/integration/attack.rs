@@ -83,6 +83,7 @@ async fn slow_heads_slow_bodies_and_idle_sockets_cannot_make_a_callback_wait() {
     .await
     .expect("answered at all");
     let waited = started.elapsed();
+    println!("a real callback behind 856 slow and idle sockets: answered in {waited:?}");
     assert_eq!(answer.status(), 200);
     assert!(
         waited < Duration::from_secs(1),
