@@ -248,9 +248,10 @@ pub struct ServeArgs {
     pub max_db_size: Option<usize>,
 
     /// Address of the inspector (the page and its API). Loopback only, unless
-    /// --allow-remote-inspector.
-    #[arg(long, env = env::INSPECTOR, default_value_t = defaults::INSPECTOR)]
-    pub inspector: SocketAddr,
+    /// --allow-remote-inspector. Default 127.0.0.1:4040, or the next free port from 4041 when
+    /// 4040 is taken (by an ngrok agent, say); a given address never falls back.
+    #[arg(long, env = env::INSPECTOR)]
+    pub inspector: Option<SocketAddr>,
 
     /// Fix the inspector token instead of a random one per run (at least 16 characters).
     #[arg(long, env = env::INSPECTOR_TOKEN, hide_env_values = true)]
@@ -269,9 +270,16 @@ pub struct ServeArgs {
     pub taskrouter: TaskRouterArgs,
 
     /// The public base URL TaskRouter calls (your tunnel, e.g. https://abc.ngrok.app);
-    /// signatures are checked against it. Without it, http:// + the Host header is used.
+    /// signatures are checked against it. Without it, the tunnel is found by asking ngrok's
+    /// agent API (127.0.0.1:4040-4050) and cloudflared's metrics (127.0.0.1:20241-20245), else
+    /// X-Forwarded-Proto (http or https, default http) + the Host header is used.
     #[arg(long, env = env::PUBLIC_URL, value_name = "URL")]
     pub public_url: Option<String>,
+
+    /// Ask only this tunnel agent for the public URL (an ngrok agent API or a cloudflared
+    /// metrics server, e.g. http://127.0.0.1:4041).
+    #[arg(long, value_name = "URL", conflicts_with = "public_url")]
+    pub tunnel_api: Option<String>,
 
     /// Seconds from an assignment callback until TaskRouter times the reservation out
     /// (the Workflow's TaskReservationTimeout); drives the countdown on the page.

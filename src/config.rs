@@ -33,6 +33,16 @@ pub struct Config {
     pub reservation_timeout: Duration,
     /// `--allow-replay-to`: hosts replays may go to besides loopback and the forward target.
     pub replay_allowed_hosts: Vec<String>,
+    /// Finding the tunnel's public URL when `--public-url` is not given.
+    pub tunnel: TunnelConfig,
+}
+
+/// Whether and where to look for a tunnel agent (see [`crate::tunnel`]).
+#[derive(Debug, Clone, Default)]
+pub struct TunnelConfig {
+    pub detect: bool,
+    /// `--tunnel-api`: ask only this agent.
+    pub api: Option<String>,
 }
 
 /// How to reach the TaskRouter REST API.
@@ -75,6 +85,9 @@ pub struct InspectorConfig {
     pub token: InspectorToken,
     /// Extra `Host` names accepted besides localhost, 127.0.0.1 and [::1].
     pub extra_hosts: Vec<String>,
+    /// When `listen` is taken, use the next free port after it (the default address only:
+    /// ngrok's agent may hold 4040; an address the user gave never moves).
+    pub fallback: bool,
 }
 
 impl Config {
@@ -100,6 +113,7 @@ impl Config {
                 listen: defaults::INSPECTOR,
                 token: InspectorToken::random(),
                 extra_hosts: Vec::new(),
+                fallback: false,
             },
             taskrouter: TaskRouterConfig {
                 base_url: DEFAULT_BASE_URL.to_owned(),
@@ -109,6 +123,7 @@ impl Config {
             },
             reservation_timeout: defaults::RESERVATION_TIMEOUT,
             replay_allowed_hosts: Vec::new(),
+            tunnel: TunnelConfig::default(),
         }
     }
 
@@ -142,21 +157,22 @@ impl Config {
         );
         config.capture_limits.max_connections = args.max_connections;
 
-        config.inspector.listen = args.inspector;
+        config.inspector.listen = args.inspector.unwrap_or(defaults::INSPECTOR);
+        config.inspector.fallback = args.inspector.is_none();
         if let Some(token) = &args.inspector_token {
             config.inspector.token = InspectorToken::fixed(token)?;
         }
         config.inspector.extra_hosts = args.inspector_host.clone();
-        if !args.inspector.ip().is_loopback() {
+        if !config.inspector.listen.ip().is_loopback() {
             anyhow::ensure!(
                 args.allow_remote_inspector,
                 "--inspector {} is not a loopback address; the inspector can accept and reject \
                  reservations with your credentials, so it binds loopback only unless you pass \
                  --allow-remote-inspector",
-                args.inspector
+                config.inspector.listen
             );
             tracing::warn!(
-                address = %args.inspector,
+                address = %config.inspector.listen,
                 "the inspector listens on a non-loopback address; anyone who can reach it and \
                  learns the token can use it"
             );
@@ -177,6 +193,10 @@ impl Config {
             );
             config.capture.public_url = Some(trimmed.to_owned());
         }
+        config.tunnel = TunnelConfig {
+            detect: args.public_url.is_none(),
+            api: args.tunnel_api.clone(),
+        };
         anyhow::ensure!(
             args.reservation_timeout > 0,
             "--reservation-timeout must be at least 1 second"

@@ -13,8 +13,9 @@ pub const CAPTURE: SocketAddr = SocketAddr::new(LOOPBACK, 8088);
 pub const CAPTURE_URL: &str = "http://127.0.0.1:8088";
 /// The inspector, where ngrok's own inspector is.
 pub const INSPECTOR: SocketAddr = SocketAddr::new(LOOPBACK, 4040);
-/// The local TaskRouter, next to the inspector.
-pub const SIM: SocketAddr = SocketAddr::new(LOOPBACK, 4041);
+/// The local TaskRouter: outside 4040–4050, where ngrok's agents (and a displaced inspector)
+/// take ports.
+pub const SIM: SocketAddr = SocketAddr::new(LOOPBACK, 4100);
 
 /// The recording `serve` writes and the other subcommands read.
 pub const DB: &str = "taskhook.db";

@@ -43,4 +43,5 @@ pub mod startup;
 pub mod store;
 pub mod taskrouter;
 pub mod telemetry;
+pub mod tunnel;
 pub mod wire;

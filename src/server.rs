@@ -333,10 +333,9 @@ pub async fn serve<F, I, S, B>(
 mod tests {
     use super::*;
 
-    fn age(slots: &Slots, slot: &Arc<Slot>, ms: u64) {
-        let now = slots.epoch.elapsed().as_millis() as u64;
-        slot.exchange_began_ms
-            .store(now.saturating_sub(ms), Ordering::Relaxed);
+    /// Sets when a slot's exchange began, in ms after the listener started (smaller = staler).
+    fn began_at(slot: &Arc<Slot>, ms: u64) {
+        slot.exchange_began_ms.store(ms, Ordering::Relaxed);
     }
 
     #[tokio::test]
@@ -345,9 +344,9 @@ mod tests {
         let (a, _ra) = slots.take().await;
         let (b, _rb) = slots.take().await;
         let (c, _rc) = slots.take().await;
-        age(&slots, &a, 5_000); // the stalest, but working on a whole request
-        age(&slots, &b, 3_000); // stale: the one to close
-        age(&slots, &c, 1_000);
+        began_at(&a, 10); // the stalest, but working on a whole request
+        began_at(&b, 20); // stale: the one to close
+        began_at(&c, 30);
         let _working = a.working();
         let (_d, _rd) = slots.take().await;
         let open: Vec<_> = lock(&slots.open).values().cloned().collect();

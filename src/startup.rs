@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use crate::actions::Actions;
 use crate::capture::Capture;
-use crate::config::Config;
+use crate::config::{Config, InspectorConfig};
 use crate::inspector::guard::GuardConfig;
 use crate::inspector::guard::InspectorToken;
 use crate::inspector::{self, InspectorState};
@@ -24,6 +24,7 @@ use crate::server::{self, ConnectionLimits};
 use crate::store::Store;
 use crate::store::writer::{Writer, WriterThread};
 use crate::taskrouter::client::Client;
+use crate::tunnel::{self, Detector, PublicUrl, Via};
 
 /// The forward target may not be taskhook itself: forwarding to the inspector would hand
 /// TaskRouter's traffic (anyone's, through the tunnel) to the credential-holding API, and
@@ -55,6 +56,34 @@ fn refuse_forward_to_self(forward: &str, own: &[SocketAddr]) -> anyhow::Result<(
     Ok(())
 }
 
+/// Binds the inspector; the default address falls back to the next free port when taken
+/// (ngrok's agent API defaults to 127.0.0.1:4040 too), saying what holds it.
+async fn bind_inspector(config: &InspectorConfig) -> anyhow::Result<TcpListener> {
+    let wanted = config.listen;
+    let err = match TcpListener::bind(wanted).await {
+        Ok(listener) => return Ok(listener),
+        Err(err) => err,
+    };
+    if !config.fallback || err.kind() != std::io::ErrorKind::AddrInUse {
+        return Err(err).with_context(|| format!("cannot listen on {wanted} (--inspector)"));
+    }
+    let holder = if tunnel::is_ngrok_agent(wanted).await {
+        "an ngrok agent"
+    } else {
+        "another program"
+    };
+    for port in wanted.port().saturating_add(1)..=wanted.port().saturating_add(100) {
+        let addr = SocketAddr::new(wanted.ip(), port);
+        if let Ok(listener) = TcpListener::bind(addr).await {
+            tracing::warn!(
+                "{wanted} is taken by {holder}; the inspector listens on {addr} instead"
+            );
+            return Ok(listener);
+        }
+    }
+    Err(err).with_context(|| format!("cannot listen on {wanted} or the 100 ports after it"))
+}
+
 /// A built, bound, not yet serving taskhook.
 pub struct App {
     config: Config,
@@ -67,6 +96,8 @@ pub struct App {
     inspector_addr: SocketAddr,
     client: Client,
     replayer: Replayer,
+    /// `--public-url`, or the tunnel's URL once [`crate::tunnel::watch`] finds it.
+    public_url: watch::Sender<Option<PublicUrl>>,
     /// Held for its drop, at the end of a clean shutdown: removes the file `taskhook mcp` reads.
     _runtime: Option<crate::mcp::runtime::RuntimeFile>,
 }
@@ -84,12 +115,13 @@ impl App {
             .await
             .with_context(|| format!("cannot listen on {} (--listen)", config.listen))?;
         let capture_addr = capture_listener.local_addr()?;
-        let inspector_listener = TcpListener::bind(config.inspector.listen)
-            .await
-            .with_context(|| {
-                format!("cannot listen on {} (--inspector)", config.inspector.listen)
-            })?;
+        let inspector_listener = bind_inspector(&config.inspector).await?;
         let inspector_addr = inspector_listener.local_addr()?;
+        let public_url =
+            watch::Sender::new(config.capture.public_url.clone().map(|url| PublicUrl {
+                url,
+                via: Via::Flag,
+            }));
         if let Some(forward) = &config.capture.forward {
             refuse_forward_to_self(forward.base(), &[inspector_addr, capture_addr])?;
         }
@@ -121,7 +153,14 @@ impl App {
             inspector_addr,
             client,
             replayer,
+            public_url,
         })
+    }
+
+    /// The public URL signatures are checked against, and its changes: `--public-url`, or
+    /// the tunnel once found.
+    pub fn public_url(&self) -> watch::Receiver<Option<PublicUrl>> {
+        self.public_url.subscribe()
     }
 
     /// The address the capture listener actually bound.
@@ -188,7 +227,23 @@ impl App {
             stopped(stop_rx.clone()),
         ));
 
-        let capture = Capture::new(self.config.capture.clone(), self.writer);
+        if self.config.tunnel.detect {
+            let detector = Detector::new(
+                self.capture_addr.port(),
+                &[self.inspector_addr.port()],
+                self.config.tunnel.api.as_deref(),
+            );
+            tokio::spawn(tunnel::watch(
+                detector,
+                self.public_url.clone(),
+                stop_rx.clone(),
+            ));
+        }
+        let capture = Capture::new(
+            self.config.capture.clone(),
+            self.writer,
+            self.public_url.subscribe(),
+        );
         let capture = tokio::spawn(server::serve(
             self.capture_listener,
             self.config.capture_limits.clone(),

@@ -23,6 +23,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::server::Slot;
@@ -30,6 +31,7 @@ use crate::store::models::{NewRequest, now_micros};
 use crate::store::writer::Writer;
 use crate::taskrouter::callback::{Params, derive, search_text};
 use crate::taskrouter::signature::{self, AuthToken, Check, Verdict, is_form};
+use crate::tunnel::PublicUrl;
 use crate::wire::{self, Header, RecordedResponse, json_error};
 use budget::{Budget, Share};
 use raw_head::{RawHeader, RecordingIo, Tape};
@@ -45,7 +47,8 @@ pub struct CaptureSettings {
     pub body_read_timeout: Duration,
     /// TWILIO_AUTH_TOKEN; without it every request is `unchecked`.
     pub signature_token: Option<AuthToken>,
-    /// `--public-url`: the base URL TaskRouter signs; else `http://` + the Host header.
+    /// `--public-url`: the base URL TaskRouter signs; else the tunnel's URL once found (see
+    /// [`crate::tunnel`]); else X-Forwarded-Proto + the Host header.
     pub public_url: Option<String>,
     /// `--forward`: send every request on to the user's app and answer with its response.
     pub forward: Option<forward::Forwarder>,
@@ -59,6 +62,8 @@ pub struct Capture {
     settings: CaptureSettings,
     writer: Writer,
     budget: Budget,
+    /// `--public-url` or the tunnel found; read for every signature check.
+    public_url: watch::Receiver<Option<PublicUrl>>,
 }
 
 /// The most bytes a connection's tape holds: a head plus what hyper reads along with it (its
@@ -66,12 +71,17 @@ pub struct Capture {
 const TAPE_CAP: usize = 1024 * 1024;
 
 impl Capture {
-    pub fn new(settings: CaptureSettings, writer: Writer) -> Arc<Self> {
+    pub fn new(
+        settings: CaptureSettings,
+        writer: Writer,
+        public_url: watch::Receiver<Option<PublicUrl>>,
+    ) -> Arc<Self> {
         let budget = Budget::new(settings.max_in_flight);
         Arc::new(Self {
             settings,
             writer,
             budget,
+            public_url,
         })
     }
 
@@ -296,7 +306,9 @@ impl hyper::service::Service<Request<Incoming>> for CaptureService {
 
 impl Capture {
     /// X-Twilio-Signature verdict for a request (reference §4), against the URL TaskRouter
-    /// called: `--public-url` + the request target, else `http://` + Host + target.
+    /// called: `--public-url` or the tunnel's URL + the request target, else the scheme of the
+    /// last `X-Forwarded-Proto` (what a tunnel sets; http when absent) + Host + target. Never
+    /// `X-Forwarded-Host`: ngrok passes it through from the sender.
     fn check_signature(
         &self,
         method: &Method,
@@ -312,23 +324,56 @@ impl Capture {
                 reason: Some("the body was not received whole, so it cannot be checked".into()),
             };
         }
-        let url = match &self.settings.public_url {
-            Some(base) => format!("{base}{target}"),
+        let public = self.public_url.borrow().clone();
+        let (url, from) = match public {
+            Some(public) => (format!("{}{target}", public.url), public.via.to_string()),
             None => {
                 let host = header_value("host")
                     .map(String::from_utf8_lossy)
                     .unwrap_or_default();
-                format!("http://{host}{target}")
+                match forwarded_proto(headers) {
+                    Some(scheme) => (
+                        format!("{scheme}://{host}{target}"),
+                        "X-Forwarded-Proto and Host".to_owned(),
+                    ),
+                    None => (
+                        format!("http://{host}{target}"),
+                        "the Host header (no --public-url, no tunnel found)".to_owned(),
+                    ),
+                }
             }
         };
-        signature::verify(
+        let mut check = signature::verify(
             self.settings.signature_token.as_ref(),
             header_value(signature::HEADER),
             &url,
             content_type,
             &read.bytes,
             method.as_str(),
-        )
+        );
+        if check.verdict == Verdict::Invalid
+            && let Some(reason) = &mut check.reason
+        {
+            reason.push_str(&format!(" [URL from {from}]"));
+        }
+        check
+    }
+}
+
+/// The scheme the client used, as the last proxy in front of us says: the last element of the
+/// last `X-Forwarded-Proto` header (earlier ones may come from the sender), http or https only.
+fn forwarded_proto(headers: &[Header]) -> Option<&'static str> {
+    let last = headers
+        .iter()
+        .rev()
+        .find(|h| h.name.eq_ignore_ascii_case("x-forwarded-proto"))?;
+    let value = last.value.rsplit(|&b| b == b',').next()?.trim_ascii();
+    if value.eq_ignore_ascii_case(b"https") {
+        Some("https")
+    } else if value.eq_ignore_ascii_case(b"http") {
+        Some("http")
+    } else {
+        None
     }
 }
 

@@ -645,7 +645,10 @@ mod tests {
         tape.push(b"GET /two HTTP/1.1\r\n\r\n");
         tape.finish_body();
         assert!(!tape.is_lost());
-        assert_eq!(tape.take_head("GET", "/two").expect("second").target, "/two");
+        assert_eq!(
+            tape.take_head("GET", "/two").expect("second").target,
+            "/two"
+        );
     }
 
     #[test]
