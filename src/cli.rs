@@ -42,6 +42,9 @@ pub enum Command {
     /// The whole quickstart with no Twilio account: a local TaskRouter wired to the recorder
     /// and the inspector; open the printed URL and accept Alice's reservation.
     Demo(DemoArgs),
+    /// Put back what a killed `serve --connect` left pointing at taskhook (the callback URLs it
+    /// recorded in the database), unless someone changed them since.
+    Restore(RestoreArgs),
     /// An MCP server on stdin/stdout for AI coding agents: read the recorded callbacks and
     /// accept, reject or replay through a running `serve` or `demo`.
     Mcp(McpArgs),
@@ -200,6 +203,13 @@ pub enum AssignmentMode {
 }
 
 #[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// SQLite database file written by `taskhook serve --connect`.
+    #[arg(long, env = env::DB, default_value = defaults::DB)]
+    pub db: PathBuf,
+}
+
+#[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address of the capture listener (point your tunnel here).
     #[arg(long, env = env::LISTEN, default_value_t = defaults::CAPTURE)]
@@ -275,6 +285,17 @@ pub struct ServeArgs {
     /// X-Forwarded-Proto (http or https, default http) + the Host header is used.
     #[arg(long, env = env::PUBLIC_URL, value_name = "URL")]
     pub public_url: Option<String>,
+
+    /// Point the workspace at taskhook while it runs: its EventCallbackUrl, and each Workflow's
+    /// AssignmentCallbackUrl and FallbackAssignmentCallbackUrl, go to the public URL; the old
+    /// values are kept in the database and put back at exit (or by `taskhook restore`).
+    /// Needs credentials and --workspace.
+    #[arg(long)]
+    pub connect: bool,
+
+    /// With --connect, only this Workflow (repeatable). Default: every Workflow in the workspace.
+    #[arg(long, value_name = "WW…", requires = "connect")]
+    pub workflow: Vec<crate::taskrouter::sid::WorkflowSid>,
 
     /// Ask only this tunnel agent for the public URL (an ngrok agent API or a cloudflared
     /// metrics server, e.g. http://127.0.0.1:4041).

@@ -16,7 +16,7 @@ use crate::server::ConnectionLimits;
 use crate::store::StoreOptions;
 use crate::store::retention::Retention;
 use crate::taskrouter::client::{Client, Credentials, DEFAULT_BASE_URL};
-use crate::taskrouter::sid::WorkspaceSid;
+use crate::taskrouter::sid::{WorkflowSid, WorkspaceSid};
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
@@ -35,6 +35,8 @@ pub struct Config {
     pub replay_allowed_hosts: Vec<String>,
     /// Finding the tunnel's public URL when `--public-url` is not given.
     pub tunnel: TunnelConfig,
+    /// `--connect`: the Workflows to repoint (empty: all of the workspace's).
+    pub connect: Option<Vec<WorkflowSid>>,
 }
 
 /// Whether and where to look for a tunnel agent (see [`crate::tunnel`]).
@@ -124,6 +126,7 @@ impl Config {
             reservation_timeout: defaults::RESERVATION_TIMEOUT,
             replay_allowed_hosts: Vec::new(),
             tunnel: TunnelConfig::default(),
+            connect: None,
         }
     }
 
@@ -192,6 +195,19 @@ impl Config {
                 "--public-url must be a base URL such as https://abc.ngrok.app (no path or query)"
             );
             config.capture.public_url = Some(trimmed.to_owned());
+        }
+        if args.connect {
+            anyhow::ensure!(
+                config.taskrouter.credentials.is_some(),
+                "--connect changes your workspace through the REST API: set TWILIO_ACCOUNT_SID and \
+                 TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET)"
+            );
+            anyhow::ensure!(
+                config.taskrouter.workspace.is_some(),
+                "--connect needs the workspace to point at taskhook: --workspace WS… or \
+                 TWILIO_WORKSPACE_SID"
+            );
+            config.connect = Some(args.workflow.clone());
         }
         config.tunnel = TunnelConfig {
             detect: args.public_url.is_none(),

@@ -31,6 +31,7 @@ pub mod capture;
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod connect;
 pub mod defaults;
 pub mod env;
 pub mod export;

@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Command::Export(args) => cmd::export(args),
         Command::Sim(args) => run(cmd::sim(args)),
         Command::Demo(args) => run(cmd::demo(args)),
+        Command::Restore(args) => run(cmd::restore(args)),
         Command::Mcp(args) => run(taskhook::mcp::run(args)),
     };
     match result {

@@ -8,6 +8,7 @@ mod export;
 mod replay;
 mod requests;
 mod reservation;
+mod restore;
 mod serve;
 mod sim;
 
@@ -18,6 +19,7 @@ pub use export::export;
 pub use replay::replay;
 pub use requests::requests;
 pub use reservation::{Decision, reservation};
+pub use restore::restore;
 pub use serve::serve;
 pub use sim::sim;
 

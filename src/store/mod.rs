@@ -6,6 +6,7 @@
 //! has committed. The database runs in WAL mode; with [`SyncMode::Full`] (the default) every
 //! commit is fsynced, so an acknowledged request survives a crash and a power loss.
 
+pub mod connect;
 pub mod models;
 mod read;
 pub mod retention;
@@ -300,7 +301,10 @@ fn check_not_too_new(conn: &Connection, path: &Path) -> Result<(), StoreError> {
 /// Bytes the WAL is truncated to after a checkpoint (`PRAGMA journal_size_limit`).
 const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
-fn open_writer(path: &Path, options: &StoreOptions) -> Result<Connection, rusqlite::Error> {
+pub(crate) fn open_writer(
+    path: &Path,
+    options: &StoreOptions,
+) -> Result<Connection, rusqlite::Error> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,

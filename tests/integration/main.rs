@@ -14,6 +14,8 @@ mod browser;
 mod capture;
 /// The `taskhook` binary: address lines, startup errors, the `requests` command.
 mod cli;
+/// `serve --connect` and `taskhook restore` against the local TaskRouter.
+mod connect;
 /// The bad-input corpus (tests/data/corpus/): recorded or refused, never a panic, inert in Chromium.
 mod corpus;
 /// Acknowledged means stored: lock contention, graceful shutdown, SIGKILL under load.
