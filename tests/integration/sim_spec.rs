@@ -801,39 +801,68 @@ async fn a_worker_channels_capacity_decides_how_many_tasks_the_worker_holds() {
     sim.shutdown().await;
 }
 
-#[tokio::test]
-async fn twilio_python_sets_up_runs_and_tears_down_against_the_sim() {
-    let has_twilio = std::process::Command::new("python3")
-        .args(["-c", "import twilio"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_twilio {
+/// Runs a helper-library script (`program script`) against a fresh sim and checks it printed
+/// `ok_line`; `available` says whether the library is installed (CI must have it).
+async fn run_script(program: &str, script: &str, available: bool, ok_line: &str) {
+    if !available {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "twilio-python must be installed under CI (.ci/run installs it)"
+            "{program} with the twilio package must be installed under CI (.ci/run installs it)"
         );
-        eprintln!("SKIP: python3 with the twilio package is not installed (pip install twilio)");
+        eprintln!("SKIP: {program} with the twilio package is not installed");
         return;
     }
     let (sim, _) = started().await;
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/sim_lifecycle.py");
-    let output = tokio::process::Command::new("python3")
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(script);
+    let output = tokio::process::Command::new(program)
         .arg(&script)
         .env("SIM_URL", sim.base_url())
         .env("SIM_ACCOUNT_SID", sim.account_sid())
         .env("SIM_AUTH_TOKEN", sim.auth_token().expose())
         .output()
         .await
-        .expect("python3 runs");
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
-        "twilio-python script failed:\n{stdout}\n{}",
+        "{} failed:\n{stdout}\n{}",
+        script.display(),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(
-        stdout.contains("setup, lifecycle and teardown: ok"),
-        "{stdout}"
-    );
+    assert!(stdout.contains(ok_line), "{stdout}");
     sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn twilio_python_sets_up_runs_and_tears_down_against_the_sim() {
+    let has_twilio = std::process::Command::new("python3")
+        .args(["-c", "import twilio"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    run_script(
+        "python3",
+        "tests/python/sim_lifecycle.py",
+        has_twilio,
+        "setup, lifecycle and teardown: ok",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn twilio_node_sets_up_runs_and_tears_down_against_the_sim() {
+    // `npm ci --prefix tests/node` (what .ci/run does) installs twilio-node there.
+    let installed = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/node/node_modules/twilio/package.json")
+        .exists();
+    let has_node = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    run_script(
+        "node",
+        "tests/node/sim_lifecycle.js",
+        installed && has_node,
+        "twilio-node setup, lifecycle and teardown: ok",
+    )
+    .await;
 }
