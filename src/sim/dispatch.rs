@@ -12,6 +12,7 @@ use serde_json::Value;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::Shared;
+use super::state::voice::Voice;
 use super::state::{Instruction, Outgoing, random_hex};
 use crate::taskrouter::signature::{self, AuthToken};
 
@@ -252,11 +253,13 @@ pub fn read_instruction(answer: &Answer, reservation: &str) -> Option<Instructio
                 None
             }
         },
-        Some(other @ ("dequeue" | "call" | "redirect" | "conference" | "supervise")) => {
+        Some(name @ ("dequeue" | "call" | "redirect" | "conference")) => {
+            Voice::from_answer(name, object).map(Instruction::Voice)
+        }
+        Some("supervise") => {
             tracing::warn!(
                 reservation,
-                instruction = other,
-                "the local TaskRouter does not place calls; this instruction is ignored and the reservation stays pending"
+                "supervise is not simulated (it joins a supervisor to a live conference); the reservation stays pending"
             );
             None
         }
@@ -324,7 +327,18 @@ mod tests {
             None,
             "40000"
         );
-        assert_eq!(read(answer(JSON, r#"{"instruction":"dequeue"}"#)), None);
+        assert_eq!(
+            read(answer(
+                JSON,
+                r#"{"instruction":"dequeue","from":"+14155550100"}"#
+            )),
+            Some(Instruction::Voice(Voice::Dequeue {
+                to: None,
+                from: Some("+14155550100".into()),
+                post_work_activity_sid: None,
+            }))
+        );
+        assert_eq!(read(answer(JSON, r#"{"instruction":"supervise"}"#)), None);
         assert_eq!(
             read(answer(JSON, r#"{"instruction":"dance"}"#)),
             None,

@@ -101,6 +101,7 @@ impl std::fmt::Display for Fail {
         match self {
             Fail::NotFound => f.write_str("not found"),
             Fail::Invalid(message) | Fail::Stale(message) => f.write_str(message),
+            Fail::Refused { code, message } => write!(f, "{message} ({code})"),
         }
     }
 }

@@ -866,3 +866,223 @@ async fn twilio_node_sets_up_runs_and_tears_down_against_the_sim() {
     )
     .await;
 }
+
+/// The quickstart workspace's Alice, reachable at `client:alice` (her contact_uri), and a
+/// way to offer her a task and read its pending reservation.
+struct Voice {
+    client: Client,
+    ws: String,
+    workflow: String,
+    alice: String,
+    idle: String,
+}
+
+impl Voice {
+    fn under(&self, path: &str) -> String {
+        format!("/v1/Workspaces/{}{path}", self.ws)
+    }
+
+    async fn new(sim: &Sim, client: Client) -> Self {
+        let ws = sim.workspace_sid().to_owned();
+        let under = |p: &str| format!("/v1/Workspaces/{ws}{p}");
+        let (_, _, workers) = client.call("GET", &under("/Workers"), &[]).await;
+        let alice = workers["workers"][0]["sid"].as_str().unwrap().to_owned();
+        let (status, _, _) = client
+            .call(
+                "POST",
+                &under(&format!("/Workers/{alice}")),
+                &form(&[(
+                    "Attributes",
+                    r#"{"languages":["en","es"],"contact_uri":"client:alice"}"#,
+                )]),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let (_, _, idle) = client
+            .call("GET", &under("/Activities?FriendlyName=Idle"), &[])
+            .await;
+        let idle = idle["activities"][0]["sid"].as_str().unwrap().to_owned();
+        Self {
+            workflow: sim.workflow_sid().to_owned(),
+            client,
+            ws,
+            alice,
+            idle,
+        }
+    }
+
+    /// Alice back to Idle, a new task, and its pending reservation.
+    async fn offer(&self, attributes: &str) -> (String, String) {
+        let (status, _, _) = self
+            .client
+            .call(
+                "POST",
+                &self.under(&format!("/Workers/{}", self.alice)),
+                &form(&[("ActivitySid", &self.idle)]),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let task = self
+            .client
+            .create(
+                &self.under("/Tasks"),
+                &[("Attributes", attributes), ("WorkflowSid", &self.workflow)],
+            )
+            .await
+            .expect("CreateTask");
+        (
+            task.clone(),
+            self.pending(&task).await.expect("a pending reservation"),
+        )
+    }
+
+    async fn pending(&self, task: &str) -> Option<String> {
+        let (_, _, list) = self
+            .client
+            .call(
+                "GET",
+                &self.under(&format!(
+                    "/Tasks/{task}/Reservations?ReservationStatus=pending"
+                )),
+                &[],
+            )
+            .await;
+        list["reservations"][0]["sid"].as_str().map(str::to_owned)
+    }
+
+    async fn instruct(
+        &self,
+        task: &str,
+        reservation: &str,
+        params: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let (status, _, body) = self
+            .client
+            .call(
+                "POST",
+                &self.under(&format!("/Tasks/{task}/Reservations/{reservation}")),
+                &form(params),
+            )
+            .await;
+        (status, body)
+    }
+
+    /// Ends the task: canceled while pending or reserved, completed once assigned.
+    async fn finish(&self, task: &str, status: &str) {
+        let (code, _, body) = self
+            .client
+            .call(
+                "POST",
+                &self.under(&format!("/Tasks/{task}")),
+                &form(&[("AssignmentStatus", status)]),
+            )
+            .await;
+        assert_eq!(code, 200, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn voice_instructions_are_checked_like_taskrouter_and_move_the_reservation() {
+    let (sim, client) = started().await;
+    let voice = Voice::new(&sim, client).await;
+    const CALL: &str = "CA0123456789abcdef0123456789abcdef";
+    let from = ("DequeueFrom", "+14155550100");
+
+    // dequeue needs the queued call: a task not made by <Enqueue> has no call_sid.
+    let (task, reservation) = voice.offer(r#"{"selected_language":"es"}"#).await;
+    let (status, body) = voice
+        .instruct(&task, &reservation, &[("Instruction", "dequeue"), from])
+        .await;
+    assert_eq!(
+        (status, body["code"].as_u64()),
+        (400, Some(40140)),
+        "{body}"
+    );
+    voice.finish(&task, "canceled").await;
+
+    // With the call: `from` is required; then the worker is connected and the reservation
+    // accepted (`to` defaults to her contact_uri).
+    let attrs = format!(r#"{{"selected_language":"es","call_sid":"{CALL}"}}"#);
+    let (task, reservation) = voice.offer(&attrs).await;
+    let (status, body) = voice
+        .instruct(&task, &reservation, &[("Instruction", "dequeue")])
+        .await;
+    assert_eq!(
+        (status, body["code"].as_u64()),
+        (400, Some(40132)),
+        "{body}"
+    );
+    let (status, body) = voice
+        .instruct(&task, &reservation, &[("Instruction", "dequeue"), from])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reservation_status"], "accepted");
+    voice.finish(&task, "completed").await;
+
+    // call: a missing url is 40112; an address Twilio cannot dial cancels the reservation
+    // (reservation.canceled) and the task is offered again.
+    let (task, reservation) = voice.offer(&attrs).await;
+    let (status, body) = voice
+        .instruct(
+            &task,
+            &reservation,
+            &[("Instruction", "call"), ("CallFrom", "+14155550100")],
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_u64()),
+        (400, Some(40112)),
+        "{body}"
+    );
+    let (status, body) = voice
+        .instruct(
+            &task,
+            &reservation,
+            &[
+                ("Instruction", "call"),
+                ("CallFrom", "+14155550100"),
+                ("CallUrl", "https://example.com/twiml"),
+                ("CallTo", "alice"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reservation_status"], "canceled");
+    let (_, _, events) = voice
+        .client
+        .call("GET", &voice.under(&format!("/Events?TaskSid={task}")), &[])
+        .await;
+    let types: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["event_type"].as_str())
+        .collect();
+    assert!(types.contains(&"reservation.canceled"), "{types:?}");
+
+    // redirect waits without accept, accepts with it.
+    let again = voice
+        .pending(&task)
+        .await
+        .expect("the task is offered again");
+    let redirect = [
+        ("Instruction", "redirect"),
+        ("RedirectCallSid", CALL),
+        ("RedirectUrl", "https://example.com/hold"),
+    ];
+    let (status, body) = voice.instruct(&task, &again, &redirect).await;
+    assert_eq!(
+        (status, body["reservation_status"].as_str()),
+        (200, Some("pending")),
+        "{body}"
+    );
+    let mut accepting = redirect.to_vec();
+    accepting.push(("RedirectAccept", "true"));
+    let (status, body) = voice.instruct(&task, &again, &accepting).await;
+    assert_eq!(
+        (status, body["reservation_status"].as_str()),
+        (200, Some("accepted")),
+        "{body}"
+    );
+    sim.shutdown().await;
+}

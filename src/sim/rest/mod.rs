@@ -28,6 +28,7 @@ mod unemulated;
 use super::Shared;
 use super::expr::{Expr, Subject};
 use super::json::{Render, Via, page};
+use super::state::voice::Voice;
 use super::state::{
     Fail, NewTask, NewWorker, State as SimState, TaskChanges, TaskStatus, WorkerChanges,
     WorkflowChanges, WorkspaceChanges, World,
@@ -232,6 +233,7 @@ fn fail(failure: Fail, path: &str) -> Response {
         Fail::Invalid(message) => error(400, 20001, &message),
         // Twilio's generic code for a failed precondition (UNCONFIRMED for TaskRouter).
         Fail::Stale(message) => error(412, 20412, &message),
+        Fail::Refused { code, message } => error(400, code, &message),
     }
 }
 
@@ -1029,15 +1031,19 @@ fn update_reservation(
         let ri = owned_reservation(state, via, &owner, &wr)?;
         check_if_match(wanted.as_deref(), task_version(state, ri))?;
         if let Some(instruction) = field(&params, "Instruction").filter(|i| !i.trim().is_empty()) {
-            return Err(Fail::Invalid(format!(
-                "Instruction {instruction} is not simulated: the local TaskRouter places no calls; use ReservationStatus=accepted or rejected"
-            )));
+            let voice = Voice::from_params(instruction.trim(), &params).ok_or_else(|| {
+                Fail::Invalid(format!(
+                    "Instruction {instruction} is not one of dequeue, call, redirect, conference"
+                ))
+            })?;
+            state.instruct_reservation(&wr, &voice)?;
+        } else {
+            state.update_reservation(
+                &wr,
+                field(&params, "ReservationStatus").as_deref(),
+                field(&params, "WorkerActivitySid").as_deref(),
+            )?;
         }
-        state.update_reservation(
-            &wr,
-            field(&params, "ReservationStatus").as_deref(),
-            field(&params, "WorkerActivitySid").as_deref(),
-        )?;
         let ri = state.reservation_index(&wr).ok_or(Fail::NotFound)?;
         let version = task_version(state, ri);
         Ok((

@@ -211,7 +211,31 @@ impl State {
                 }
                 activity => self.reject(ri, activity),
             },
+            Instruction::Voice(voice) => {
+                if let Err(refused) = self.apply_voice(ri, &voice) {
+                    tracing::warn!(reservation = %sid, code = refused.code, "{}; the reservation stays pending", refused.message);
+                }
+            }
         }
+    }
+
+    /// REST `Instruction=dequeue|call|redirect|conference` on a pending reservation.
+    pub fn instruct_reservation(
+        &mut self,
+        sid: &str,
+        voice: &super::voice::Voice,
+    ) -> Result<(), Fail> {
+        let ri = self.reservation_index(sid).ok_or(Fail::NotFound)?;
+        let current = self.reservations[ri].status;
+        if current != rs::PENDING {
+            return Err(Fail::Invalid(format!(
+                "Reservation {sid} is already in state [{current}] and cannot take an instruction"
+            )));
+        }
+        self.apply_voice(ri, voice).map_err(|r| Fail::Refused {
+            code: r.code,
+            message: r.message,
+        })
     }
 
     pub fn update_task(&mut self, sid: &str, changes: TaskChanges) -> Result<(), Fail> {

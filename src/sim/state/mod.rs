@@ -19,6 +19,7 @@ mod resources;
 mod routing;
 #[cfg(test)]
 mod tests;
+pub mod voice;
 mod world;
 
 pub use channels::WorkerChannel;

@@ -199,7 +199,11 @@ pub enum Outgoing {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Instruction {
     Accept,
-    Reject { activity_sid: Option<String> },
+    Reject {
+        activity_sid: Option<String>,
+    },
+    /// dequeue, call, redirect, conference (see [`super::voice`]).
+    Voice(super::voice::Voice),
 }
 
 /// Why a request could not be applied. The REST layer turns it into TaskRouter's error JSON.
@@ -211,6 +215,8 @@ pub enum Fail {
     Invalid(String),
     /// 412: the request's `If-Match` names a version that is no longer current.
     Stale(String),
+    /// 400 with TaskRouter's own code (a voice instruction it would refuse, 401xx).
+    Refused { code: u32, message: String },
 }
 
 pub(super) type Params = Vec<(String, String)>;
