@@ -117,7 +117,7 @@ pub(crate) struct Shared {
 
 struct Core {
     world: World,
-    /// Running reservation timers by reservation SID.
+    /// Running timers (reservation timeouts, task TTLs) by the SID they are for.
     timers: HashMap<String, AbortHandle>,
     /// The dispatcher's queue; `None` once the sim is shutting down.
     queue: Option<mpsc::UnboundedSender<Outgoing>>,
@@ -166,17 +166,22 @@ impl Shared {
                 continue; // shutting down: no new timers
             }
             let shared = Arc::clone(self);
-            let reservation = sid.clone();
+            let key = sid.clone();
             let timer = tokio::spawn(async move {
                 tokio::time::sleep(after).await;
-                shared.reservation_timer_fired(&reservation);
+                shared.timer_fired(&key);
             });
             core.timers.insert(sid, timer.abort_handle());
         }
     }
 
-    fn reservation_timer_fired(self: &Arc<Self>, reservation: &str) {
-        self.with_world(|world| world.timeout_reservation(reservation));
+    /// A reservation's timeout or a task's TTL (timers are keyed by the SID they are for).
+    fn timer_fired(self: &Arc<Self>, sid: &str) {
+        if sid.starts_with("WT") {
+            self.with_world(|world| world.expire_task(sid));
+        } else {
+            self.with_world(|world| world.timeout_reservation(sid));
+        }
     }
 
     /// Stops timers and closes the dispatcher's queue (it drains what is already queued).

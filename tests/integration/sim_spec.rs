@@ -1086,3 +1086,48 @@ async fn voice_instructions_are_checked_like_taskrouter_and_move_the_reservation
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_task_past_its_ttl_is_canceled_as_task_ttl_exceeded() {
+    let (sim, client) = started().await;
+    let ws = sim.workspace_sid().to_owned();
+    let under = |p: &str| format!("/v1/Workspaces/{ws}{p}");
+    // Alice is reserved for it and nobody answers: the task is still unassigned when its
+    // one-second TTL runs out (a reserved task is canceled too, its reservation with it).
+    let waiting = client
+        .create(
+            &under("/Tasks"),
+            &[
+                ("Attributes", r#"{"selected_language":"fr"}"#),
+                ("Timeout", "1"),
+            ],
+        )
+        .await
+        .expect("CreateTask");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let task = loop {
+        let (_, _, task) = client
+            .call("GET", &under(&format!("/Tasks/{waiting}")), &[])
+            .await;
+        if task["assignment_status"] == "canceled" || tokio::time::Instant::now() > deadline {
+            break task;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(task["assignment_status"], "canceled", "{task}");
+    assert_eq!(task["reason"], "Task TTL Exceeded");
+    let (_, _, events) = client
+        .call(
+            "GET",
+            &under(&format!(
+                "/Events?TaskSid={waiting}&EventType=task.canceled"
+            )),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        events["events"][0]["description"], "Task TTL Exceeded",
+        "{events}"
+    );
+    sim.shutdown().await;
+}

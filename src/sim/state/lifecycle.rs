@@ -7,6 +7,9 @@ use super::{
     TaskStatus, attributes, integer, new_sid, now, reservation_status as rs,
 };
 
+/// TaskRouter's description (and reason) of a task canceled by its TTL.
+const TTL_EXCEEDED: &str = "Task TTL Exceeded";
+
 impl State {
     pub fn create_task(&mut self, input: NewTask) -> Result<String, Fail> {
         let (attributes, attrs) = attributes(input.attributes.as_deref().unwrap_or("{}"))?;
@@ -66,6 +69,9 @@ impl State {
             version: 0,
         });
         let ti = self.tasks.len() - 1;
+        // The task's TTL: unassigned when it runs out, it is canceled (see `expire_task`).
+        self.new_timers
+            .push((sid.clone(), std::time::Duration::from_secs(timeout)));
         self.emit_task("task.created", ti, format!("Task {sid} created"));
         self.enter_workflow(ti);
         self.route();
@@ -126,6 +132,24 @@ impl State {
         task.rejected_by.push(worker_sid);
         self.emit_reservation("reservation.rejected", ri, "rejected");
         self.set_worker_activity(wi, &activity);
+        self.route();
+    }
+
+    /// The task's TTL ran out (its `Timeout` since creation): a task not yet assigned is
+    /// canceled, as TaskRouter does, with `task.canceled` described `Task TTL Exceeded`.
+    pub fn expire_task(&mut self, sid: &str) {
+        let Some(ti) = self.task_index(sid) else {
+            return;
+        };
+        if !matches!(
+            self.tasks[ti].status,
+            TaskStatus::Pending | TaskStatus::Reserved
+        ) {
+            return;
+        }
+        self.release_pending_reservations(ti);
+        self.finish(ti, TaskStatus::Canceled, Some(TTL_EXCEEDED.into()));
+        self.emit_task("task.canceled", ti, TTL_EXCEEDED.into());
         self.route();
     }
 
@@ -340,6 +364,9 @@ impl State {
     }
 
     pub(super) fn finish(&mut self, ti: usize, status: TaskStatus, reason: Option<String>) {
+        if matches!(status, TaskStatus::Canceled | TaskStatus::Completed) {
+            self.ended_timers.push(self.tasks[ti].sid.clone());
+        }
         let task = &mut self.tasks[ti];
         task.status = status;
         if reason.is_some() {

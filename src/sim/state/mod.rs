@@ -135,9 +135,9 @@ pub struct State {
     pub events: std::collections::VecDeque<Event>,
     /// Callbacks caused by the last transitions, oldest first.
     pub outbox: Vec<Outgoing>,
-    /// Reservation timers to start: reservation SID and duration.
+    /// Timers to start: a reservation's timeout or a task's TTL, by SID, and duration.
     pub new_timers: Vec<(String, Duration)>,
-    /// Reservations that left `pending`: their timers are no longer needed.
+    /// Reservations that left `pending` and tasks that ended: their timers are not needed.
     pub ended_timers: Vec<String>,
 }
 

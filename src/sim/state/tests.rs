@@ -74,7 +74,13 @@ fn quickstart_task_reserves_alice_and_accept_makes_her_busy() {
     );
     assert_eq!(activity_of(&state, &seeded.alice), "Reserved");
     let wr = pending_reservation(&state, &wt);
-    assert_eq!(state.new_timers.len(), 1);
+    // The task's TTL and the reservation's timeout.
+    let timers: Vec<&str> = state
+        .new_timers
+        .iter()
+        .map(|(sid, _)| sid.as_str())
+        .collect();
+    assert_eq!(timers, [wt.as_str(), wr.as_str()]);
 
     state
         .update_reservation(&wr, Some("accepted"), None)

@@ -120,6 +120,17 @@ impl World {
         Ok(())
     }
 
+    /// A task's TTL timer fired: the Workspace that has the task handles it.
+    pub fn expire_task(&mut self, task_sid: &str) {
+        if let Some(state) = self
+            .workspaces
+            .iter_mut()
+            .find(|s| s.task_index(task_sid).is_some())
+        {
+            state.expire_task(task_sid);
+        }
+    }
+
     /// A reservation timer fired: the Workspace that has the reservation handles it.
     pub fn timeout_reservation(&mut self, reservation_sid: &str) {
         if let Some(state) = self
