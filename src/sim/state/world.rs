@@ -117,6 +117,8 @@ impl World {
         self.outbox.append(&mut state.outbox);
         self.ended_timers
             .extend(state.reservations.iter().map(|r| r.sid.clone()));
+        self.ended_timers
+            .extend(state.tasks.iter().map(|t| t.sid.clone()));
         Ok(())
     }
 
