@@ -9,7 +9,7 @@
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Shared;
@@ -181,13 +181,22 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, shared: Shared, retent
 
 fn write(conn: &mut Connection, batch: &mut Vec<Job>, shared: &Shared) {
     match commit_batch(conn, batch) {
-        Ok(ids) => {
+        Ok(outcomes) => {
             shared.set_write_error(None);
-            for (job, id) in batch.drain(..).zip(ids) {
-                let _ = job.done.send(Ok(id));
-                if let Row::Request(request) = &job.row {
-                    // No subscribers is normal (no inspector open).
-                    let _ = shared.committed.send(summarize(id, request));
+            for (job, outcome) in batch.drain(..).zip(outcomes) {
+                match outcome {
+                    Ok(stored) => {
+                        let _ = job.done.send(Ok(stored.id));
+                        if let Row::Request(request) = &job.row {
+                            // No subscribers is normal (no inspector open).
+                            let _ = shared.committed.send(summarize(&stored, request));
+                        }
+                    }
+                    Err(err) => {
+                        // Only this row: its caller answers 503, the rest of the batch stands.
+                        tracing::warn!(error = %err.message, "could not store one row");
+                        let _ = job.done.send(Err(err));
+                    }
                 }
             }
         }
@@ -201,30 +210,100 @@ fn write(conn: &mut Connection, batch: &mut Vec<Job>, shared: &Shared) {
     }
 }
 
-fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<i64>, WriteError> {
-    // On any error the transaction is dropped, which rolls it back: a batch is all or nothing.
-    let tx = conn.transaction()?;
-    let mut ids = Vec::with_capacity(batch.len());
-    for job in batch {
-        ids.push(match &job.row {
-            Row::Request(r) => insert_request(&tx, r)?,
-            Row::Action(a) => insert_action(&tx, a)?,
-            Row::ClearAll => clear_all(&tx)?,
-        });
-    }
-    tx.commit()?;
-    Ok(ids)
+/// What was stored for one row.
+struct Stored {
+    id: i64,
+    /// The `replay_of` link as stored (dropped when the original was gone).
+    replay_of: Option<i64>,
+    replay_note: Option<String>,
 }
 
-fn insert_request(tx: &Transaction<'_>, r: &NewRequest) -> rusqlite::Result<i64> {
+impl Stored {
+    fn plain(id: i64) -> Self {
+        Self {
+            id,
+            replay_of: None,
+            replay_note: None,
+        }
+    }
+}
+
+/// True for an error that belongs to the row being written (a constraint, a value SQLite
+/// refuses), as opposed to one about the database (full, busy, I/O), which fails the batch.
+fn is_row_error(err: &rusqlite::Error) -> bool {
+    match err.sqlite_error_code() {
+        Some(code) => matches!(
+            code,
+            rusqlite::ErrorCode::ConstraintViolation
+                | rusqlite::ErrorCode::TooBig
+                | rusqlite::ErrorCode::TypeMismatch
+        ),
+        // Conversions and the like happen before SQLite sees the row.
+        None => true,
+    }
+}
+
+/// Commits the batch in one transaction, each row inside its own savepoint: a row that fails
+/// on its own (a constraint) is rolled back alone and reported to its caller only. An error
+/// about the database itself, or the commit failing, fails every row of the batch.
+fn commit_batch(
+    conn: &mut Connection,
+    batch: &[Job],
+) -> Result<Vec<Result<Stored, WriteError>>, WriteError> {
+    // On a batch-wide error the transaction is dropped, which rolls it back.
+    let mut tx = conn.transaction()?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for job in batch {
+        let sp = tx.savepoint()?;
+        let result = match &job.row {
+            Row::Request(r) => insert_request(&sp, r),
+            Row::Action(a) => insert_action(&sp, a).map(Stored::plain),
+            Row::ClearAll => clear_all(&sp).map(Stored::plain),
+        };
+        match result {
+            Ok(stored) => {
+                sp.commit()?;
+                outcomes.push(Ok(stored));
+            }
+            // Dropping the savepoint rolls back this row only.
+            Err(err) if is_row_error(&err) => outcomes.push(Err(WriteError::from(err))),
+            Err(err) => return Err(err.into()),
+        }
+    }
+    tx.commit()?;
+    Ok(outcomes)
+}
+
+/// The note stored on a replay whose original is no longer there.
+fn original_gone_note(original: i64) -> String {
+    format!("replay of #{original}, which was deleted before this replay was stored")
+}
+
+fn insert_request(tx: &Connection, r: &NewRequest) -> rusqlite::Result<Stored> {
     let d = &r.derived;
+    // The original of a replay may have been deleted (retention, Clear all) while the replay
+    // was on its way: the replay is still recorded, without the link (its foreign key would
+    // fail) and with a note saying so.
+    let (replay_of, replay_note) = match r.replay_of {
+        Some(original) => {
+            let exists = tx
+                .prepare_cached("SELECT 1 FROM requests WHERE id = ?1")?
+                .exists([original])?;
+            if exists {
+                (Some(original), None)
+            } else {
+                (None, Some(original_gone_note(original)))
+            }
+        }
+        None => (None, None),
+    };
     tx.prepare_cached(
         "INSERT INTO requests (received_at, remote_addr, method, path, query, http_version, \
          headers, body, body_size, body_truncated, response_status, response_headers, \
          response_body, duration_us, kind, event_type, account_sid, workspace_sid, task_sid, \
-         reservation_sid, worker_sid, signature, signature_reason, replay_of, error) \
+         reservation_sid, worker_sid, signature, signature_reason, replay_of, error, replay_note) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-         ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+         ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
     )?
     .execute(params![
         r.received_at_us,
@@ -250,8 +329,9 @@ fn insert_request(tx: &Transaction<'_>, r: &NewRequest) -> rusqlite::Result<i64>
         d.worker_sid,
         r.signature,
         r.signature_reason,
-        r.replay_of,
+        replay_of,
         r.error,
+        replay_note,
     ])?;
     let id = tx.last_insert_rowid();
     tx.prepare_cached("INSERT INTO requests_fts (rowid, text) VALUES (?1, ?2)")?
@@ -273,10 +353,14 @@ fn insert_request(tx: &Transaction<'_>, r: &NewRequest) -> rusqlite::Result<i64>
             id,
         ])?;
     }
-    Ok(id)
+    Ok(Stored {
+        id,
+        replay_of,
+        replay_note,
+    })
 }
 
-fn clear_all(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
+fn clear_all(tx: &Connection) -> rusqlite::Result<i64> {
     let deleted = tx.execute("DELETE FROM requests", [])?;
     // The contentless index is emptied with its own command.
     tx.execute(
@@ -288,7 +372,7 @@ fn clear_all(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
     Ok(deleted as i64)
 }
 
-fn insert_action(tx: &Transaction<'_>, a: &NewAction) -> rusqlite::Result<i64> {
+fn insert_action(tx: &Connection, a: &NewAction) -> rusqlite::Result<i64> {
     tx.prepare_cached(
         "INSERT INTO actions (at, action, method, url, params, workspace_sid, task_sid, \
          reservation_sid, response_status, response_body, error, duration_us) \
@@ -340,10 +424,10 @@ const UPSERT_RESERVATION: &str = "\
         status_at = CASE WHEN excluded.status = 'pending' THEN status_at ELSE excluded.status_at END, \
         last_request_id = excluded.last_request_id";
 
-fn summarize(id: i64, r: &NewRequest) -> RequestSummary {
+fn summarize(stored: &Stored, r: &NewRequest) -> RequestSummary {
     let d = &r.derived;
     RequestSummary {
-        id,
+        id: stored.id,
         received_at: format_micros(r.received_at_us),
         received_at_us: r.received_at_us,
         remote_addr: r.remote_addr.clone(),
@@ -359,7 +443,8 @@ fn summarize(id: i64, r: &NewRequest) -> RequestSummary {
         reservation_sid: d.reservation_sid.clone(),
         worker_sid: d.worker_sid.clone(),
         signature: r.signature,
-        replay_of: r.replay_of,
+        replay_of: stored.replay_of,
+        replay_note: stored.replay_note.clone(),
         body_size: r.body_size,
         body_truncated: r.body_truncated,
         duration_us: r.duration_us,
