@@ -58,6 +58,8 @@ pub struct StoreOptions {
     /// it SQLite answers "database or disk is full", exactly as a full disk does. For tests of
     /// that path and for tiny volumes; retention is the normal way to bound the size.
     pub page_limit: Option<u64>,
+    /// Rows deleted per Clear all step (one transaction each, between capture batches).
+    pub clear_step: i64,
 }
 
 impl Default for StoreOptions {
@@ -67,6 +69,7 @@ impl Default for StoreOptions {
             busy_timeout: Duration::from_secs(2),
             retention: retention::Retention::default(),
             page_limit: None,
+            clear_step: writer::CLEAR_STEP,
         }
     }
 }
@@ -113,6 +116,8 @@ struct StoreInner {
     path: PathBuf,
     options: StoreOptions,
     read_only: bool,
+    /// The database file as opened (device and inode), for the writer to notice it going.
+    file: Option<writer::FileIdentity>,
     /// Idle read connections. SQLite connections are not shareable across threads at once, so
     /// each read takes one out for its duration (inside `spawn_blocking`) and puts it back.
     idle_readers: Mutex<Vec<Connection>>,
@@ -163,7 +168,18 @@ impl Store {
                 path: path.to_path_buf(),
                 source,
             })?;
-        Ok(Self::from_parts(path, options, false, conn))
+        let mut store = Self::from_parts(path, options, false, conn);
+        let file = writer::FileIdentity::of(path).map_err(|err| StoreError::Open {
+            path: path.to_path_buf(),
+            source: rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(err.to_string()),
+            ),
+        })?;
+        Arc::get_mut(&mut store.inner)
+            .expect("a new store is not shared yet")
+            .file = Some(file);
+        Ok(store)
     }
 
     /// Opens an existing database for reading only (the `requests` command): never creates a
@@ -193,6 +209,7 @@ impl Store {
                 path: path.to_path_buf(),
                 options,
                 read_only,
+                file: None,
                 idle_readers: Mutex::new(idle),
                 shared,
             }),
@@ -217,10 +234,19 @@ impl Store {
                 source,
             }
         })?;
+        let settings = writer::WriterSettings {
+            retention: self.inner.options.retention.clone(),
+            clear_step: self.inner.options.clear_step.max(1),
+            file: self
+                .inner
+                .file
+                .clone()
+                .expect("a writable store knows its file"),
+        };
         Ok(writer::Writer::start(
             conn,
             self.inner.shared.clone(),
-            self.inner.options.retention.clone(),
+            settings,
         ))
     }
 

@@ -9,7 +9,7 @@
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Shared;
@@ -85,12 +85,12 @@ impl Writer {
     pub(super) fn start(
         conn: Connection,
         shared: Shared,
-        retention: Retention,
+        settings: WriterSettings,
     ) -> (Writer, WriterThread) {
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
         let handle = std::thread::Builder::new()
             .name("taskhook-writer".into())
-            .spawn(move || run(conn, rx, shared, retention))
+            .spawn(move || run(conn, rx, shared, settings))
             .expect("spawning the writer thread");
         (Writer { queue }, WriterThread { handle })
     }
@@ -127,11 +127,86 @@ impl Writer {
 
 /// How often retention runs when the writer is otherwise idle.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the idle writer wakes to check that its database file is still the one it opened
+/// (and the WAL); a deleted or replaced file is noticed within this, or at the next commit.
+const TICK: Duration = Duration::from_millis(250);
 /// Most rows one retention step deletes; small steps interleave with capture batches, so
 /// retention never stalls recording (a backlog is worked off one step per batch or tick).
 pub(super) const RETENTION_STEP: i64 = 2000;
+/// Rows one Clear all step deletes by default, in one transaction between capture batches.
+/// Measured with 100k rows of callbacks on the project's VM, see docs/reliability.md.
+pub const CLEAR_STEP: i64 = 1000;
 
-fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, shared: Shared, retention: Retention) {
+/// What the writer needs besides its connection.
+pub(super) struct WriterSettings {
+    pub retention: Retention,
+    pub clear_step: i64,
+    /// The database file as opened; checked before each commit and on every tick.
+    pub file: FileIdentity,
+}
+
+/// Device and inode of the database file when it was opened. If the path later names another
+/// file (replaced) or none (deleted), commits would go to an unlinked inode and be lost at exit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct FileIdentity {
+    pub path: std::path::PathBuf,
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl FileIdentity {
+    pub fn of(path: &std::path::Path) -> std::io::Result<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+
+    /// `Some(reason)` when the path no longer names the file that was opened.
+    fn lost(&self) -> Option<String> {
+        let now = match Self::of(&self.path) {
+            Ok(now) => now,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Some(format!(
+                    "the database file {} was deleted while taskhook was running; restart taskhook",
+                    self.path.display()
+                ));
+            }
+            // Any other failure to stat (permissions, I/O) is not proof the file is gone; the
+            // commit itself will say what is wrong.
+            Err(_) => return None,
+        };
+        (now != *self).then(|| {
+            format!(
+                "the database file {} was replaced by another file while taskhook was running; restart taskhook",
+                self.path.display()
+            )
+        })
+    }
+}
+
+/// A Clear all in progress: what existed at the click is deleted a step at a time.
+struct Clearing {
+    /// Requests with ids up to this one existed at the click.
+    upto_request: i64,
+    upto_action: i64,
+    deleted: i64,
+    waiters: Vec<oneshot::Sender<Result<i64, WriteError>>>,
+}
+
+struct State {
+    conn: Connection,
+    shared: Shared,
+    settings: WriterSettings,
+    clearing: Option<Clearing>,
+    /// Set once the database file is found deleted or replaced: from then every write fails.
+    lost: Option<WriteError>,
+}
+
+fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, shared: Shared, settings: WriterSettings) {
     // A small single-threaded runtime on this thread gives the loop a timeout, so retention
     // runs even when no requests arrive; all SQLite work stays on this one thread.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -144,39 +219,206 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, shared: Shared, retent
             return;
         }
     };
+    let mut state = State {
+        conn,
+        shared,
+        settings,
+        clearing: None,
+        lost: None,
+    };
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut retry_after = Instant::now();
+    let mut last_maintenance = Instant::now();
     runtime.block_on(async {
         loop {
-            // recv returns None once every sender is dropped and the queue is empty, which is
-            // how a graceful shutdown flushes: nothing queued is dropped.
-            let first = match tokio::time::timeout(MAINTENANCE_INTERVAL, rx.recv()).await {
-                Ok(Some(job)) => Some(job),
-                Ok(None) => break,
-                Err(_) => None,
+            // While clearing, take only what is already queued: the next step follows at once.
+            let first = if state.clearing.is_some() {
+                rx.try_recv().ok()
+            } else {
+                // recv returns None once every sender is dropped and the queue is empty, which
+                // is how a graceful shutdown flushes: nothing queued is dropped.
+                match tokio::time::timeout(TICK, rx.recv()).await {
+                    Ok(Some(job)) => Some(job),
+                    Ok(None) => break,
+                    Err(_) => None,
+                }
             };
+            let mut clear_request = None;
+            let wrote = first.is_some();
             if let Some(first) = first {
-                batch.push(first);
-                while batch.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(job) => batch.push(job),
-                        Err(_) => break,
+                let mut next = Some(first);
+                while let Some(job) = next.take() {
+                    if matches!(job.row, Row::ClearAll) {
+                        // What was queued before the click is written first; what comes after
+                        // waits for the next round, so it is not part of what is cleared.
+                        clear_request = Some(job);
+                        break;
+                    }
+                    batch.push(job);
+                    if batch.len() < MAX_BATCH {
+                        next = rx.try_recv().ok();
                     }
                 }
-                write(&mut conn, &mut batch, &shared);
+                if !batch.is_empty() {
+                    state.write(&mut batch);
+                }
+            }
+            if let Some(job) = clear_request {
+                state.start_clearing(job.done);
+            }
+            if state.clearing.is_some() {
+                state.clear_step();
+            } else {
+                state.check_file();
             }
             // After every batch (the checks are index lookups) and on idle ticks; a failed
             // step is retried at the next tick instead of after every batch.
-            if retention.is_set()
-                && Instant::now() >= retry_after
-                && let Err(err) = retention.step(&mut conn)
-            {
-                tracing::warn!(error = %err, "retention step failed; will retry");
-                retry_after = Instant::now() + MAINTENANCE_INTERVAL;
+            let idle_due = last_maintenance.elapsed() >= MAINTENANCE_INTERVAL;
+            if (wrote || idle_due) && Instant::now() >= retry_after {
+                last_maintenance = Instant::now();
+                if state.settings.retention.is_set()
+                    && state.lost.is_none()
+                    && let Err(err) = state.settings.retention.step(&mut state.conn)
+                {
+                    tracing::warn!(error = %err, "retention step failed; will retry");
+                    retry_after = Instant::now() + MAINTENANCE_INTERVAL;
+                }
             }
+        }
+        // Queued Clear all callers are answered even when the queue closes mid-clear.
+        while state.clearing.is_some() {
+            state.clear_step();
         }
     });
     tracing::debug!("store writer stopped");
+}
+
+impl State {
+    /// Notices a deleted or replaced database file (once; logged once).
+    fn check_file(&mut self) -> bool {
+        if self.lost.is_some() {
+            return false;
+        }
+        if let Some(message) = self.settings.file.lost() {
+            tracing::error!("{message}; every callback is now answered 503 and nothing is stored");
+            self.shared.set_write_error(Some(message.clone()));
+            self.lost = Some(WriteError {
+                message,
+                full: false,
+                busy: false,
+            });
+            return false;
+        }
+        true
+    }
+
+    fn write(&mut self, batch: &mut Vec<Job>) {
+        // Checked before every commit: a row committed to an unlinked file would be
+        // acknowledged and lost.
+        if !self.check_file()
+            && let Some(lost) = &self.lost
+        {
+            for job in batch.drain(..) {
+                let _ = job.done.send(Err(lost.clone()));
+            }
+            return;
+        }
+        write(&mut self.conn, batch, &self.shared);
+    }
+
+    fn start_clearing(&mut self, done: oneshot::Sender<Result<i64, WriteError>>) {
+        if let Some(lost) = &self.lost {
+            let _ = done.send(Err(lost.clone()));
+            return;
+        }
+        let newest = self.conn.query_row(
+            "SELECT (SELECT id FROM requests ORDER BY id DESC LIMIT 1), \
+                    (SELECT id FROM actions ORDER BY id DESC LIMIT 1)",
+            [],
+            |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?)),
+        );
+        let (requests, actions) = match newest {
+            Ok((r, a)) => (r.unwrap_or(0), a.unwrap_or(0)),
+            Err(err) => {
+                let _ = done.send(Err(err.into()));
+                return;
+            }
+        };
+        // A second click while clearing widens the range to what exists now.
+        let clearing = self.clearing.get_or_insert(Clearing {
+            upto_request: 0,
+            upto_action: 0,
+            deleted: 0,
+            waiters: Vec::new(),
+        });
+        clearing.upto_request = clearing.upto_request.max(requests);
+        clearing.upto_action = clearing.upto_action.max(actions);
+        clearing.waiters.push(done);
+    }
+
+    /// Deletes one step of what Clear all covers, in its own transaction; answers the callers
+    /// once nothing of it is left.
+    fn clear_step(&mut self) {
+        // Each step commits, so it is checked like any other commit.
+        self.check_file();
+        let Some(clearing) = self.clearing.as_mut() else {
+            return;
+        };
+        let result = match &self.lost {
+            Some(lost) => Err(lost.clone()),
+            None => clear_step(&mut self.conn, clearing, self.settings.clear_step)
+                .map_err(WriteError::from),
+        };
+        match result {
+            Ok(true) => {}
+            Ok(false) => {
+                let clearing = self.clearing.take().expect("clearing");
+                tracing::info!(deleted = clearing.deleted, "cleared all");
+                for waiter in clearing.waiters {
+                    let _ = waiter.send(Ok(clearing.deleted));
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err.message, "clear all failed");
+                let clearing = self.clearing.take().expect("clearing");
+                for waiter in clearing.waiters {
+                    let _ = waiter.send(Err(err.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// One step of Clear all: up to `step` of the oldest requests that existed at the click, then
+/// their reservations and the actions, in one transaction. `Ok(false)` when nothing was left.
+fn clear_step(conn: &mut Connection, c: &mut Clearing, step: i64) -> rusqlite::Result<bool> {
+    let tx = conn.transaction()?;
+    let oldest: Option<i64> = tx
+        .query_row("SELECT id FROM requests ORDER BY id LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let more = if let Some(oldest) = oldest.filter(|&o| o <= c.upto_request) {
+        let cut = (oldest + step).min(c.upto_request + 1);
+        tx.execute("DELETE FROM requests_fts WHERE rowid < ?1", params![cut])?;
+        c.deleted += tx.execute("DELETE FROM requests WHERE id < ?1", params![cut])? as i64;
+        true
+    } else {
+        // The requests are gone; then what hung off them, a step at a time too.
+        let reservations = tx.execute(
+            "DELETE FROM reservations WHERE rowid IN (SELECT rowid FROM reservations \
+             WHERE last_request_id <= ?1 LIMIT ?2)",
+            params![c.upto_request, step],
+        )?;
+        let actions = tx.execute(
+            "DELETE FROM actions WHERE id IN (SELECT id FROM actions WHERE id <= ?1 \
+             ORDER BY id LIMIT ?2)",
+            params![c.upto_action, step],
+        )?;
+        reservations > 0 || actions > 0
+    };
+    tx.commit()?;
+    Ok(more)
 }
 
 fn write(conn: &mut Connection, batch: &mut Vec<Job>, shared: &Shared) {
@@ -258,7 +500,8 @@ fn commit_batch(
         let result = match &job.row {
             Row::Request(r) => insert_request(&sp, r),
             Row::Action(a) => insert_action(&sp, a).map(Stored::plain),
-            Row::ClearAll => clear_all(&sp).map(Stored::plain),
+            // Taken out of batches by the loop and run in steps.
+            Row::ClearAll => unreachable!("Clear all is never part of a batch"),
         };
         match result {
             Ok(stored) => {
@@ -358,18 +601,6 @@ fn insert_request(tx: &Connection, r: &NewRequest) -> rusqlite::Result<Stored> {
         replay_of,
         replay_note,
     })
-}
-
-fn clear_all(tx: &Connection) -> rusqlite::Result<i64> {
-    let deleted = tx.execute("DELETE FROM requests", [])?;
-    // The contentless index is emptied with its own command.
-    tx.execute(
-        "INSERT INTO requests_fts (requests_fts) VALUES ('delete-all')",
-        [],
-    )?;
-    tx.execute("DELETE FROM reservations", [])?;
-    tx.execute("DELETE FROM actions", [])?;
-    Ok(deleted as i64)
 }
 
 fn insert_action(tx: &Connection, a: &NewAction) -> rusqlite::Result<i64> {

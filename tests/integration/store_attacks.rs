@@ -116,3 +116,176 @@ async fn a_replay_whose_original_was_cleared_is_recorded_with_a_note_and_fails_n
     );
     assert_eq!(app.api("/api/stats").await["requests"], 31);
 }
+
+/// Stops a test app built on a seeded database, and puts `rows` callbacks in it straight through
+/// SQLite (fast enough for 100k): copies of one real recorded callback, each with its own
+/// search entry and a reservation of its own, as a flood of fresh ReservationSids leaves.
+fn seed_copies(db: &std::path::Path, rows: i64) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    conn.execute_batch(&format!(
+        "BEGIN;
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})
+         INSERT INTO requests (received_at, remote_addr, method, path, query, http_version,
+             headers, body, body_size, body_truncated, response_status, response_headers,
+             response_body, duration_us, kind, event_type, account_sid, workspace_sid, task_sid,
+             reservation_sid, worker_sid, signature)
+         SELECT received_at + i, remote_addr, method, path, query, http_version, headers, body,
+             body_size, body_truncated, response_status, response_headers, response_body,
+             duration_us, kind, event_type, account_sid, workspace_sid, task_sid,
+             'WR' || printf('%032x', i), worker_sid, signature
+         FROM n, (SELECT * FROM requests ORDER BY id LIMIT 1);
+         INSERT INTO requests_fts (rowid, text)
+             SELECT id, 'seeded assignment callback ' || id FROM requests
+             WHERE id > (SELECT min(id) FROM requests);
+         INSERT OR IGNORE INTO reservations (reservation_sid, task_sid, workspace_sid,
+             worker_sid, status, status_at, first_request_id, last_request_id)
+             SELECT reservation_sid, task_sid, workspace_sid, worker_sid, 'pending',
+                 received_at, id, id FROM requests WHERE reservation_sid IS NOT NULL;
+         COMMIT;"
+    ))
+    .unwrap();
+}
+
+/// A database of `rows` assignment callbacks, seeded and closed, in a temp dir.
+async fn seeded_database(rows: i64) -> (tempfile::TempDir, std::path::PathBuf) {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.post_form("/assignment", &assignment_params())
+            .await
+            .status(),
+        200
+    );
+    let db = app.db_path.clone();
+    let dir = app.stop().await;
+    seed_copies(&db, rows - 1);
+    (dir, db)
+}
+
+#[tokio::test]
+async fn clear_all_runs_in_steps_and_callbacks_are_acknowledged_between_them() {
+    const ROWS: i64 = 3000;
+    let (_dir, db) = seeded_database(ROWS).await;
+    // Small steps, so a few thousand rows take dozens of steps.
+    let app = spawn_app_with(|c| {
+        c.db_path = db.clone();
+        c.store.clear_step = 50;
+    })
+    .await;
+    assert_eq!(app.api("/api/stats").await["requests"], ROWS);
+
+    let clear = {
+        let client = app.client.clone();
+        let url = app.inspector_url("/api/requests/clear");
+        tokio::spawn(async move {
+            let response = client
+                .post(url)
+                .bearer_auth(INSPECTOR_TOKEN)
+                .json(&json!({"confirm": true}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<serde_json::Value>().await.unwrap()
+        })
+    };
+    // One callback at a time until Clear all answers: each one acknowledged before that answer
+    // was written between two steps (the clear is one job in the writer's queue, so with one
+    // transaction for all of it, none could be).
+    let mut acked_during = 0;
+    let mut sent = 0;
+    while !clear.is_finished() {
+        let status = app
+            .post_form("/cb", &[("n", &sent.to_string())])
+            .await
+            .status();
+        sent += 1;
+        assert_eq!(status, 200);
+        if !clear.is_finished() {
+            acked_during += 1;
+        }
+    }
+    let answer = clear.await.unwrap();
+
+    assert_eq!(
+        answer["deleted"], ROWS,
+        "what existed at the click is deleted"
+    );
+    assert!(
+        acked_during >= 3,
+        "only {acked_during} callbacks were acknowledged while {ROWS} rows were cleared in steps of 50"
+    );
+    // Everything sent after the click is kept, and nothing from before it.
+    let stats = app.api("/api/stats").await;
+    assert_eq!(stats["requests"], sent, "{stats}");
+    let kept = app.latest(10_000).await;
+    assert!(kept.iter().all(|r| r.summary.path == "/cb"));
+    assert!(
+        app.api("/api/reservations").await["reservations"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// The figure in docs/reliability.md: Clear all of 100k callbacks (with 100k reservations)
+/// while one client sends callbacks back to back; prints the slowest acknowledgement.
+/// `cargo test --release --test integration -- --ignored clear_all_of_100k --nocapture`
+#[tokio::test]
+#[ignore = "a measurement: seeds 100k rows"]
+async fn clear_all_of_100k_rows_stalls_capture_briefly() {
+    const ROWS: i64 = 100_000;
+    let (_dir, db) = seeded_database(ROWS).await;
+    let step: i64 = std::env::var("TASKHOOK_CLEAR_STEP")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(taskhook::store::writer::CLEAR_STEP);
+    let app = spawn_app_with(|c| {
+        c.db_path = db.clone();
+        c.store.clear_step = step;
+    })
+    .await;
+    assert_eq!(app.api("/api/stats").await["requests"], ROWS);
+    let started = std::time::Instant::now();
+    let clear = {
+        let client = app.client.clone();
+        let url = app.inspector_url("/api/requests/clear");
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(INSPECTOR_TOKEN)
+                .json(&json!({"confirm": true}))
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        })
+    };
+    let mut latencies = Vec::new();
+    while !clear.is_finished() {
+        let sent = std::time::Instant::now();
+        assert_eq!(app.post_form("/cb", &[]).await.status(), 200);
+        latencies.push(sent.elapsed());
+    }
+    let answer = clear.await.unwrap();
+    let total = started.elapsed();
+    assert_eq!(answer["deleted"], ROWS);
+    latencies.sort();
+    let max = latencies.last().copied().unwrap_or_default();
+    let p50 = latencies[latencies.len() / 2];
+    println!(
+        "clear all of {ROWS} rows in steps of {step}: {:.2} s, {} steps; {} callbacks acked during it, ack p50 {:.1} ms, max {:.1} ms",
+        total.as_secs_f64(),
+        (ROWS + step - 1) / step * 2,
+        latencies.len(),
+        p50.as_secs_f64() * 1e3,
+        max.as_secs_f64() * 1e3,
+    );
+    assert!(
+        max < std::time::Duration::from_millis(200),
+        "max ack {max:?}"
+    );
+}
