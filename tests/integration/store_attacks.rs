@@ -2,12 +2,128 @@
 //! one bad row in a batch, Clear all under load, the database file deleted or replaced, a
 //! burst of reads, WAL growth under readers, two servers on one file, big exports.
 
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Notify, mpsc};
 
 use crate::helpers::*;
+
+/// The real binary, `taskhook serve` on port 0 with its stderr in a file.
+struct Server {
+    child: tokio::process::Child,
+    capture: String,
+    inspector: String,
+    stderr: PathBuf,
+    client: reqwest::Client,
+}
+
+impl Server {
+    async fn start(db: &Path, extra: &[&str]) -> Server {
+        let stderr = db.with_extension(format!("stderr-{}", rand_suffix()));
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_taskhook"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--inspector",
+                "127.0.0.1:0",
+                "--db",
+            ])
+            .arg(db)
+            .args(extra)
+            .env("TASKHOOK_INSPECTOR_TOKEN", INSPECTOR_TOKEN)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn taskhook");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut next = async || {
+            tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+                .await
+                .expect("an address line within 20 s")
+                .unwrap()
+                .expect("an address line")
+        };
+        let capture = next().await.strip_prefix("capture: ").unwrap().to_owned();
+        let inspector = next()
+            .await
+            .strip_prefix("inspector: ")
+            .unwrap()
+            .split("/?")
+            .next()
+            .unwrap()
+            .to_owned();
+        // Keep reading stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Server {
+            child,
+            capture,
+            inspector,
+            stderr,
+            client: http_client(),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    async fn callback(&self, n: usize) -> reqwest::Response {
+        self.client
+            .post(format!("{}/cb?n={n}", self.capture))
+            .form(&assignment_params())
+            .send()
+            .await
+            .expect("callback sent")
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.inspector.trim_end_matches('/')))
+            .bearer_auth(INSPECTOR_TOKEN)
+            .send()
+            .await
+            .expect("inspector request sent")
+    }
+
+    async fn api(&self, path: &str) -> serde_json::Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
+/// A value from /proc/PID/status, in KiB (VmRSS, VmHWM).
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
 
 /// A replay target that reports each request it receives and answers only when released, so a
 /// test can act while a replay is in flight.
@@ -288,4 +404,82 @@ async fn clear_all_of_100k_rows_stalls_capture_briefly() {
         max < std::time::Duration::from_millis(200),
         "max ack {max:?}"
     );
+}
+
+/// Polls `/api/stats` until it reports a write error (at most 5 s; the writer checks every
+/// 250 ms).
+async fn wait_for_write_error(server: &Server) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let stats = server.api("/api/stats").await;
+        if !stats["write_error"].is_null() || tokio::time::Instant::now() > deadline {
+            return stats;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn no_2xx_after_the_file_went(server: &Server, word: &str) {
+    let stats = wait_for_write_error(server).await;
+    let banner = stats["write_error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{stats}"));
+    assert!(
+        banner.contains(word) && banner.contains("restart taskhook"),
+        "{banner}"
+    );
+    for n in 0..20 {
+        let response = server.callback(n).await;
+        assert_eq!(
+            response.status(),
+            503,
+            "a callback acknowledged into a lost file"
+        );
+        assert_eq!(response.headers()["retry-after"], "1");
+    }
+    let page = server.get("/").await.text().await.unwrap();
+    let shown = Page::parse(&page).texts("#storage-error");
+    assert!(
+        shown.len() == 1 && shown[0].contains(word),
+        "banner: {shown:?}"
+    );
+    let log = server.stderr();
+    // One error line says what happened; each refused callback is a warning of its own.
+    let errors = log
+        .lines()
+        .filter(|l| l.contains("ERROR") && l.contains(word))
+        .count();
+    assert_eq!(errors, 1, "one error line, got: {log}");
+}
+
+#[tokio::test]
+async fn a_database_file_deleted_while_running_is_noticed_and_nothing_is_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gone.db");
+    let server = Server::start(&db, &[]).await;
+    assert_eq!(server.callback(0).await.status(), 200);
+    // A read first, so the inspector holds a connection to the (soon unlinked) file.
+    assert_eq!(server.api("/api/stats").await["requests"], 1);
+
+    std::fs::remove_file(&db).unwrap();
+    let _ = std::fs::remove_file(dir.path().join("gone.db-wal"));
+    let _ = std::fs::remove_file(dir.path().join("gone.db-shm"));
+
+    no_2xx_after_the_file_went(&server, "was deleted").await;
+}
+
+#[tokio::test]
+async fn a_database_file_replaced_while_running_is_noticed_and_nothing_is_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("replaced.db");
+    let server = Server::start(&db, &[]).await;
+    assert_eq!(server.callback(0).await.status(), 200);
+    // Another database (a copy of this one, say) renamed over the path.
+    let other = dir.path().join("other.db");
+    std::fs::copy(&db, &other).unwrap();
+    std::fs::rename(&other, &db).unwrap();
+    // Right away, before the writer's tick: the check before the commit refuses it.
+    assert_eq!(server.callback(1).await.status(), 503);
+
+    no_2xx_after_the_file_went(&server, "was replaced").await;
 }
