@@ -242,6 +242,11 @@ pub struct ServeArgs {
     #[arg(long, env = env::MAX_DB_SIZE, value_name = "SIZE", value_parser = parse_size)]
     pub max_db_size: Option<usize>,
 
+    /// How long an unused read connection stays open (it is closed at the next check, every
+    /// 30 s). Hidden: tuning for tests.
+    #[arg(long, hide = true, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub reader_idle_timeout: std::time::Duration,
+
     /// Address of the inspector (the page and its API). Loopback only, unless
     /// --allow-remote-inspector.
     #[arg(long, env = env::INSPECTOR, default_value_t = defaults::INSPECTOR)]

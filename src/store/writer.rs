@@ -137,9 +137,18 @@ pub(super) const RETENTION_STEP: i64 = 2000;
 /// Measured with 100k rows of callbacks on the project's VM, see docs/reliability.md.
 pub const CLEAR_STEP: i64 = 1000;
 
+/// A WAL past this is checkpointed and truncated after the batch that grew it, so it stays
+/// far below its bound of max(64 MiB, the database) whatever readers do.
+const WAL_CHECKPOINT_AT: u64 = 16 * 1024 * 1024;
+/// How long a checkpoint waits for readers to move off the WAL: short, since capture waits
+/// meanwhile; one that cannot finish is tried again after the next batch or tick.
+const CHECKPOINT_WAIT: Duration = Duration::from_millis(100);
+
 /// What the writer needs besides its connection.
 pub(super) struct WriterSettings {
     pub retention: Retention,
+    /// The busy timeout of the write connection, restored after a checkpoint's shorter one.
+    pub busy_timeout: Duration,
     pub clear_step: i64,
     /// The database file as opened; checked before each commit and on every tick.
     pub file: FileIdentity,
@@ -271,6 +280,9 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, shared: Shared, settings: 
             } else {
                 state.check_file();
             }
+            // A large WAL after a batch, any WAL once idle: checkpoint and truncate it.
+            let idle = !wrote && state.clearing.is_none();
+            state.bound_wal(if idle { 1 } else { WAL_CHECKPOINT_AT });
             // After every batch (the checks are index lookups) and on idle ticks; a failed
             // step is retried at the next tick instead of after every batch.
             let idle_due = last_maintenance.elapsed() >= MAINTENANCE_INTERVAL;
@@ -294,6 +306,30 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, shared: Shared, settings: 
 }
 
 impl State {
+    /// Runs `PRAGMA wal_checkpoint(TRUNCATE)` when the WAL is at least `at` bytes. It copies
+    /// the WAL into the database, waits (briefly) for readers still using it, then truncates
+    /// it to zero; readers that start meanwhile read the database file, so a stream of short
+    /// reads cannot hold it off (reads never keep a transaction past their query).
+    fn bound_wal(&mut self, at: u64) {
+        if self.lost.is_some() || wal_bytes(&self.conn) < at {
+            return;
+        }
+        let _ = self.conn.busy_timeout(CHECKPOINT_WAIT);
+        let result = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            });
+        let _ = self.conn.busy_timeout(self.settings.busy_timeout);
+        match result {
+            Ok(0) => tracing::debug!("WAL checkpointed and truncated"),
+            Ok(_) => tracing::debug!("WAL checkpoint waits for readers; will retry"),
+            Err(err) => tracing::debug!(error = %err, "WAL checkpoint failed; will retry"),
+        }
+        // SQLite keeps the descriptors of read connections closed meanwhile until this
+        // process next unlocks the file; the checkpoint's read of the database does that.
+    }
+
     /// Notices a deleted or replaced database file (once; logged once).
     fn check_file(&mut self) -> bool {
         if self.lost.is_some() {
@@ -419,6 +455,13 @@ fn clear_step(conn: &mut Connection, c: &mut Clearing, step: i64) -> rusqlite::R
     };
     tx.commit()?;
     Ok(more)
+}
+
+/// Size of the WAL file beside the database (0 when there is none).
+fn wal_bytes(conn: &Connection) -> u64 {
+    conn.path()
+        .and_then(|db| std::fs::metadata(format!("{db}-wal")).ok())
+        .map_or(0, |m| m.len())
 }
 
 fn write(conn: &mut Connection, batch: &mut Vec<Job>, shared: &Shared) {
