@@ -6,6 +6,7 @@
 //! has committed. The database runs in WAL mode; with [`SyncMode::Full`] (the default) every
 //! commit is fsynced, so an acknowledged request survives a crash and a power loss.
 
+pub mod lock;
 pub mod models;
 mod read;
 pub mod retention;
@@ -102,11 +103,20 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
-    #[error("cannot migrate database {path}")]
-    Migrate {
+    // SQLite's reason only: rusqlite_migration's own message quotes the whole migration SQL.
+    #[error("cannot migrate database {path}: {reason}")]
+    Migrate { path: PathBuf, reason: String },
+    #[error(
+        "database {path} is in use by another taskhook server{}; stop it, or pass another --db",
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+    )]
+    InUse { path: PathBuf, pid: Option<u32> },
+    #[error("cannot open database {path} (its lock file {lock})")]
+    LockFile {
         path: PathBuf,
+        lock: PathBuf,
         #[source]
-        source: rusqlite_migration::Error,
+        source: std::io::Error,
     },
     #[error("database query failed: {0}")]
     Query(#[from] rusqlite::Error),
@@ -128,6 +138,8 @@ struct StoreInner {
     read_only: bool,
     /// The database file as opened (device and inode), for the writer to notice it going.
     file: Option<writer::FileIdentity>,
+    /// A server's lock on the database, released when the last handle goes.
+    _lock: Option<lock::ServerLock>,
     /// Read connections: SQLite connections are not shareable across threads at once, so each
     /// read takes one out for its duration (inside `spawn_blocking`) and puts it back. Bounded,
     /// and shrinks when idle.
@@ -178,9 +190,12 @@ impl Store {
             .map_err(open_err)?;
         migrations()
             .to_latest(&mut conn)
-            .map_err(|source| StoreError::Migrate {
+            .map_err(|err| StoreError::Migrate {
                 path: path.to_path_buf(),
-                source,
+                reason: match err {
+                    rusqlite_migration::Error::RusqliteError { err, .. } => err.to_string(),
+                    other => other.to_string(),
+                },
             })?;
         drop(conn);
         let mut store = Self::from_parts(path, options, false);
@@ -194,6 +209,17 @@ impl Store {
         Arc::get_mut(&mut store.inner)
             .expect("a new store is not shared yet")
             .file = Some(file);
+        Ok(store)
+    }
+
+    /// [`Store::open`] for a server (`serve`, `demo`): first takes the database's lock (see
+    /// [`lock`]) and holds it as long as the store lives, so a second server refuses to start.
+    pub fn open_exclusive(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        let lock = lock::ServerLock::acquire(path)?;
+        let mut store = Self::open(path, options)?;
+        Arc::get_mut(&mut store.inner)
+            .expect("a new store is not shared yet")
+            ._lock = Some(lock);
         Ok(store)
     }
 
@@ -242,6 +268,7 @@ impl Store {
                 options,
                 read_only,
                 file: None,
+                _lock: None,
                 read_permits,
                 readers,
                 shared,

@@ -534,8 +534,11 @@ async fn a_burst_of_200_concurrent_reads_leaves_no_connections_or_memory_behind(
         })
         .collect();
     let mut fds_peak = 0;
+    let db_fds_idle = db_fds(pid, &db);
+    let mut db_fds_peak = 0;
     for read in reads {
         fds_peak = fds_peak.max(open_fds(pid));
+        db_fds_peak = db_fds_peak.max(db_fds(pid, &db));
         assert_eq!(read.await.unwrap(), 200);
     }
     let rss_peak = proc_status_kib(pid, "VmHWM");
@@ -562,10 +565,12 @@ async fn a_burst_of_200_concurrent_reads_leaves_no_connections_or_memory_behind(
         .unwrap()
         .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
         .collect();
+    let db_fds_after = db_fds(pid, &db);
     println!("fds left: {left:?}");
     let rss_after = proc_status_kib(pid, "VmRSS");
     println!(
-        "200 concurrent reads: fds idle {fds_idle}, peak {fds_peak}, after {fds_after}; \
+        "200 concurrent reads: fds idle {fds_idle}, peak {fds_peak}, after {fds_after} (on the database: \
+         {db_fds_idle}, {db_fds_peak}, {db_fds_after}); \
          RSS idle {rss_idle} KiB, peak (VmHWM) {rss_peak} KiB, after {rss_after} KiB"
     );
     assert!(
@@ -731,4 +736,121 @@ async fn the_wal_stays_bounded_under_searches_a_live_stream_and_an_outside_reade
         "WAL over max(64 MiB, db): (wal, db) = {worst:?}"
     );
     assert!(truncated, "WAL {wal_after} bytes after the burst");
+}
+
+/// Runs `taskhook serve` on `db` to its end (a refusal), returning its stderr.
+async fn refused_serve(db: &Path) -> String {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_taskhook"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--inspector",
+            "127.0.0.1:0",
+            "--db",
+        ])
+        .arg(db)
+        .env("RUST_LOG", "off")
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(20), output)
+        .await
+        .expect("a second server exits at once")
+        .unwrap();
+    assert!(!output.status.success());
+    String::from_utf8_lossy(&output.stderr).trim().to_owned()
+}
+
+#[tokio::test]
+async fn a_second_server_on_a_database_in_use_refuses_with_one_line_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("shared.db");
+    let first = Server::start(&db, &[]).await;
+    assert_eq!(first.callback(0).await.status(), 200);
+
+    let stderr = refused_serve(&db).await;
+
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("taskhook: error: database "), "{stderr}");
+    assert!(stderr.contains(db.to_str().unwrap()), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "in use by another taskhook server (pid {})",
+            first.pid()
+        )),
+        "{stderr}"
+    );
+    // Read-only commands still work beside the running server.
+    let requests = tokio::process::Command::new(env!("CARGO_BIN_EXE_taskhook"))
+        .args(["requests", "--json", "--db"])
+        .arg(&db)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        requests.status.success(),
+        "{}",
+        String::from_utf8_lossy(&requests.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&requests.stdout).lines().count(), 1);
+    // The first server is unaffected.
+    assert_eq!(first.callback(1).await.status(), 200);
+    assert_eq!(first.api("/api/stats").await["requests"], 2);
+}
+
+#[tokio::test]
+async fn two_servers_started_at_once_on_a_fresh_file_one_runs_the_other_says_why() {
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(format!("race{round}.db"));
+        let spawn = || {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_taskhook"))
+                .args([
+                    "serve",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--inspector",
+                    "127.0.0.1:0",
+                    "--db",
+                ])
+                .arg(&db)
+                .env("RUST_LOG", "off")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap()
+        };
+        let mut children = vec![spawn(), spawn()];
+        // The loser exits on its own; the winner prints its address and keeps running.
+        let mut outcomes = Vec::new();
+        for child in &mut children {
+            let mut line = String::new();
+            let mut out = BufReader::new(child.stdout.take().unwrap());
+            let first = tokio::time::timeout(Duration::from_secs(20), out.read_line(&mut line))
+                .await
+                .expect("an address line or an exit within 20 s")
+                .unwrap();
+            outcomes.push(first > 0 && line.starts_with("capture: "));
+        }
+        assert_eq!(
+            outcomes.iter().filter(|ran| **ran).count(),
+            1,
+            "round {round}: {outcomes:?}"
+        );
+        let loser = outcomes.iter().position(|ran| !ran).unwrap();
+        let output = children.swap_remove(loser).wait_with_output();
+        let output = tokio::time::timeout(Duration::from_secs(20), output)
+            .await
+            .unwrap()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+        assert!(!output.status.success());
+        assert_eq!(stderr.lines().count(), 1, "round {round}: {stderr}");
+        assert!(
+            stderr.contains("is in use by another taskhook server"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("CREATE TABLE"), "{stderr}");
+    }
 }
