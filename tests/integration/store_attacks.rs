@@ -119,12 +119,6 @@ fn proc_status_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
-fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .count()
-}
-
 /// A replay target that reports each request it receives and answers only when released, so a
 /// test can act while a replay is in flight.
 async fn start_held_target() -> (String, mpsc::UnboundedReceiver<()>, Arc<Notify>) {
