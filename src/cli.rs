@@ -257,6 +257,11 @@ pub struct ServeArgs {
     #[arg(long, env = env::MAX_DB_SIZE, value_name = "SIZE", value_parser = parse_size)]
     pub max_db_size: Option<usize>,
 
+    /// How long an unused read connection stays open (it is closed at the next check, every
+    /// 30 s). Hidden: tuning for tests.
+    #[arg(long, hide = true, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub reader_idle_timeout: std::time::Duration,
+
     /// Address of the inspector (the page and its API). Loopback only, unless
     /// --allow-remote-inspector. Default 127.0.0.1:4040, or the next free port from 4041 when
     /// 4040 is taken (by an ngrok agent, say); a given address never falls back.

@@ -134,6 +134,7 @@ impl Config {
     pub fn from_args(args: &ServeArgs) -> anyhow::Result<Self> {
         let mut config = Self::new(args.listen, args.db.clone());
         config.store.sync = args.sync;
+        config.store.reader_idle_timeout = args.reader_idle_timeout;
         anyhow::ensure!(
             args.max_requests != Some(0),
             "--max-requests must be at least 1"

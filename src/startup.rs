@@ -107,7 +107,7 @@ impl App {
         let store = {
             let path = config.db_path.clone();
             let options = config.store.clone();
-            tokio::task::spawn_blocking(move || Store::open(&path, options)).await??
+            tokio::task::spawn_blocking(move || Store::open_exclusive(&path, options)).await??
         };
         let client = config.taskrouter.client()?;
         let (writer, writer_thread) = store.start_writer()?;

@@ -49,6 +49,7 @@ fn stored(u: &mut Unstructured<'_>) -> arbitrary::Result<StoredRequest> {
         worker_sid: opt_string(u)?,
         signature: String::arbitrary(u)?,
         replay_of: u.arbitrary()?,
+        replay_note: opt_string(u)?,
         body_size: u.arbitrary()?,
         body_truncated: u.arbitrary()?,
         duration_us: u.arbitrary()?,

@@ -71,6 +71,7 @@ fuzz_target!(|input: Input<'_>| {
             worker_sid: None,
             signature: "unchecked".into(),
             replay_of: None,
+            replay_note: None,
             body_size: input.body.len() as u64,
             body_truncated: false,
             duration_us: 0,

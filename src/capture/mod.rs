@@ -159,6 +159,8 @@ impl Capture {
         let params = Params::collect(query.as_deref(), content_type, method, &read.bytes);
         let derived = derive(&params);
         let search_text = search_text(&path, &params, is_form(content_type, method), &read.bytes);
+        // The decoded parameters can be as large as the body; only what was derived is kept.
+        drop(params);
         let mut forward_error = None;
         let response = match (&read.failure, not_origin_form, &self.settings.forward) {
             (Some(failure), _, _) => {

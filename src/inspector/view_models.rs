@@ -186,6 +186,8 @@ pub struct RowView {
     pub worker: Option<SidView>,
     pub signature: Verdict,
     pub replay_of: Option<i64>,
+    /// A replay whose original was deleted before it was stored says so (no link left).
+    pub replay_note: Option<String>,
     /// Accept/Reject controls, on assignment callbacks.
     pub decision: Option<DecisionView>,
 }
@@ -216,6 +218,7 @@ pub fn row_view(s: &RequestSummary, now: i64) -> RowView {
         worker: sid_view(&s.worker_sid),
         signature: s.signature,
         replay_of: s.replay_of,
+        replay_note: s.replay_note.as_deref().map(view::visible),
         decision: None,
     }
 }

@@ -7,6 +7,7 @@
 //! commit is fsynced, so an acknowledged request survives a crash and a power loss.
 
 pub mod connect;
+pub mod lock;
 pub mod models;
 mod read;
 pub mod retention;
@@ -20,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use include_dir::{Dir, include_dir};
+use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::Migrations;
 use tokio::sync::broadcast;
@@ -59,6 +61,13 @@ pub struct StoreOptions {
     /// it SQLite answers "database or disk is full", exactly as a full disk does. For tests of
     /// that path and for tiny volumes; retention is the normal way to bound the size.
     pub page_limit: Option<u64>,
+    /// Rows deleted per Clear all step (one transaction each, between capture batches).
+    pub clear_step: i64,
+    /// Most read connections open at once; more concurrent reads wait for one.
+    pub max_readers: u32,
+    /// A read connection unused this long is closed (checked every 30 s, r2d2's reaper rate),
+    /// so a burst of reads leaves no connections, file descriptors or page caches behind.
+    pub reader_idle_timeout: Duration,
 }
 
 impl Default for StoreOptions {
@@ -68,6 +77,9 @@ impl Default for StoreOptions {
             busy_timeout: Duration::from_secs(2),
             retention: retention::Retention::default(),
             page_limit: None,
+            clear_step: writer::CLEAR_STEP,
+            max_readers: 8,
+            reader_idle_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -92,16 +104,27 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
-    #[error("cannot migrate database {path}")]
-    Migrate {
+    // SQLite's reason only: rusqlite_migration's own message quotes the whole migration SQL.
+    #[error("cannot migrate database {path}: {reason}")]
+    Migrate { path: PathBuf, reason: String },
+    #[error(
+        "database {path} is in use by another taskhook server{}; stop it, or pass another --db",
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+    )]
+    InUse { path: PathBuf, pid: Option<u32> },
+    #[error("cannot open database {path} (its lock file {lock})")]
+    LockFile {
         path: PathBuf,
+        lock: PathBuf,
         #[source]
-        source: rusqlite_migration::Error,
+        source: std::io::Error,
     },
     #[error("database query failed: {0}")]
     Query(#[from] rusqlite::Error),
     #[error("the store writer has stopped")]
     WriterStopped,
+    #[error("no read connection: {0}")]
+    Pool(#[from] r2d2::Error),
 }
 
 /// Handle to the database: read connections plus the feed of committed rows. Cheap to clone.
@@ -114,9 +137,17 @@ struct StoreInner {
     path: PathBuf,
     options: StoreOptions,
     read_only: bool,
-    /// Idle read connections. SQLite connections are not shareable across threads at once, so
-    /// each read takes one out for its duration (inside `spawn_blocking`) and puts it back.
-    idle_readers: Mutex<Vec<Connection>>,
+    /// The database file as opened (device and inode), for the writer to notice it going.
+    file: Option<writer::FileIdentity>,
+    /// A server's lock on the database, released when the last handle goes.
+    _lock: Option<lock::ServerLock>,
+    /// Read connections: SQLite connections are not shareable across threads at once, so each
+    /// read takes one out for its duration (inside `spawn_blocking`) and puts it back. Bounded,
+    /// and shrinks when idle.
+    readers: r2d2::Pool<SqliteConnectionManager>,
+    /// One permit per pooled connection, taken before a read goes to the blocking pool: a burst
+    /// of reads waits here, asynchronously, instead of as hundreds of blocked threads.
+    read_permits: Arc<tokio::sync::Semaphore>,
     shared: Shared,
 }
 
@@ -160,11 +191,37 @@ impl Store {
             .map_err(open_err)?;
         migrations()
             .to_latest(&mut conn)
-            .map_err(|source| StoreError::Migrate {
+            .map_err(|err| StoreError::Migrate {
                 path: path.to_path_buf(),
-                source,
+                reason: match err {
+                    rusqlite_migration::Error::RusqliteError { err, .. } => err.to_string(),
+                    other => other.to_string(),
+                },
             })?;
-        Ok(Self::from_parts(path, options, false, conn))
+        drop(conn);
+        let mut store = Self::from_parts(path, options, false);
+        let file = writer::FileIdentity::of(path).map_err(|err| StoreError::Open {
+            path: path.to_path_buf(),
+            source: rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(err.to_string()),
+            ),
+        })?;
+        Arc::get_mut(&mut store.inner)
+            .expect("a new store is not shared yet")
+            .file = Some(file);
+        Ok(store)
+    }
+
+    /// [`Store::open`] for a server (`serve`, `demo`): first takes the database's lock (see
+    /// [`lock`]) and holds it as long as the store lives, so a second server refuses to start.
+    pub fn open_exclusive(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        let lock = lock::ServerLock::acquire(path)?;
+        let mut store = Self::open(path, options)?;
+        Arc::get_mut(&mut store.inner)
+            .expect("a new store is not shared yet")
+            ._lock = Some(lock);
+        Ok(store)
     }
 
     /// Opens an existing database for reading only (the `requests` command): never creates a
@@ -179,22 +236,42 @@ impl Store {
             source,
         })?;
         check_not_too_new(&conn, path)?;
-        Ok(Self::from_parts(path, options, true, conn))
+        drop(conn);
+        Ok(Self::from_parts(path, options, true))
     }
 
-    fn from_parts(path: &Path, options: StoreOptions, read_only: bool, first: Connection) -> Self {
+    fn from_parts(path: &Path, options: StoreOptions, read_only: bool) -> Self {
         let (committed, _) = broadcast::channel(1024);
         let shared = Shared {
             committed,
             write_error: Arc::default(),
         };
-        let idle = if read_only { vec![first] } else { Vec::new() };
+        let busy_timeout = options.busy_timeout;
+        let read_permits = Arc::new(tokio::sync::Semaphore::new(
+            options.max_readers.max(1) as usize
+        ));
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_init(move |conn| conn.busy_timeout(busy_timeout));
+        let readers = r2d2::Pool::builder()
+            .max_size(options.max_readers.max(1))
+            // Opened on demand, none kept open for nothing.
+            .min_idle(Some(0))
+            .idle_timeout(Some(options.reader_idle_timeout))
+            // A read that waits this long for a connection answers 503 instead of hanging.
+            .connection_timeout(Duration::from_secs(30))
+            // A broken connection shows as a failed query; checking each checkout costs a query.
+            .test_on_check_out(false)
+            .build_unchecked(manager);
         Self {
             inner: Arc::new(StoreInner {
                 path: path.to_path_buf(),
                 options,
                 read_only,
-                idle_readers: Mutex::new(idle),
+                file: None,
+                _lock: None,
+                read_permits,
+                readers,
                 shared,
             }),
         }
@@ -218,10 +295,20 @@ impl Store {
                 source,
             }
         })?;
+        let settings = writer::WriterSettings {
+            retention: self.inner.options.retention.clone(),
+            busy_timeout: self.inner.options.busy_timeout,
+            clear_step: self.inner.options.clear_step.max(1),
+            file: self
+                .inner
+                .file
+                .clone()
+                .expect("a writable store knows its file"),
+        };
         Ok(writer::Writer::start(
             conn,
             self.inner.shared.clone(),
-            self.inner.options.retention.clone(),
+            settings,
         ))
     }
 
@@ -248,11 +335,22 @@ impl Store {
         F: FnOnce(&Reader<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let store = self.clone();
+        // The semaphore is never closed, so acquiring only waits.
+        let permit = self
+            .inner
+            .read_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the read semaphore is never closed");
         // The caller's span (the inspector request) goes along to the blocking thread.
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| store.read_blocking(f)))
-            .await
-            .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            span.in_scope(|| store.read_blocking(f))
+        })
+        .await
+        .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
     }
 
     /// Like [`Store::read`] for synchronous callers (the CLI).
@@ -260,23 +358,10 @@ impl Store {
         &self,
         f: impl FnOnce(&Reader<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let pooled = self
-            .inner
-            .idle_readers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop();
-        let conn = match pooled {
-            Some(conn) => conn,
-            None => open_reader(&self.inner.path, &self.inner.options)?,
-        };
-        let result = f(&Reader { conn: &conn });
-        self.inner
-            .idle_readers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(conn);
-        result
+        let conn = self.inner.readers.get()?;
+        // `f` runs its queries to the end (rows are collected), so no read transaction
+        // outlives it and the connection goes back to the pool holding no snapshot.
+        f(&Reader { conn: &conn })
     }
 }
 

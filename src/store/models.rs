@@ -95,6 +95,9 @@ pub struct RequestSummary {
     pub worker_sid: Option<WorkerSid>,
     pub signature: Verdict,
     pub replay_of: Option<i64>,
+    /// Set on a replay whose original was deleted before the replay was stored (the link is
+    /// then gone): which request it replayed.
+    pub replay_note: Option<String>,
     pub body_size: u64,
     pub body_truncated: bool,
     pub duration_us: i64,

@@ -59,7 +59,7 @@ fn fts_phrase(q: &str) -> String {
 
 const SUMMARY_COLUMNS: &str = "id, received_at, remote_addr, method, path, query, response_status, \
      kind, event_type, account_sid, workspace_sid, task_sid, reservation_sid, worker_sid, \
-     signature, replay_of, body_size, body_truncated, duration_us, error";
+     signature, replay_of, replay_note, body_size, body_truncated, duration_us, error";
 
 fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<RequestSummary> {
     let received_at_us: i64 = row.get("received_at")?;
@@ -81,6 +81,7 @@ fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<RequestSummary> {
         worker_sid: row.get("worker_sid")?,
         signature: row.get("signature")?,
         replay_of: row.get("replay_of")?,
+        replay_note: row.get("replay_note")?,
         body_size: row.get::<_, i64>("body_size")?.max(0) as u64,
         body_truncated: row.get("body_truncated")?,
         duration_us: row.get("duration_us")?,

@@ -9,7 +9,7 @@
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Shared;
@@ -85,12 +85,12 @@ impl Writer {
     pub(super) fn start(
         conn: Connection,
         shared: Shared,
-        retention: Retention,
+        settings: WriterSettings,
     ) -> (Writer, WriterThread) {
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
         let handle = std::thread::Builder::new()
             .name("taskhook-writer".into())
-            .spawn(move || run(conn, rx, shared, retention))
+            .spawn(move || run(conn, rx, shared, settings))
             .expect("spawning the writer thread");
         (Writer { queue }, WriterThread { handle })
     }
@@ -127,11 +127,95 @@ impl Writer {
 
 /// How often retention runs when the writer is otherwise idle.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the idle writer wakes to check that its database file is still the one it opened
+/// (and the WAL); a deleted or replaced file is noticed within this, or at the next commit.
+const TICK: Duration = Duration::from_millis(250);
 /// Most rows one retention step deletes; small steps interleave with capture batches, so
 /// retention never stalls recording (a backlog is worked off one step per batch or tick).
 pub(super) const RETENTION_STEP: i64 = 2000;
+/// Rows one Clear all step deletes by default, in one transaction between capture batches.
+/// Measured with 100k rows of callbacks on the project's VM, see docs/reliability.md.
+pub const CLEAR_STEP: i64 = 1000;
 
-fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, shared: Shared, retention: Retention) {
+/// A WAL past this is checkpointed and truncated after the batch that grew it, so it stays
+/// far below its bound of max(64 MiB, the database) whatever readers do.
+const WAL_CHECKPOINT_AT: u64 = 16 * 1024 * 1024;
+/// How long a checkpoint waits for readers to move off the WAL: short, since capture waits
+/// meanwhile; one that cannot finish is tried again after the next batch or tick.
+const CHECKPOINT_WAIT: Duration = Duration::from_millis(100);
+
+/// What the writer needs besides its connection.
+pub(super) struct WriterSettings {
+    pub retention: Retention,
+    /// The busy timeout of the write connection, restored after a checkpoint's shorter one.
+    pub busy_timeout: Duration,
+    pub clear_step: i64,
+    /// The database file as opened; checked before each commit and on every tick.
+    pub file: FileIdentity,
+}
+
+/// Device and inode of the database file when it was opened. If the path later names another
+/// file (replaced) or none (deleted), commits would go to an unlinked inode and be lost at exit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct FileIdentity {
+    pub path: std::path::PathBuf,
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl FileIdentity {
+    pub fn of(path: &std::path::Path) -> std::io::Result<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+
+    /// `Some(reason)` when the path no longer names the file that was opened.
+    fn lost(&self) -> Option<String> {
+        let now = match Self::of(&self.path) {
+            Ok(now) => now,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Some(format!(
+                    "the database file {} was deleted while taskhook was running; restart taskhook",
+                    self.path.display()
+                ));
+            }
+            // Any other failure to stat (permissions, I/O) is not proof the file is gone; the
+            // commit itself will say what is wrong.
+            Err(_) => return None,
+        };
+        (now != *self).then(|| {
+            format!(
+                "the database file {} was replaced by another file while taskhook was running; restart taskhook",
+                self.path.display()
+            )
+        })
+    }
+}
+
+/// A Clear all in progress: what existed at the click is deleted a step at a time.
+struct Clearing {
+    /// Requests with ids up to this one existed at the click.
+    upto_request: i64,
+    upto_action: i64,
+    deleted: i64,
+    waiters: Vec<oneshot::Sender<Result<i64, WriteError>>>,
+}
+
+struct State {
+    conn: Connection,
+    shared: Shared,
+    settings: WriterSettings,
+    clearing: Option<Clearing>,
+    /// Set once the database file is found deleted or replaced: from then every write fails.
+    lost: Option<WriteError>,
+}
+
+fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, shared: Shared, settings: WriterSettings) {
     // A small single-threaded runtime on this thread gives the loop a timeout, so retention
     // runs even when no requests arrive; all SQLite work stays on this one thread.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -144,50 +228,260 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, shared: Shared, retent
             return;
         }
     };
+    let mut state = State {
+        conn,
+        shared,
+        settings,
+        clearing: None,
+        lost: None,
+    };
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut retry_after = Instant::now();
+    let mut last_maintenance = Instant::now();
     runtime.block_on(async {
         loop {
-            // recv returns None once every sender is dropped and the queue is empty, which is
-            // how a graceful shutdown flushes: nothing queued is dropped.
-            let first = match tokio::time::timeout(MAINTENANCE_INTERVAL, rx.recv()).await {
-                Ok(Some(job)) => Some(job),
-                Ok(None) => break,
-                Err(_) => None,
+            // While clearing, take only what is already queued: the next step follows at once.
+            let first = if state.clearing.is_some() {
+                rx.try_recv().ok()
+            } else {
+                // recv returns None once every sender is dropped and the queue is empty, which
+                // is how a graceful shutdown flushes: nothing queued is dropped.
+                match tokio::time::timeout(TICK, rx.recv()).await {
+                    Ok(Some(job)) => Some(job),
+                    Ok(None) => break,
+                    Err(_) => None,
+                }
             };
+            let mut clear_request = None;
+            let wrote = first.is_some();
             if let Some(first) = first {
-                batch.push(first);
-                while batch.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(job) => batch.push(job),
-                        Err(_) => break,
+                let mut next = Some(first);
+                while let Some(job) = next.take() {
+                    if matches!(job.row, Row::ClearAll) {
+                        // What was queued before the click is written first; what comes after
+                        // waits for the next round, so it is not part of what is cleared.
+                        clear_request = Some(job);
+                        break;
+                    }
+                    batch.push(job);
+                    if batch.len() < MAX_BATCH {
+                        next = rx.try_recv().ok();
                     }
                 }
-                write(&mut conn, &mut batch, &shared);
+                if !batch.is_empty() {
+                    state.write(&mut batch);
+                }
             }
+            if let Some(job) = clear_request {
+                state.start_clearing(job.done);
+            }
+            if state.clearing.is_some() {
+                state.clear_step();
+            } else {
+                state.check_file();
+            }
+            // A large WAL after a batch, any WAL once idle: checkpoint and truncate it.
+            let idle = !wrote && state.clearing.is_none();
+            state.bound_wal(if idle { 1 } else { WAL_CHECKPOINT_AT });
             // After every batch (the checks are index lookups) and on idle ticks; a failed
             // step is retried at the next tick instead of after every batch.
-            if retention.is_set()
-                && Instant::now() >= retry_after
-                && let Err(err) = retention.step(&mut conn)
-            {
-                tracing::warn!(error = %err, "retention step failed; will retry");
-                retry_after = Instant::now() + MAINTENANCE_INTERVAL;
+            let idle_due = last_maintenance.elapsed() >= MAINTENANCE_INTERVAL;
+            if (wrote || idle_due) && Instant::now() >= retry_after {
+                last_maintenance = Instant::now();
+                if state.settings.retention.is_set()
+                    && state.lost.is_none()
+                    && let Err(err) = state.settings.retention.step(&mut state.conn)
+                {
+                    tracing::warn!(error = %err, "retention step failed; will retry");
+                    retry_after = Instant::now() + MAINTENANCE_INTERVAL;
+                }
             }
+        }
+        // Queued Clear all callers are answered even when the queue closes mid-clear.
+        while state.clearing.is_some() {
+            state.clear_step();
         }
     });
     tracing::debug!("store writer stopped");
 }
 
+impl State {
+    /// Runs `PRAGMA wal_checkpoint(TRUNCATE)` when the WAL is at least `at` bytes. It copies
+    /// the WAL into the database, waits (briefly) for readers still using it, then truncates
+    /// it to zero; readers that start meanwhile read the database file, so a stream of short
+    /// reads cannot hold it off (reads never keep a transaction past their query).
+    fn bound_wal(&mut self, at: u64) {
+        if self.lost.is_some() || wal_bytes(&self.conn) < at {
+            return;
+        }
+        let _ = self.conn.busy_timeout(CHECKPOINT_WAIT);
+        let result = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            });
+        let _ = self.conn.busy_timeout(self.settings.busy_timeout);
+        match result {
+            Ok(0) => tracing::debug!("WAL checkpointed and truncated"),
+            Ok(_) => tracing::debug!("WAL checkpoint waits for readers; will retry"),
+            Err(err) => tracing::debug!(error = %err, "WAL checkpoint failed; will retry"),
+        }
+        // SQLite keeps the descriptors of read connections closed meanwhile until this
+        // process next unlocks the file; the checkpoint's read of the database does that.
+    }
+
+    /// Notices a deleted or replaced database file (once; logged once).
+    fn check_file(&mut self) -> bool {
+        if self.lost.is_some() {
+            return false;
+        }
+        if let Some(message) = self.settings.file.lost() {
+            tracing::error!("{message}; every callback is now answered 503 and nothing is stored");
+            self.shared.set_write_error(Some(message.clone()));
+            self.lost = Some(WriteError {
+                message,
+                full: false,
+                busy: false,
+            });
+            return false;
+        }
+        true
+    }
+
+    fn write(&mut self, batch: &mut Vec<Job>) {
+        // Checked before every commit: a row committed to an unlinked file would be
+        // acknowledged and lost.
+        if !self.check_file()
+            && let Some(lost) = &self.lost
+        {
+            for job in batch.drain(..) {
+                let _ = job.done.send(Err(lost.clone()));
+            }
+            return;
+        }
+        write(&mut self.conn, batch, &self.shared);
+    }
+
+    fn start_clearing(&mut self, done: oneshot::Sender<Result<i64, WriteError>>) {
+        if let Some(lost) = &self.lost {
+            let _ = done.send(Err(lost.clone()));
+            return;
+        }
+        let newest = self.conn.query_row(
+            "SELECT (SELECT id FROM requests ORDER BY id DESC LIMIT 1), \
+                    (SELECT id FROM actions ORDER BY id DESC LIMIT 1)",
+            [],
+            |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?)),
+        );
+        let (requests, actions) = match newest {
+            Ok((r, a)) => (r.unwrap_or(0), a.unwrap_or(0)),
+            Err(err) => {
+                let _ = done.send(Err(err.into()));
+                return;
+            }
+        };
+        // A second click while clearing widens the range to what exists now.
+        let clearing = self.clearing.get_or_insert(Clearing {
+            upto_request: 0,
+            upto_action: 0,
+            deleted: 0,
+            waiters: Vec::new(),
+        });
+        clearing.upto_request = clearing.upto_request.max(requests);
+        clearing.upto_action = clearing.upto_action.max(actions);
+        clearing.waiters.push(done);
+    }
+
+    /// Deletes one step of what Clear all covers, in its own transaction; answers the callers
+    /// once nothing of it is left.
+    fn clear_step(&mut self) {
+        // Each step commits, so it is checked like any other commit.
+        self.check_file();
+        let Some(clearing) = self.clearing.as_mut() else {
+            return;
+        };
+        let result = match &self.lost {
+            Some(lost) => Err(lost.clone()),
+            None => clear_step(&mut self.conn, clearing, self.settings.clear_step)
+                .map_err(WriteError::from),
+        };
+        match result {
+            Ok(true) => {}
+            Ok(false) => {
+                let clearing = self.clearing.take().expect("clearing");
+                tracing::info!(deleted = clearing.deleted, "cleared all");
+                for waiter in clearing.waiters {
+                    let _ = waiter.send(Ok(clearing.deleted));
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err.message, "clear all failed");
+                let clearing = self.clearing.take().expect("clearing");
+                for waiter in clearing.waiters {
+                    let _ = waiter.send(Err(err.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// One step of Clear all: up to `step` of the oldest requests that existed at the click, then
+/// their reservations and the actions, in one transaction. `Ok(false)` when nothing was left.
+fn clear_step(conn: &mut Connection, c: &mut Clearing, step: i64) -> rusqlite::Result<bool> {
+    let tx = conn.transaction()?;
+    let oldest: Option<i64> = tx
+        .query_row("SELECT id FROM requests ORDER BY id LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let more = if let Some(oldest) = oldest.filter(|&o| o <= c.upto_request) {
+        let cut = (oldest + step).min(c.upto_request + 1);
+        tx.execute("DELETE FROM requests_fts WHERE rowid < ?1", params![cut])?;
+        c.deleted += tx.execute("DELETE FROM requests WHERE id < ?1", params![cut])? as i64;
+        true
+    } else {
+        // The requests are gone; then what hung off them, a step at a time too.
+        let reservations = tx.execute(
+            "DELETE FROM reservations WHERE rowid IN (SELECT rowid FROM reservations \
+             WHERE last_request_id <= ?1 LIMIT ?2)",
+            params![c.upto_request, step],
+        )?;
+        let actions = tx.execute(
+            "DELETE FROM actions WHERE id IN (SELECT id FROM actions WHERE id <= ?1 \
+             ORDER BY id LIMIT ?2)",
+            params![c.upto_action, step],
+        )?;
+        reservations > 0 || actions > 0
+    };
+    tx.commit()?;
+    Ok(more)
+}
+
+/// Size of the WAL file beside the database (0 when there is none).
+fn wal_bytes(conn: &Connection) -> u64 {
+    conn.path()
+        .and_then(|db| std::fs::metadata(format!("{db}-wal")).ok())
+        .map_or(0, |m| m.len())
+}
+
 fn write(conn: &mut Connection, batch: &mut Vec<Job>, shared: &Shared) {
     match commit_batch(conn, batch) {
-        Ok(ids) => {
+        Ok(outcomes) => {
             shared.set_write_error(None);
-            for (job, id) in batch.drain(..).zip(ids) {
-                let _ = job.done.send(Ok(id));
-                if let Row::Request(request) = &job.row {
-                    // No subscribers is normal (no inspector open).
-                    let _ = shared.committed.send(summarize(id, request));
+            for (job, outcome) in batch.drain(..).zip(outcomes) {
+                match outcome {
+                    Ok(stored) => {
+                        let _ = job.done.send(Ok(stored.id));
+                        if let Row::Request(request) = &job.row {
+                            // No subscribers is normal (no inspector open).
+                            let _ = shared.committed.send(summarize(&stored, request));
+                        }
+                    }
+                    Err(err) => {
+                        // Only this row: its caller answers 503, the rest of the batch stands.
+                        tracing::warn!(error = %err.message, "could not store one row");
+                        let _ = job.done.send(Err(err));
+                    }
                 }
             }
         }
@@ -201,30 +495,101 @@ fn write(conn: &mut Connection, batch: &mut Vec<Job>, shared: &Shared) {
     }
 }
 
-fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<i64>, WriteError> {
-    // On any error the transaction is dropped, which rolls it back: a batch is all or nothing.
-    let tx = conn.transaction()?;
-    let mut ids = Vec::with_capacity(batch.len());
-    for job in batch {
-        ids.push(match &job.row {
-            Row::Request(r) => insert_request(&tx, r)?,
-            Row::Action(a) => insert_action(&tx, a)?,
-            Row::ClearAll => clear_all(&tx)?,
-        });
-    }
-    tx.commit()?;
-    Ok(ids)
+/// What was stored for one row.
+struct Stored {
+    id: i64,
+    /// The `replay_of` link as stored (dropped when the original was gone).
+    replay_of: Option<i64>,
+    replay_note: Option<String>,
 }
 
-fn insert_request(tx: &Transaction<'_>, r: &NewRequest) -> rusqlite::Result<i64> {
+impl Stored {
+    fn plain(id: i64) -> Self {
+        Self {
+            id,
+            replay_of: None,
+            replay_note: None,
+        }
+    }
+}
+
+/// True for an error that belongs to the row being written (a constraint, a value SQLite
+/// refuses), as opposed to one about the database (full, busy, I/O), which fails the batch.
+fn is_row_error(err: &rusqlite::Error) -> bool {
+    match err.sqlite_error_code() {
+        Some(code) => matches!(
+            code,
+            rusqlite::ErrorCode::ConstraintViolation
+                | rusqlite::ErrorCode::TooBig
+                | rusqlite::ErrorCode::TypeMismatch
+        ),
+        // Conversions and the like happen before SQLite sees the row.
+        None => true,
+    }
+}
+
+/// Commits the batch in one transaction, each row inside its own savepoint: a row that fails
+/// on its own (a constraint) is rolled back alone and reported to its caller only. An error
+/// about the database itself, or the commit failing, fails every row of the batch.
+fn commit_batch(
+    conn: &mut Connection,
+    batch: &[Job],
+) -> Result<Vec<Result<Stored, WriteError>>, WriteError> {
+    // On a batch-wide error the transaction is dropped, which rolls it back.
+    let mut tx = conn.transaction()?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for job in batch {
+        let sp = tx.savepoint()?;
+        let result = match &job.row {
+            Row::Request(r) => insert_request(&sp, r),
+            Row::Action(a) => insert_action(&sp, a).map(Stored::plain),
+            // Taken out of batches by the loop and run in steps.
+            Row::ClearAll => unreachable!("Clear all is never part of a batch"),
+        };
+        match result {
+            Ok(stored) => {
+                sp.commit()?;
+                outcomes.push(Ok(stored));
+            }
+            // Dropping the savepoint rolls back this row only.
+            Err(err) if is_row_error(&err) => outcomes.push(Err(WriteError::from(err))),
+            Err(err) => return Err(err.into()),
+        }
+    }
+    tx.commit()?;
+    Ok(outcomes)
+}
+
+/// The note stored on a replay whose original is no longer there.
+fn original_gone_note(original: i64) -> String {
+    format!("replay of #{original}, which was deleted before this replay was stored")
+}
+
+fn insert_request(tx: &Connection, r: &NewRequest) -> rusqlite::Result<Stored> {
     let d = &r.derived;
+    // The original of a replay may have been deleted (retention, Clear all) while the replay
+    // was on its way: the replay is still recorded, without the link (its foreign key would
+    // fail) and with a note saying so.
+    let (replay_of, replay_note) = match r.replay_of {
+        Some(original) => {
+            let exists = tx
+                .prepare_cached("SELECT 1 FROM requests WHERE id = ?1")?
+                .exists([original])?;
+            if exists {
+                (Some(original), None)
+            } else {
+                (None, Some(original_gone_note(original)))
+            }
+        }
+        None => (None, None),
+    };
     tx.prepare_cached(
         "INSERT INTO requests (received_at, remote_addr, method, path, query, http_version, \
          headers, body, body_size, body_truncated, response_status, response_headers, \
          response_body, duration_us, kind, event_type, account_sid, workspace_sid, task_sid, \
-         reservation_sid, worker_sid, signature, signature_reason, replay_of, error) \
+         reservation_sid, worker_sid, signature, signature_reason, replay_of, error, replay_note) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-         ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+         ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
     )?
     .execute(params![
         r.received_at_us,
@@ -250,8 +615,9 @@ fn insert_request(tx: &Transaction<'_>, r: &NewRequest) -> rusqlite::Result<i64>
         d.worker_sid,
         r.signature,
         r.signature_reason,
-        r.replay_of,
+        replay_of,
         r.error,
+        replay_note,
     ])?;
     let id = tx.last_insert_rowid();
     tx.prepare_cached("INSERT INTO requests_fts (rowid, text) VALUES (?1, ?2)")?
@@ -273,22 +639,14 @@ fn insert_request(tx: &Transaction<'_>, r: &NewRequest) -> rusqlite::Result<i64>
             id,
         ])?;
     }
-    Ok(id)
+    Ok(Stored {
+        id,
+        replay_of,
+        replay_note,
+    })
 }
 
-fn clear_all(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
-    let deleted = tx.execute("DELETE FROM requests", [])?;
-    // The contentless index is emptied with its own command.
-    tx.execute(
-        "INSERT INTO requests_fts (requests_fts) VALUES ('delete-all')",
-        [],
-    )?;
-    tx.execute("DELETE FROM reservations", [])?;
-    tx.execute("DELETE FROM actions", [])?;
-    Ok(deleted as i64)
-}
-
-fn insert_action(tx: &Transaction<'_>, a: &NewAction) -> rusqlite::Result<i64> {
+fn insert_action(tx: &Connection, a: &NewAction) -> rusqlite::Result<i64> {
     tx.prepare_cached(
         "INSERT INTO actions (at, action, method, url, params, workspace_sid, task_sid, \
          reservation_sid, response_status, response_body, error, duration_us) \
@@ -340,10 +698,10 @@ const UPSERT_RESERVATION: &str = "\
         status_at = CASE WHEN excluded.status = 'pending' THEN status_at ELSE excluded.status_at END, \
         last_request_id = excluded.last_request_id";
 
-fn summarize(id: i64, r: &NewRequest) -> RequestSummary {
+fn summarize(stored: &Stored, r: &NewRequest) -> RequestSummary {
     let d = &r.derived;
     RequestSummary {
-        id,
+        id: stored.id,
         received_at: format_micros(r.received_at_us),
         received_at_us: r.received_at_us,
         remote_addr: r.remote_addr.clone(),
@@ -359,7 +717,8 @@ fn summarize(id: i64, r: &NewRequest) -> RequestSummary {
         reservation_sid: d.reservation_sid.clone(),
         worker_sid: d.worker_sid.clone(),
         signature: r.signature,
-        replay_of: r.replay_of,
+        replay_of: stored.replay_of,
+        replay_note: stored.replay_note.clone(),
         body_size: r.body_size,
         body_truncated: r.body_truncated,
         duration_us: r.duration_us,

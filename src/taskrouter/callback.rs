@@ -116,19 +116,30 @@ pub fn derive(params: &Params) -> Derived {
 const MAX_SEARCH_BODY: usize = 64 * 1024;
 
 /// The text full-text search sees: the path, every decoded parameter, and for bodies that
-/// are not form-encoded the body itself as (lossy) text.
+/// are not form-encoded the body itself as (lossy) text — at most [`MAX_SEARCH_BODY`] bytes
+/// after the path, so a 1 MiB body costs one copy in memory while it waits to be stored, not
+/// two.
 pub fn search_text(path: &str, params: &Params, body_is_form: bool, body: &[u8]) -> String {
-    let mut text = String::with_capacity(path.len() + body.len().min(MAX_SEARCH_BODY) + 64);
+    let limit = path.len() + MAX_SEARCH_BODY;
+    let mut text = String::with_capacity(limit.min(path.len() + body.len() + 64));
     text.push_str(path);
+    let mut push = |piece: &str| {
+        let room = limit.saturating_sub(text.len());
+        let mut end = piece.len().min(room);
+        while !piece.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.push_str(&piece[..end]);
+    };
     for (key, value) in &params.0 {
-        text.push(' ');
-        text.push_str(key);
-        text.push(' ');
-        text.push_str(value);
+        push(" ");
+        push(key);
+        push(" ");
+        push(value);
     }
     if !body_is_form {
-        text.push(' ');
-        text.push_str(&String::from_utf8_lossy(
+        push(" ");
+        push(&String::from_utf8_lossy(
             &body[..body.len().min(MAX_SEARCH_BODY)],
         ));
     }
@@ -138,6 +149,24 @@ pub fn search_text(path: &str, params: &Params, body_is_form: bool, body: &[u8])
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn search_text_is_bounded_whatever_the_body_holds() {
+        let body = format!("Big={}&EventType=task.created", "é".repeat(400_000));
+        let params = Params::collect(None, FORM, "POST", body.as_bytes());
+        let text = search_text("/events", &params, true, body.as_bytes());
+        assert!(
+            text.len() <= "/events".len() + MAX_SEARCH_BODY,
+            "{}",
+            text.len()
+        );
+        assert!(text.starts_with("/events Big éé"));
+        let small = Params::collect(None, FORM, "POST", b"EventType=task.created");
+        assert_eq!(
+            search_text("/e", &small, true, b"EventType=task.created"),
+            "/e EventType task.created"
+        );
+    }
 
     const FORM: Option<&[u8]> = Some(b"application/x-www-form-urlencoded; charset=utf-8");
     const WT: &str = "WT0123456789abcdef0123456789abcdef";
