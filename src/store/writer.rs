@@ -135,7 +135,7 @@ const TICK: Duration = Duration::from_millis(250);
 pub(super) const RETENTION_STEP: i64 = 2000;
 /// Rows one Clear all step deletes by default, in one transaction between capture batches.
 /// Measured with 100k rows of callbacks on the project's VM, see docs/reliability.md.
-pub const CLEAR_STEP: i64 = 1000;
+pub const CLEAR_STEP: i64 = 500;
 
 /// A WAL past this is checkpointed and truncated after the batch that grew it, so it stays
 /// far below its bound of max(64 MiB, the database) whatever readers do.

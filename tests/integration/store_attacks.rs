@@ -357,6 +357,19 @@ async fn clear_all_of_100k_rows_stalls_capture_briefly() {
     })
     .await;
     assert_eq!(app.api("/api/stats").await["requests"], ROWS);
+    // The same client with no clearing, for comparison: fsync jitter alone.
+    let mut baseline = Vec::new();
+    for _ in 0..300 {
+        let sent = std::time::Instant::now();
+        assert_eq!(app.post_form("/cb", &[]).await.status(), 200);
+        baseline.push(sent.elapsed());
+    }
+    baseline.sort();
+    println!(
+        "without clearing: 300 callbacks, ack p50 {:.1} ms, max {:.1} ms",
+        baseline[150].as_secs_f64() * 1e3,
+        baseline[299].as_secs_f64() * 1e3
+    );
     let started = std::time::Instant::now();
     let clear = {
         let client = app.client.clone();
@@ -382,16 +395,26 @@ async fn clear_all_of_100k_rows_stalls_capture_briefly() {
     }
     let answer = clear.await.unwrap();
     let total = started.elapsed();
-    assert_eq!(answer["deleted"], ROWS);
+    // A callback of the loop may reach the writer before the click does.
+    assert!(
+        answer["deleted"].as_i64().unwrap() >= ROWS + 300,
+        "{answer}"
+    );
     latencies.sort();
     let max = latencies.last().copied().unwrap_or_default();
     let p50 = latencies[latencies.len() / 2];
+    let p99 = latencies[latencies.len() * 99 / 100];
+    let over = latencies
+        .iter()
+        .filter(|l| **l > std::time::Duration::from_millis(50))
+        .count();
     println!(
-        "clear all of {ROWS} rows in steps of {step}: {:.2} s, {} steps; {} callbacks acked during it, ack p50 {:.1} ms, max {:.1} ms",
+        "clear all of {ROWS} rows in steps of {step}: {:.2} s, {} steps; {} callbacks acked during it, ack p50 {:.1} ms, p99 {:.1} ms, {over} over 50 ms, max {:.1} ms",
         total.as_secs_f64(),
         (ROWS + step - 1) / step * 2,
         latencies.len(),
         p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3,
         max.as_secs_f64() * 1e3,
     );
     assert!(
