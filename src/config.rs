@@ -85,9 +85,7 @@ impl Config {
             db_path,
             store: StoreOptions::default(),
             capture: CaptureSettings {
-                responder: Responder {
-                    assignment: AssignmentReply::Hold,
-                },
+                responder: Responder::new(AssignmentReply::Hold),
                 max_body: defaults::MAX_BODY_BYTES,
                 body_read_timeout: Duration::from_secs(30),
                 signature_token: None,
@@ -125,11 +123,14 @@ impl Config {
             max_bytes: args.max_db_size.map(|b| b as u64),
         };
         config.capture.max_body = args.max_body;
-        config.capture.responder.assignment = match (&args.assignment_response, args.assignment) {
-            (Some(path), _) => AssignmentReply::from_file(path)?,
-            (None, AssignmentMode::Accept) => AssignmentReply::accept(),
-            (None, AssignmentMode::Hold) => AssignmentReply::Hold,
-        };
+        config
+            .capture
+            .responder
+            .set_assignment(match (&args.assignment_response, args.assignment) {
+                (Some(path), _) => AssignmentReply::from_file(path)?,
+                (None, AssignmentMode::Accept) => AssignmentReply::accept(),
+                (None, AssignmentMode::Hold) => AssignmentReply::Hold,
+            });
         anyhow::ensure!(
             args.max_connections > 0,
             "--max-connections must be at least 1"
