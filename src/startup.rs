@@ -174,6 +174,10 @@ impl App {
             csrf: InspectorToken::random().expose().to_owned(),
             reservation_timeout_us: self.config.reservation_timeout.as_micros() as i64,
             replayer: self.replayer,
+            responder: self.config.capture.responder.clone(),
+            directory: inspector::workbench::Directory::new(
+                self.config.reservation_timeout.as_micros() as i64,
+            ),
         });
         let router = inspector::router(state, guard);
         let inspector = tokio::spawn(server::serve(

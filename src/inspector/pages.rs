@@ -35,13 +35,18 @@ async fn decisions(
         .read(move |r| Ok((r.reservations_by_sid(&sids)?, r.latest_actions(&sids)?)))
         .await?;
     let now = now_micros();
+    // Pending ones need the real timeout for their countdown: the Workflow's, when it can be read.
+    if reservations.iter().any(|r| r.status.is_pending()) {
+        state.directory.snapshot(state, false).await;
+    }
+    let timeout_us = state.directory.timeout().us;
     Ok(reservations
         .iter()
         .map(|r| {
             let action = latest
                 .iter()
                 .find(|a| a.reservation_sid.as_ref() == Some(&r.reservation_sid));
-            decision_view(r, action, state.reservation_timeout_us, back, now)
+            decision_view(r, action, timeout_us, back, now)
         })
         .collect())
 }
@@ -78,7 +83,7 @@ async fn with_decisions(
 }
 
 /// Renders a page; a template error becomes a logged 500, never a panic.
-fn render(page: &impl Template) -> Response {
+pub(crate) fn render(page: &impl Template) -> Response {
     match page.render() {
         Ok(html) => Html(html).into_response(),
         Err(err) => {

@@ -23,6 +23,10 @@ pub struct Ctx {
     pub reservation_timeout_us: i64,
     /// The last write failure, shown as a banner until writes succeed again.
     pub storage_error: Option<String>,
+    /// Where the countdown's length comes from (the Workflow, or the flag).
+    pub timeout_source: String,
+    /// What assignment callbacks get now: hold, accept, reject, or an instruction's name.
+    pub responder: String,
 }
 
 impl Ctx {
@@ -31,8 +35,10 @@ impl Ctx {
             nav,
             csrf: state.csrf.clone(),
             has_credentials: state.actions.client.has_credentials(),
-            reservation_timeout_us: state.reservation_timeout_us,
+            reservation_timeout_us: state.directory.timeout().us,
             storage_error: state.store.write_error().map(|e| view::visible(&e)),
+            timeout_source: state.directory.timeout().source,
+            responder: view::visible(&state.responder.assignment().name()),
         }
     }
 }
