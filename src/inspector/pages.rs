@@ -280,6 +280,49 @@ struct TaskPage {
     actions: Vec<ActionView>,
     /// For the Complete / Cancel forms.
     workspace: String,
+    /// The task's assignment status as the recorded callbacks tell it.
+    task_status: Option<String>,
+}
+
+impl TaskPage {
+    /// Which task actions fit the status: Complete and Wrap up for an assigned task, Cancel for
+    /// a pending or reserved one; all of them when the status is not known.
+    fn fits(&self, action: &&str) -> bool {
+        match (self.task_status.as_deref(), *action) {
+            (None, _) => true,
+            (Some(s), "complete" | "wrapup") => s == "assigned" || (s == "wrapping" && *action == "complete"),
+            (Some(s), "cancel") => s == "pending" || s == "reserved",
+            _ => true,
+        }
+    }
+}
+
+/// A task's assignment status from its callbacks (replays never count).
+fn task_status(history: &crate::store::TaskHistory) -> Option<String> {
+    let mut status = None;
+    for s in history.requests.iter().filter(|s| s.replay_of.is_none()) {
+        let next = if s.kind == Kind::Assignment {
+            Some("reserved")
+        } else {
+            match s.event_type.as_deref() {
+                Some("task.created") => Some("pending"),
+                Some("reservation.created") => Some("reserved"),
+                Some("reservation.accepted") => Some("assigned"),
+                Some(
+                    "reservation.rejected" | "reservation.timeout" | "reservation.rescinded"
+                    | "reservation.canceled",
+                ) if status != Some("assigned") => Some("pending"),
+                Some("task.wrapup") => Some("wrapping"),
+                Some("task.completed") => Some("completed"),
+                Some("task.canceled") => Some("canceled"),
+                _ => None,
+            }
+        };
+        if let Some(n) = next {
+            status = Some(n);
+        }
+    }
+    status.map(str::to_owned)
 }
 
 pub async fn task(
@@ -314,6 +357,7 @@ pub async fn task(
         .find_map(|r| r.workspace_sid.as_ref().map(ToString::to_string))
         .unwrap_or_default();
     let page = TaskPage {
+        task_status: task_status(&history),
         workspace,
         actions: history
             .actions
