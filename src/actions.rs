@@ -236,7 +236,26 @@ impl Actions {
         input: &ReservationInput,
     ) -> Result<Outcome, ActionError> {
         let target = self.locate(reservation, input).await?;
+        let sid = reservation.clone();
+        let seen = self
+            .store
+            .read(move |r| r.get_reservation(&sid))
+            .await?
+            .map(|r| r.status);
         match action {
+            ActionKind::Accept if seen == Some(ReservationStatus::Accepted) => {
+                // Accepted already (the responder's accept instruction, most likely): TaskRouter
+                // would answer 20001, so read its state and say what happened instead.
+                let (result, _) = self.call(ActionKind::Refresh, &target, &fetch_call(&target)).await?;
+                let mut outcome = reservation_outcome(action, result, None);
+                if outcome.reservation_status == Some(ReservationStatus::Accepted) {
+                    outcome.warning = Some(
+                        "already accepted: the assignment callback's answer (the responder) accepted it before this click".into(),
+                    );
+                    outcome.summary = format!("{} (auto-accepted by the responder)", outcome.summary);
+                }
+                Ok(outcome)
+            }
             ActionKind::Accept => {
                 let params = vec![("ReservationStatus".to_owned(), "accepted".to_owned())];
                 self.update_reservation(action, &target, params, ReservationStatus::Accepted)
