@@ -12,10 +12,10 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::store::RequestFilter;
 use crate::store::models::{NewAction, ReservationUpdate, now_micros};
 use crate::store::writer::Writer;
 use crate::store::{Store, StoreError};
-use crate::store::RequestFilter;
 use crate::taskrouter::client::{
     ActivityJson, Call, Client, ListOf, ReservationJson, RestError, RestResponse, WorkflowJson,
 };
@@ -94,11 +94,27 @@ impl NewTaskInput {
             Value::Object(_) => self.attributes.to_string(),
             Value::String(s) => match serde_json::from_str::<Value>(s) {
                 Ok(Value::Object(_)) => s.trim().to_owned(),
-                Ok(_) => return Err(invalid("attributes must be a JSON object, such as {\"selected_language\":\"es\"}")),
-                Err(e) => return Err(ActionError::Invalid(format!("attributes are not JSON: {e}"))),
+                Ok(_) => {
+                    return Err(invalid(
+                        "attributes must be a JSON object, such as {\"selected_language\":\"es\"}",
+                    ));
+                }
+                Err(e) => {
+                    return Err(ActionError::Invalid(format!(
+                        "attributes are not JSON: {e}"
+                    )));
+                }
             },
-            Value::Null => return Err(invalid("attributes are required: a JSON object, such as {\"selected_language\":\"es\"}")),
-            _ => return Err(invalid("attributes must be a JSON object, such as {\"selected_language\":\"es\"}")),
+            Value::Null => {
+                return Err(invalid(
+                    "attributes are required: a JSON object, such as {\"selected_language\":\"es\"}",
+                ));
+            }
+            _ => {
+                return Err(invalid(
+                    "attributes must be a JSON object, such as {\"selected_language\":\"es\"}",
+                ));
+            }
         };
         let length = text.chars().count();
         if length > MAX_ATTRIBUTES {
@@ -115,13 +131,26 @@ impl NewTaskInput {
         }
         if let Some(timeout) = self.timeout {
             if !(1..=31_536_000).contains(&timeout) {
-                return Err(invalid("timeout is in seconds, from 1 to 31536000 (365 days)"));
+                return Err(invalid(
+                    "timeout is in seconds, from 1 to 31536000 (365 days)",
+                ));
             }
             params.push(("Timeout".to_owned(), timeout.to_string()));
         }
-        if let Some(channel) = self.task_channel.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-            if channel.len() > 64 || !channel.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                return Err(invalid("task_channel is a TaskChannel's unique name (default, voice, chat, …) or its TC SID"));
+        if let Some(channel) = self
+            .task_channel
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
+            if channel.len() > 64
+                || !channel
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(invalid(
+                    "task_channel is a TaskChannel's unique name (default, voice, chat, …) or its TC SID",
+                ));
             }
             params.push(("TaskChannel".to_owned(), channel.to_owned()));
         }
@@ -246,13 +275,16 @@ impl Actions {
             ActionKind::Accept if seen == Some(ReservationStatus::Accepted) => {
                 // Accepted already (the responder's accept instruction, most likely): TaskRouter
                 // would answer 20001, so read its state and say what happened instead.
-                let (result, _) = self.call(ActionKind::Refresh, &target, &fetch_call(&target)).await?;
+                let (result, _) = self
+                    .call(ActionKind::Refresh, &target, &fetch_call(&target))
+                    .await?;
                 let mut outcome = reservation_outcome(action, result, None);
                 if outcome.reservation_status == Some(ReservationStatus::Accepted) {
                     outcome.warning = Some(
                         "already accepted: the assignment callback's answer (the responder) accepted it before this click".into(),
                     );
-                    outcome.summary = format!("{} (auto-accepted by the responder)", outcome.summary);
+                    outcome.summary =
+                        format!("{} (auto-accepted by the responder)", outcome.summary);
                 }
                 Ok(outcome)
             }
@@ -329,7 +361,8 @@ impl Actions {
                     .call(ActionKind::Refresh, target, &fetch_call(target))
                     .await?
                 {
-                    let json = serde_json::from_value::<ReservationJson>(response.body.clone()).ok();
+                    let json =
+                        serde_json::from_value::<ReservationJson>(response.body.clone()).ok();
                     outcome.reservation_status = json.as_ref().map(|j| j.reservation_status);
                     if outcome.reservation_status == Some(wanted) {
                         // Already where the button wanted it (the responder's accept
@@ -341,7 +374,10 @@ impl Actions {
                         ));
                         outcome.summary = format!(
                             "{}{wanted} (already: auto-{wanted} by the responder)",
-                            worker.as_deref().map(|w| format!("{w} · ")).unwrap_or_default()
+                            worker
+                                .as_deref()
+                                .map(|w| format!("{w} · "))
+                                .unwrap_or_default()
                         );
                         outcome.worker_name = worker;
                         outcome.taskrouter = Some(response.body);
@@ -411,7 +447,10 @@ impl Actions {
                 if let (Ok(response), _) = self
                     .call(ActionKind::Refresh, &target, &fetch_call(&target))
                     .await?
-                    && let Some(now) = response.body.get("assignment_status").and_then(Value::as_str)
+                    && let Some(now) = response
+                        .body
+                        .get("assignment_status")
+                        .and_then(Value::as_str)
                 {
                     outcome.summary = format!("{}; the task is {now}", outcome.summary);
                     outcome.task_status = Some(now.to_owned());
@@ -424,7 +463,10 @@ impl Actions {
 
     /// The Workspace to work in: `--workspace` / TWILIO_WORKSPACE_SID, else the one the newest
     /// recorded callback names.
-    pub async fn workspace(&self, given: Option<WorkspaceSid>) -> Result<WorkspaceSid, ActionError> {
+    pub async fn workspace(
+        &self,
+        given: Option<WorkspaceSid>,
+    ) -> Result<WorkspaceSid, ActionError> {
         if let Some(ws) = given.or_else(|| self.default_workspace.clone()) {
             return Ok(ws);
         }
@@ -504,7 +546,8 @@ impl Actions {
                         "activity is an Activity's name (Idle, Offline, …) or its WA SID".into(),
                     ));
                 }
-                let known: Vec<ActivityJson> = self.client.list(&workspace, ListOf::Activities).await?;
+                let known: Vec<ActivityJson> =
+                    self.client.list(&workspace, ListOf::Activities).await?;
                 known
                     .iter()
                     .find(|a| a.friendly_name.eq_ignore_ascii_case(activity))
@@ -512,7 +555,11 @@ impl Actions {
                     .ok_or_else(|| {
                         ActionError::Invalid(format!(
                             "no activity named {activity:?}; this workspace has {}",
-                            known.iter().map(|a| a.friendly_name.as_str()).collect::<Vec<_>>().join(", ")
+                            known
+                                .iter()
+                                .map(|a| a.friendly_name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ))
                     })?
             }
@@ -530,8 +577,16 @@ impl Actions {
         let (result, _) = self.call(ActionKind::SetActivity, &target, &call).await?;
         Ok(match result {
             Ok(response) => {
-                let name = response.body.get("friendly_name").and_then(Value::as_str).unwrap_or("worker");
-                let now = response.body.get("activity_name").and_then(Value::as_str).unwrap_or("?");
+                let name = response
+                    .body
+                    .get("friendly_name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("worker");
+                let now = response
+                    .body
+                    .get("activity_name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?");
                 Outcome {
                     summary: format!("{name} · {now}"),
                     worker_name: Some(name.to_owned()),
@@ -566,8 +621,16 @@ impl Actions {
         let (result, _) = self.call(ActionKind::CreateTask, &target, &call).await?;
         Ok(match result {
             Ok(response) => {
-                let sid = response.body.get("sid").and_then(Value::as_str).unwrap_or("?");
-                let status = response.body.get("assignment_status").and_then(Value::as_str).unwrap_or("?");
+                let sid = response
+                    .body
+                    .get("sid")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?");
+                let status = response
+                    .body
+                    .get("assignment_status")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?");
                 Outcome {
                     summary: format!("task {sid} · {status}"),
                     task_status: Some(status.to_owned()),

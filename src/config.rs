@@ -123,14 +123,13 @@ impl Config {
             max_bytes: args.max_db_size.map(|b| b as u64),
         };
         config.capture.max_body = args.max_body;
-        config
-            .capture
-            .responder
-            .set_assignment(match (&args.assignment_response, args.assignment) {
+        config.capture.responder.set_assignment(
+            match (&args.assignment_response, args.assignment) {
                 (Some(path), _) => AssignmentReply::from_file(path)?,
                 (None, AssignmentMode::Accept) => AssignmentReply::accept(),
                 (None, AssignmentMode::Hold) => AssignmentReply::Hold,
-            });
+            },
+        );
         anyhow::ensure!(
             args.max_connections > 0,
             "--max-connections must be at least 1"

@@ -238,9 +238,9 @@
   // TaskRouter's answer in place.
   const meta = (name) => { const m = $(`meta[name="${name}"]`); return m ? m.getAttribute("content") : ""; };
 
-  function describe(json) {
+  function describe(json, action) {
     if (json.reservation_status) return (json.worker_name ? json.worker_name + " · " : "") + json.reservation_status;
-    if (json.sid && /^WT/.test(json.sid) && json.assignment_status) return "task " + json.sid + " · " + json.assignment_status;
+    if (action === "create task" && json.sid && json.assignment_status) return "task " + json.sid + " · " + json.assignment_status;
     if (json.assignment_status) return "task " + json.assignment_status;
     if (json.sid && /^WK/.test(json.sid)) return json.friendly_name + " · " + json.activity_name;
     return "done";
@@ -296,16 +296,16 @@
     out.textContent = "";
     if (ok) {
       out.className = json.taskhook_warning ? "result warn" : "result ok";
-      out.textContent = action + ": " + describe(json);
+      out.textContent = action + ": " + describe(json, action);
       if (json.taskhook_warning) out.append(" — " + json.taskhook_warning);
-      if (json.sid && /^WT/.test(json.sid)) {
+      if (action === "create task" && json.sid) {
         const link = document.createElement("a");
         link.setAttribute("href", "/tasks/" + json.sid);
         link.textContent = "open task";
         out.append(" ", link);
       }
       setStatus(box, json.reservation_status);
-      toast(action + ": " + describe(json));
+      toast(action + ": " + describe(json, action));
       if (json.sid && /^WK/.test(json.sid)) refreshWorkers();
       refreshTray();
     } else {

@@ -50,7 +50,14 @@ impl AssignmentReply {
 }
 
 /// The instructions TaskRouter documents for an assignment callback's answer (reference §2.1).
-pub const INSTRUCTIONS: &[&str] = &["accept", "reject", "dequeue", "call", "redirect", "conference"];
+pub const INSTRUCTIONS: &[&str] = &[
+    "accept",
+    "reject",
+    "dequeue",
+    "call",
+    "redirect",
+    "conference",
+];
 
 impl AssignmentReply {
     /// `{"instruction":"reject"}`: the worker keeps its activity.
@@ -114,10 +121,12 @@ impl AssignmentReply {
                 let value: Value = serde_json::from_slice(bytes)
                     .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into()));
                 match value.as_object() {
-                    Some(map) if map.len() == 1 => match map.get("instruction").and_then(Value::as_str) {
-                        Some(simple @ ("accept" | "reject")) => Value::String(simple.into()),
-                        _ => value,
-                    },
+                    Some(map) if map.len() == 1 => {
+                        match map.get("instruction").and_then(Value::as_str) {
+                            Some(simple @ ("accept" | "reject")) => Value::String(simple.into()),
+                            _ => value,
+                        }
+                    }
                     _ => value,
                 }
             }
@@ -278,9 +287,19 @@ mod tests {
         ] {
             assert!(AssignmentReply::from_value(&bad).is_err(), "{bad}");
         }
-        let dequeue = AssignmentReply::from_value(&serde_json::json!({"instruction": "dequeue"})).unwrap();
-        assert!(dequeue.warning_for(Some(&serde_json::json!({"selected_language": "es"}))).unwrap().contains("40140"));
-        assert!(dequeue.warning_for(Some(&serde_json::json!({"call_sid": "CA1"}))).is_none());
+        let dequeue =
+            AssignmentReply::from_value(&serde_json::json!({"instruction": "dequeue"})).unwrap();
+        assert!(
+            dequeue
+                .warning_for(Some(&serde_json::json!({"selected_language": "es"})))
+                .unwrap()
+                .contains("40140")
+        );
+        assert!(
+            dequeue
+                .warning_for(Some(&serde_json::json!({"call_sid": "CA1"})))
+                .is_none()
+        );
         assert!(AssignmentReply::accept().warning_for(None).is_none());
     }
 }

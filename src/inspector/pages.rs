@@ -290,7 +290,9 @@ impl TaskPage {
     fn fits(&self, action: &&str) -> bool {
         match (self.task_status.as_deref(), *action) {
             (None, _) => true,
-            (Some(s), "complete" | "wrapup") => s == "assigned" || (s == "wrapping" && *action == "complete"),
+            (Some(s), "complete" | "wrapup") => {
+                s == "assigned" || (s == "wrapping" && *action == "complete")
+            }
             (Some(s), "cancel") => s == "pending" || s == "reserved",
             _ => true,
         }
@@ -309,7 +311,9 @@ fn task_status(history: &crate::store::TaskHistory) -> Option<String> {
                 Some("reservation.created") => Some("reserved"),
                 Some("reservation.accepted") => Some("assigned"),
                 Some(
-                    "reservation.rejected" | "reservation.timeout" | "reservation.rescinded"
+                    "reservation.rejected"
+                    | "reservation.timeout"
+                    | "reservation.rescinded"
                     | "reservation.canceled",
                 ) if status != Some("assigned") => Some("pending"),
                 Some("task.wrapup") => Some("wrapping"),

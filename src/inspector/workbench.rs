@@ -301,8 +301,8 @@ pub async fn tray_items(state: &InspectorState) -> Result<Vec<TrayItem>, Failure
                     .find(|(k, v)| k == name && !v.is_empty())
                     .map(|(_, v)| v.clone())
             };
-            let attributes: Option<Value> = field("TaskAttributes")
-                .and_then(|a| serde_json::from_str(&a).ok());
+            let attributes: Option<Value> =
+                field("TaskAttributes").and_then(|a| serde_json::from_str(&a).ok());
             let worker_name = r
                 .worker_sid
                 .as_ref()
@@ -378,10 +378,7 @@ async fn worker_entries(
     snapshot: &Snapshot,
 ) -> Result<Vec<WorkerEntry>, Failure> {
     // The newest reservation per worker tells whether a timeout put it where it is.
-    let reservations = state
-        .store
-        .read(|r| r.list_reservations(None, 500))
-        .await?;
+    let reservations = state.store.read(|r| r.list_reservations(None, 500)).await?;
     let timeout_activity = snapshot
         .workspace_json
         .as_ref()
@@ -394,8 +391,8 @@ async fn worker_entries(
             let latest = reservations
                 .iter()
                 .find(|r| r.worker_sid.as_ref() == Some(&w.sid));
-            let in_timeout_activity = timeout_activity.is_some()
-                && w.activity_sid.as_ref() == timeout_activity.as_ref();
+            let in_timeout_activity =
+                timeout_activity.is_some() && w.activity_sid.as_ref() == timeout_activity.as_ref();
             let timed_out = match latest {
                 Some(r) if in_timeout_activity && r.status == ReservationStatus::Timeout => {
                     Some(TimedOut {
@@ -561,12 +558,15 @@ async fn switch(state: &InspectorState, value: &Value) -> Result<Option<String>,
     let before = state.responder.set_assignment(reply.clone()).to_value();
     let after = reply.to_value();
     state.actions.record_responder(&before, &after).await?;
-    let newest = tray_items(state).await.ok().and_then(|t| t.into_iter().next());
+    let newest = tray_items(state)
+        .await
+        .ok()
+        .and_then(|t| t.into_iter().next());
     Ok(match newest {
         Some(item) => item.warning,
-        None => reply.warning_for(None).map(|w| {
-            w.replace(" for this task", " unless the task has call_sid")
-        }),
+        None => reply
+            .warning_for(None)
+            .map(|w| w.replace(" for this task", " unless the task has call_sid")),
     })
 }
 
@@ -716,7 +716,10 @@ pub async fn page(State(state): State<Arc<InspectorState>>) -> Result<Response, 
             serde_json::to_string_pretty(other).unwrap_or_default(),
         ),
     };
-    let newest = tray_items(&state).await.ok().and_then(|t| t.into_iter().next());
+    let newest = tray_items(&state)
+        .await
+        .ok()
+        .and_then(|t| t.into_iter().next());
     let page = WorkersPage {
         ctx: Ctx::new(&state, "workers"),
         workers: workers

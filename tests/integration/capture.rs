@@ -155,7 +155,9 @@ async fn any_method_and_path_is_recorded_and_answered_with_an_empty_object() {
 #[tokio::test]
 async fn accept_mode_answers_assignment_callbacks_with_the_accept_instruction() {
     let app = spawn_app_with(|c| {
-        c.capture.responder.set_assignment(AssignmentReply::accept());
+        c.capture
+            .responder
+            .set_assignment(AssignmentReply::accept());
     })
     .await;
 

@@ -32,6 +32,8 @@ mod retention;
 mod secrets;
 /// The local TaskRouter wired to the app: quickstart lifecycle, reject, timeout, REST shapes.
 mod sim;
+/// The workbench: workers, new tasks, the responder switch, the tray — in Chromium and by API.
+mod workbench;
 // The sim against every operation of Twilio's TaskRouter v1 OpenAPI description.
 mod sim_spec;
 

@@ -1,0 +1,434 @@
+//! The workbench (#12): the whole quickstart loop from the inspector against the local
+//! TaskRouter — accept Alice's reservation, complete the task, set Alice to Idle, switch the
+//! responder to accept, create a task and see it accepted — clicked in headless Chromium, and
+//! the same through the JSON API.
+
+use std::time::{Duration, Instant};
+
+use fantoccini::Locator;
+use serde_json::{Value, json};
+use taskhook::sim::{Sim, SimConfig};
+use taskhook::taskrouter::client::Credentials;
+
+use crate::browser_support::Browser;
+use crate::helpers::*;
+
+/// `taskhook demo` in-process: the sim (120 s reservations) and the app wired to each other,
+/// callbacks set through the sim's REST API, and the quickstart's task created.
+pub struct Demo {
+    pub sim: Sim,
+    pub app: TestApp,
+    pub task: String,
+}
+
+pub async fn demo() -> Demo {
+    demo_with(Duration::from_secs(120)).await
+}
+
+pub async fn demo_with(timeout: Duration) -> Demo {
+    let mut config = SimConfig::new("127.0.0.1:0".parse().unwrap());
+    config.reservation_timeout = timeout;
+    let sim = Sim::start(config).await.expect("sim starts");
+    let (base, account, token, workspace) = (
+        sim.base_url(),
+        sim.account_sid().to_owned(),
+        sim.auth_token().clone(),
+        sim.workspace_sid().to_owned(),
+    );
+    let app = spawn_app_with(move |c| {
+        c.taskrouter.base_url = base;
+        c.taskrouter.credentials = Some(Credentials::auth_token(
+            &account.parse().unwrap(),
+            token.clone(),
+        ));
+        c.taskrouter.workspace = Some(workspace.parse().unwrap());
+        c.capture.signature_token = Some(token);
+    })
+    .await;
+    let http = http_client();
+    let ws = format!("{}/v1/Workspaces/{}", sim.base_url(), sim.workspace_sid());
+    for (url, name, value) in [
+        (
+            format!("{ws}/Workflows/{}", sim.workflow_sid()),
+            "AssignmentCallbackUrl",
+            app.url("/assignment"),
+        ),
+        (ws.clone(), "EventCallbackUrl", app.url("/events")),
+    ] {
+        let status = http
+            .post(url)
+            .basic_auth(sim.account_sid(), Some(sim.auth_token().expose()))
+            .form(&[(name, value)])
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200, "set {name}");
+    }
+    let task = sim
+        .create_task(r#"{"selected_language":"es"}"#)
+        .await
+        .unwrap();
+    Demo { sim, app, task }
+}
+
+/// Polls `check` every 25 ms for at most 5 s.
+pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The reservation recorded for `task`, once it has `status`.
+async fn reservation_of(app: &TestApp, task: &str, status: &str) -> Value {
+    eventually(&format!("a {status} reservation of {task}"), async || {
+        app.api("/api/reservations").await["reservations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["task_sid"] == task && r["status"] == status)
+            .cloned()
+    })
+    .await
+}
+
+async fn wait_for(browser: &Browser, css: &str) -> fantoccini::elements::Element {
+    browser
+        .client
+        .wait()
+        .at_most(Duration::from_secs(5))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
+}
+
+/// Waits until the text of `css` contains `want`; returns it.
+async fn wait_text(browser: &Browser, css: &str, want: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Ok(el) = browser.client.find(Locator::Css(css)).await
+            && let Ok(text) = el.text().await
+            && text.contains(want)
+        {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{css} never read {want:?}: {:?}",
+            match browser.client.find(Locator::Css(css)).await {
+                Ok(el) => el.text().await.ok(),
+                Err(_) => None,
+            }
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn click(browser: &Browser, css: &str) {
+    wait_for(browser, css)
+        .await
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+async fn alice(app: &TestApp) -> Value {
+    app.api("/api/workers").await["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["friendly_name"] == "Alice")
+        .cloned()
+        .expect("Alice")
+}
+
+#[tokio::test]
+async fn the_quickstart_loop_runs_by_clicking_in_chromium() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let Demo { sim, app, task } = demo().await;
+    let c = &browser.client;
+    c.goto(&app.inspector_url(&format!("/?token={INSPECTOR_TOKEN}")))
+        .await
+        .unwrap();
+
+    // "Needs you": Alice's reservation is pinned with names, not only SIDs, and a countdown
+    // from the Workflow's TaskReservationTimeout.
+    let item = wait_text(&browser, "#tray .tray-item", "Alice").await;
+    assert!(item.contains("selected_language: es"), "task label: {item}");
+    assert!(
+        item.contains("Customer Care Requests - Spanish"),
+        "queue name: {item}"
+    );
+    let countdown = wait_text(&browser, "#tray .countdown", "left").await;
+    assert!(
+        countdown.starts_with("1:") || countdown.starts_with("2:"),
+        "{countdown}"
+    );
+    let title = wait_for(&browser, "#tray .countdown")
+        .await
+        .attr("title")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(title.contains("TaskReservationTimeout 120 s"), "{title}");
+    browser.screenshot("workbench-tray").await;
+
+    // Accept from the tray.
+    click(&browser, "#tray button[data-action='accept']").await;
+    reservation_of(&app, &task, "accepted").await;
+    wait_for(&browser, "#tray[hidden]").await;
+
+    // Complete the task from its page: only the actions that fit an assigned task show.
+    c.goto(&app.inspector_url(&format!("/tasks/{task}")))
+        .await
+        .unwrap();
+    wait_text(&browser, "#task-status", "assigned").await;
+    let cancel_shown = c
+        .find(Locator::Css("form[data-action-name='cancel']"))
+        .await
+        .unwrap()
+        .is_displayed()
+        .await
+        .unwrap();
+    assert!(!cancel_shown, "Cancel is not offered for an assigned task");
+    click(&browser, "form[data-action-name='complete'] button").await;
+    wait_text(&browser, ".task-actions output.result.ok", "task completed").await;
+
+    // Set Alice to Idle on the workbench.
+    c.goto(&app.inspector_url("/workers")).await.unwrap();
+    let alice_sid = alice(&app).await["worker_sid"].as_str().unwrap().to_owned();
+    let row = format!("#workers tr[data-worker='{alice_sid}']");
+    wait_text(&browser, &format!("{row} .activity"), "Busy").await;
+    wait_for(&browser, &format!("{row} select[name=activity]"))
+        .await
+        .select_by_label("Idle")
+        .await
+        .unwrap();
+    click(
+        &browser,
+        &format!("{row} button[data-action='set activity']"),
+    )
+    .await;
+    wait_text(&browser, &format!("{row} output.result.ok"), "Alice · Idle").await;
+    wait_text(&browser, &format!("{row} .activity"), "Idle").await;
+    assert_eq!(alice(&app).await["activity_name"], "Idle");
+
+    // Switch the responder to accept.
+    click(&browser, "#responder-form input[value='accept']").await;
+    click(&browser, "#responder-form button[data-action='switch']").await;
+    wait_text(
+        &browser,
+        "#responder-result",
+        "assignment callbacks now get: accept",
+    )
+    .await;
+    wait_text(&browser, "#responder-name", "accept").await;
+    assert_eq!(app.api("/api/responder").await["assignment"], "accept");
+
+    // Create a task; the responder accepts its reservation with no click, and Alice's row
+    // follows live (Busy).
+    click(&browser, "#new-task button[data-action='create task']").await;
+    let result = wait_text(&browser, "#new-task-result", "task WT").await;
+    let new_task = result
+        .split_whitespace()
+        .find(|w| w.starts_with("WT"))
+        .expect("the new TaskSid")
+        .to_owned();
+    assert_ne!(new_task, task);
+    reservation_of(&app, &new_task, "accepted").await;
+    wait_text(&browser, &format!("{row} .activity"), "Busy").await;
+    browser.screenshot("workbench-after-loop").await;
+
+    // The audit trail has every step.
+    c.goto(&app.inspector_url("/workers")).await.unwrap();
+    let log = wait_text(&browser, "table.actions-log", "create_task").await;
+    assert!(
+        log.contains("responder") && log.contains("set_activity"),
+        "{log}"
+    );
+    browser.close().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_quickstart_loop_runs_through_the_json_api() {
+    let Demo { sim, app, task } = demo().await;
+    let pending = reservation_of(&app, &task, "pending").await;
+    let tray = app.api("/api/tray").await;
+    assert_eq!(tray["pending"][0]["worker_name"], "Alice", "{tray}");
+    assert_eq!(tray["timeout"]["from_workflow"], true, "{tray}");
+    assert_eq!(tray["timeout"]["us"], 120_000_000, "{tray}");
+
+    let wr = pending["reservation_sid"].as_str().unwrap();
+    let accepted = app
+        .post_json(&format!("/api/reservations/{wr}/accept"), json!({}))
+        .await;
+    assert_eq!(accepted.status(), 200);
+    assert_eq!(
+        accepted.json::<Value>().await.unwrap()["reservation_status"],
+        "accepted"
+    );
+    let completed = app
+        .post_json(&format!("/api/tasks/{task}/complete"), json!({}))
+        .await;
+    assert_eq!(completed.status(), 200);
+    assert_eq!(
+        completed.json::<Value>().await.unwrap()["assignment_status"],
+        "completed"
+    );
+
+    let before = alice(&app).await;
+    assert_eq!(before["activity_name"], "Busy", "{before}");
+    assert_eq!(before["attributes"]["languages"], json!(["en", "es"]));
+    let wk = before["worker_sid"].as_str().unwrap();
+    let idle = app
+        .post_json(
+            &format!("/api/workers/{wk}/activity"),
+            json!({"activity": "Idle"}),
+        )
+        .await;
+    assert_eq!(idle.status(), 200);
+    let worker: Value = idle.json().await.unwrap();
+    assert_eq!(
+        (
+            worker["activity_name"].as_str(),
+            worker["available"].as_bool()
+        ),
+        (Some("Idle"), Some(true)),
+        "TaskRouter's worker JSON: {worker}"
+    );
+
+    let switched = app
+        .client
+        .put(app.inspector_url("/api/responder"))
+        .bearer_auth(INSPECTOR_TOKEN)
+        .json(&json!({"assignment": "accept"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(switched.status(), 200);
+    assert_eq!(app.api("/api/responder").await["assignment"], "accept");
+
+    let created = app
+        .post_json(
+            "/api/tasks",
+            json!({"attributes": {"selected_language": "es"}, "priority": 5, "timeout": 600}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    assert_eq!(created["priority"], 5, "{created}");
+    assert_eq!(created["timeout"], 600, "{created}");
+    let new_task = created["sid"].as_str().unwrap();
+    reservation_of(&app, new_task, "accepted").await;
+    assert_eq!(alice(&app).await["activity_name"], "Busy");
+
+    // A manual Accept after the responder's: a warning, not TaskRouter's 20001.
+    let auto = reservation_of(&app, new_task, "accepted").await;
+    let again = app
+        .post_json(
+            &format!(
+                "/api/reservations/{}/accept",
+                auto["reservation_sid"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(again.status(), 200);
+    let again: Value = again.json().await.unwrap();
+    assert!(
+        again["taskhook_warning"]
+            .as_str()
+            .is_some_and(|w| w.contains("already accepted")),
+        "{again}"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_workbench_input_gets_a_clear_answer_before_any_call() {
+    let Demo { sim, app, .. } = demo().await;
+    let long = "x".repeat(4100);
+    for (body, says) in [
+        (json!({"attributes": [1, 2]}), "JSON object"),
+        (json!({"attributes": "{not json"}), "not JSON"),
+        (json!({"attributes": {"a": long}}), "at most 4096"),
+        (json!({}), "required"),
+        (
+            json!({"attributes": {}, "priority": -1}),
+            "priority is a whole number",
+        ),
+        (
+            json!({"attributes": {}, "timeout": 0}),
+            "timeout is in seconds",
+        ),
+        (
+            json!({"attributes": {}, "task_channel": "../x"}),
+            "task_channel",
+        ),
+    ] {
+        let answer = app.post_json("/api/tasks", body.clone()).await;
+        assert_eq!(answer.status(), 400, "{body}");
+        let text = answer.text().await.unwrap();
+        assert!(text.contains(says), "{body}: {text}");
+    }
+    for (assignment, says) in [
+        (json!("maybe"), "hold"),
+        (json!({"instruction": "teleport"}), "55555"),
+        (
+            json!({"instruction": "redirect", "url": "https://x"}),
+            "call_sid",
+        ),
+        (
+            json!({"instruction": "reject", "activity_sid": "Offline"}),
+            "40100",
+        ),
+    ] {
+        let answer = app
+            .client
+            .put(app.inspector_url("/api/responder"))
+            .bearer_auth(INSPECTOR_TOKEN)
+            .json(&json!({ "assignment": assignment }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 400, "{assignment}");
+        assert!(answer.text().await.unwrap().contains(says), "{assignment}");
+    }
+    assert_eq!(app.api("/api/responder").await["assignment"], "hold");
+    let wk = alice(&app).await["worker_sid"].as_str().unwrap().to_owned();
+    let answer = app
+        .post_json(
+            &format!("/api/workers/{wk}/activity"),
+            json!({"activity": "Napping"}),
+        )
+        .await;
+    assert_eq!(answer.status(), 400);
+    let text = answer.text().await.unwrap();
+    assert!(text.contains("Offline, Idle, Busy, Reserved"), "{text}");
+    // A dequeue for a task without call_sid is accepted, with TaskRouter's 40140 as a warning.
+    let answer = app
+        .client
+        .put(app.inspector_url("/api/responder"))
+        .bearer_auth(INSPECTOR_TOKEN)
+        .json(&json!({"assignment": {"instruction": "dequeue", "from": "+15550100"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let body: Value = answer.json().await.unwrap();
+    assert!(
+        body["warning"]
+            .as_str()
+            .is_some_and(|w| w.contains("40140")),
+        "{body}"
+    );
+    sim.shutdown().await;
+}
