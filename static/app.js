@@ -162,15 +162,30 @@
     time.textContent = relative(r.received_at_us);
     $("a.req", row).setAttribute("href", "/requests/" + r.id);
     $(".method", row).textContent = visible(r.method);
-    $(".path", row).textContent = visible(r.path + (r.query ? "?" + r.query : ""));
+    // One line per row however long the path is (the server cuts its cells the same way).
+    const full = visible(r.path + (r.query ? "?" + r.query : ""));
+    $(".path", row).textContent = full.length > 160 ? full.slice(0, 160) + "…" : full;
+    if (full.length > 160) $(".path", row).setAttribute("title", full.slice(0, 1000));
+    const names = r.names || {};
+    if (names.description) $(".desc", row).textContent = names.description;
+    if (names.queue_name) $(".queue-name", row).textContent = names.queue_name;
     const kind = $(".kind", row);
     kind.classList.add(r.kind);
     kind.textContent = visible(r.event_type || r.kind);
     const status = $(".status", row);
     status.classList.add(statusClass(r.status));
     status.textContent = String(r.status);
+    const named = (cell, cls, text) => {
+      if (!text) return;
+      const span = document.createElement("span");
+      span.className = cls;
+      span.textContent = text;
+      cell.append(span, " ");
+    };
+    named($(".t-task", row), "task-label", names.task_label);
     sidCell($(".t-task", row), r.task_sid);
     sidCell($(".t-reservation", row), r.reservation_sid);
+    named($(".t-worker", row), "worker-name", names.worker_name);
     sidCell($(".t-worker", row), r.worker_sid);
     const sig = $(".sig", row);
     sig.classList.add(r.signature);
@@ -178,7 +193,8 @@
     if (r.replay_of) {
       const badge = document.createElement("span");
       badge.className = "badge replay";
-      badge.textContent = "replay";
+      badge.setAttribute("title", "Replay of #" + r.replay_of + ": it changes no reservation or task state");
+      badge.textContent = "replay of #" + r.replay_of;
       $(".c-req", row).append(" ", badge);
     }
     const decide = $(".c-decide", row);

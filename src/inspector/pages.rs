@@ -82,6 +82,32 @@ async fn with_decisions(
     Ok(())
 }
 
+/// Fills in the TaskRouter names of `rows` from the first bytes of their bodies.
+pub(crate) async fn with_names(
+    state: &InspectorState,
+    rows: &mut [RowView],
+) -> Result<(), Failure> {
+    let ids: Vec<i64> = rows
+        .iter()
+        .filter(|r| r.kind != Kind::Other)
+        .map(|r| r.id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let bodies = state
+        .store
+        .read(move |r| r.body_prefixes(&ids, super::view_models::NAMES_PREFIX))
+        .await?;
+    let snapshot = state.directory.snapshot(state, false).await;
+    for (id, body) in bodies {
+        if let Some(row) = rows.iter_mut().find(|r| r.id == id) {
+            row.names = super::view_models::names(&body, &snapshot);
+        }
+    }
+    Ok(())
+}
+
 /// Renders a page; a template error becomes a logged 500, never a panic.
 pub(crate) fn render(page: &impl Template) -> Response {
     match page.render() {
@@ -132,6 +158,7 @@ pub async fn list(
         .flatten();
     let mut views: Vec<RowView> = rows.iter().map(|s| row_view(s, now)).collect();
     with_decisions(&state, &mut views, "/").await?;
+    with_names(&state, &mut views).await?;
     let page = ListPage {
         ctx: Ctx::new(&state, "requests"),
         live: query.before.is_none(),
@@ -372,7 +399,12 @@ pub async fn task(
         task: SidView::new(&task_sid),
         steps: timeline::steps(&history),
         timeline_width: TIMELINE_WIDTH,
-        rows: history.requests.iter().map(|s| row_view(s, now)).collect(),
+        rows: {
+            let mut rows: Vec<RowView> =
+                history.requests.iter().map(|s| row_view(s, now)).collect();
+            with_names(&state, &mut rows).await?;
+            rows
+        },
         reservations: reservation_views(&history.reservations, &found, now),
     };
     Ok(render(&page))

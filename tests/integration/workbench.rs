@@ -432,3 +432,83 @@ async fn bad_workbench_input_gets_a_clear_answer_before_any_call() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn list_cells_are_cut_server_side_so_long_paths_keep_the_page_small() {
+    let app = spawn_app().await;
+    // The longest request target the capture listener takes (hyper answers 414 past 64 KiB),
+    // sent on a raw socket; 50 of them are 3 MiB of paths.
+    let long = format!("/cb/{}", "a".repeat(62 * 1024));
+    let body = format!("EventType=task.created&TaskSid={TASK}");
+    let request = format!(
+        "POST {long}?q={} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "b".repeat(1000),
+        app.addr,
+        body.len()
+    );
+    for _ in 0..50 {
+        let answer = raw_exchange(app.addr, request.as_bytes()).await;
+        assert_eq!(first_status(&answer), 204, "a 62 KiB path is recorded");
+    }
+    let html = app.inspector_get("/").await.text().await.unwrap();
+    let page = Page::parse(&html);
+    assert_eq!(page.all("#requests tbody tr[data-id]").len(), 50);
+    assert!(
+        html.len() < 250 * 1024,
+        "50 rows with 63 KiB paths and queries make a {} byte page",
+        html.len()
+    );
+    let cell = page.texts("#requests tbody tr .path")[0].clone();
+    assert!(cell.ends_with('…') && cell.chars().count() == 161, "{cell}");
+    // The whole path is still one click away.
+    let id = app.latest(1).await[0].summary.id;
+    let detail = app
+        .inspector_get(&format!("/requests/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(detail.contains(&long), "the detail page has the whole path");
+}
+
+#[tokio::test]
+async fn rows_show_taskrouter_names_next_to_their_sids() {
+    let Demo { sim, app, task } = demo().await;
+    reservation_of(&app, &task, "pending").await;
+    eventually("the assignment callback", async || {
+        let found = app.api("/api/requests?kind=assignment").await["requests"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty());
+        found.then_some(())
+    })
+    .await;
+    let html = app.inspector_get("/").await.text().await.unwrap();
+    let page = Page::parse(&html);
+    let workers = page.texts("#requests .worker-name");
+    assert!(workers.iter().any(|w| w == "Alice"), "{workers:?}");
+    let labels = page.texts("#requests .task-label");
+    assert!(
+        labels.iter().any(|l| l == "selected_language: es"),
+        "{labels:?}"
+    );
+    let queues = page.texts("#requests .queue-name");
+    assert!(
+        queues
+            .iter()
+            .any(|q| q == "Customer Care Requests - Spanish"),
+        "{queues:?}"
+    );
+    let descriptions = page.texts("#requests .desc");
+    assert!(
+        descriptions.iter().any(|d| d.contains('…')),
+        "EventDescription with shortened SIDs: {descriptions:?}"
+    );
+    // The assignment callback carries no WorkerName: the name comes from the Workers list.
+    let assignment = page
+        .all("#requests tbody tr.kind-assignment")
+        .first()
+        .map(|r| r.text().collect::<String>())
+        .expect("the assignment row");
+    assert!(assignment.contains("Alice"), "{assignment}");
+    sim.shutdown().await;
+}
