@@ -91,6 +91,7 @@ impl Config {
                 signature_token: None,
                 public_url: None,
                 forward: None,
+                replay_mark: crate::replay::ReplayMark::random(),
             },
             capture_limits: ConnectionLimits::default(),
             inspector: InspectorConfig {

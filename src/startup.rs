@@ -99,6 +99,7 @@ impl App {
                 forward_base: config.capture.forward.as_ref().map(|f| f.base().to_owned()),
                 allowed_hosts: config.replay_allowed_hosts.clone(),
                 token: config.capture.signature_token.clone(),
+                mark: config.capture.replay_mark.clone(),
             },
             store.clone(),
             writer.clone(),

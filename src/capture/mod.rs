@@ -46,6 +46,8 @@ pub struct CaptureSettings {
     pub public_url: Option<String>,
     /// `--forward`: send every request on to the user's app and answer with its response.
     pub forward: Option<forward::Forwarder>,
+    /// Recognises this run's replays (recorded with `replay_of`, changing no state).
+    pub replay_mark: crate::replay::ReplayMark,
 }
 
 /// The capture service shared by all connections of the capture listener.
@@ -153,6 +155,7 @@ impl Capture {
             .or(forward_error);
         let check = self.check_signature(&parts.method, &target, &headers, content_type, &read);
         let close = read.failure.is_some();
+        let replay_of = self.settings.replay_mark.replay_of(&headers);
         let request = NewRequest {
             received_at_us,
             remote_addr: remote.to_string(),
@@ -169,7 +172,7 @@ impl Capture {
             derived,
             signature: check.verdict,
             signature_reason: check.reason,
-            replay_of: None,
+            replay_of,
             error,
             search_text,
         };

@@ -512,3 +512,66 @@ async fn rows_show_taskrouter_names_next_to_their_sids() {
     assert!(assignment.contains("Alice"), "{assignment}");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_replay_to_the_capture_listener_is_one_marked_record_that_moves_no_state() {
+    let Demo { sim, app, task } = demo().await;
+    let pending = reservation_of(&app, &task, "pending").await;
+    let wr = pending["reservation_sid"].as_str().unwrap().to_owned();
+    let ok = app
+        .post_json(&format!("/api/reservations/{wr}/accept"), json!({}))
+        .await;
+    assert_eq!(ok.status(), 200);
+    let ok = app
+        .post_json(&format!("/api/tasks/{task}/complete"), json!({}))
+        .await;
+    assert_eq!(ok.status(), 200);
+    let completed = eventually("task.completed", async || {
+        let list = app.api("/api/requests?event_type=task.completed").await;
+        (!list["requests"].as_array().unwrap().is_empty()).then_some(())
+    })
+    .await;
+    drop(completed);
+    let assignment = app.api("/api/requests?kind=assignment").await["requests"][0].clone();
+    let original = assignment["id"].as_i64().unwrap();
+    let before = app.api("/api/requests?limit=500").await["requests"]
+        .as_array()
+        .unwrap()
+        .len();
+
+    let replay = app
+        .post_json(&format!("/api/requests/{original}/replay"), json!({}))
+        .await;
+    assert_eq!(replay.status(), 201);
+    let replay: Value = replay.json().await.unwrap();
+    assert_eq!(replay["replay_of"], original, "{replay}");
+    let after = app.api("/api/requests?limit=500").await["requests"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(after.len(), before + 1, "one record per replay, not two");
+    assert_eq!(after[0]["replay_of"], original);
+    assert_eq!(after[0]["kind"], "assignment");
+
+    // The reservation and the task's story are untouched.
+    let reservation = app.api("/api/reservations").await["reservations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["reservation_sid"] == wr.as_str())
+        .cloned()
+        .unwrap();
+    assert_ne!(reservation["status"], "pending", "{reservation}");
+    let html = app
+        .inspector_get(&format!("/tasks/{task}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let steps = Page::parse(&html).texts("figcaption.steps")[0].clone();
+    assert!(steps.ends_with("completed"), "{steps}");
+    let list = Page::parse(&app.inspector_get("/").await.text().await.unwrap())
+        .texts("#requests .badge.replay");
+    assert_eq!(list, vec![format!("replay of #{original}")]);
+    sim.shutdown().await;
+}
