@@ -22,6 +22,11 @@ pub async fn stream(
     let events = futures_util::stream::unfold((rx, state), |(mut rx, state)| async move {
         let event = match rx.recv().await {
             Ok(summary) => {
+                // Before the page hears of a worker change (and asks for the tray or the
+                // workers), the cached names are dropped.
+                if super::workbench::changes_names(&summary) {
+                    state.directory.invalidate().await;
+                }
                 let names = names_of(&state, &summary).await;
                 let mut json = serde_json::to_value(&summary).unwrap_or_default();
                 if let Some(map) = json.as_object_mut() {

@@ -53,6 +53,7 @@ pub struct InspectorState {
 /// Builds the router with every route behind the guard. Page and form routes answer errors
 /// as HTML ([`error::html_errors`]); `/api/…` routes as JSON in the one error shape.
 pub fn router(state: Arc<InspectorState>, guard: Arc<GuardConfig>) -> Router {
+    workbench::follow_events(Arc::downgrade(&state), &state.store);
     let pages = Router::new()
         .route("/", get(pages::list))
         .route("/requests/{id}", get(pages::detail))

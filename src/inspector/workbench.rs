@@ -215,6 +215,40 @@ async fn load(state: &InspectorState) -> Snapshot {
     }
 }
 
+/// True for the events after which the cached names may be wrong.
+pub fn changes_names(summary: &crate::store::models::RequestSummary) -> bool {
+    summary.replay_of.is_none()
+        && summary.event_type.as_deref().is_some_and(|e| {
+            ["worker.", "task-queue.", "workflow.", "activity."]
+                .iter()
+                .any(|p| e.starts_with(p))
+        })
+}
+
+/// Keeps the cached names current: a worker, queue or workflow event drops the cache, so the
+/// next page or tray shows what TaskRouter says now. Ends with the store's broadcast.
+pub fn follow_events(state: std::sync::Weak<InspectorState>, store: &crate::store::Store) {
+    let mut rx = store.subscribe();
+    tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(summary) => {
+                    let Some(state) = state.upgrade() else { return };
+                    if changes_names(&summary) {
+                        state.directory.invalidate().await;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    if let Some(state) = state.upgrade() {
+                        state.directory.invalidate().await;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+}
+
 /// A pending reservation as the "Needs you" tray shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrayItem {

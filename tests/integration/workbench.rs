@@ -575,3 +575,290 @@ async fn a_replay_to_the_capture_listener_is_one_marked_record_that_moves_no_sta
     assert_eq!(list, vec![format!("replay of #{original}")]);
     sim.shutdown().await;
 }
+
+/// Every state-changing route the workbench added, as (method, path, JSON body, form body).
+fn new_routes(worker: &str) -> Vec<(&'static str, String, Value, Vec<(&'static str, String)>)> {
+    vec![
+        (
+            "POST",
+            format!("/api/workers/{worker}/activity"),
+            json!({"activity": "Offline"}),
+            vec![],
+        ),
+        (
+            "POST",
+            "/api/tasks".into(),
+            json!({"attributes": {"selected_language": "es"}}),
+            vec![],
+        ),
+        (
+            "PUT",
+            "/api/responder".into(),
+            json!({"assignment": "accept"}),
+            vec![],
+        ),
+        (
+            "POST",
+            format!("/workers/{worker}/activity"),
+            Value::Null,
+            vec![("activity", "Offline".into())],
+        ),
+        (
+            "POST",
+            "/tasks".into(),
+            Value::Null,
+            vec![("attributes", r#"{"selected_language":"es"}"#.into())],
+        ),
+        (
+            "POST",
+            "/responder".into(),
+            Value::Null,
+            vec![("mode", "accept".into())],
+        ),
+    ]
+}
+
+/// What a successful cross-site request would have changed: Alice's activity, the number of
+/// tasks, the responder.
+async fn untouched(app: &TestApp, sim: &Sim) -> (String, usize, Value) {
+    let http = http_client();
+    let tasks: Value = http
+        .get(format!(
+            "{}/v1/Workspaces/{}/Tasks",
+            sim.base_url(),
+            sim.workspace_sid()
+        ))
+        .basic_auth(sim.account_sid(), Some(sim.auth_token().expose()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        alice(app).await["activity_name"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        tasks["tasks"].as_array().unwrap().len(),
+        app.api("/api/responder").await["assignment"].clone(),
+    )
+}
+
+#[tokio::test]
+async fn every_new_route_refuses_cross_site_and_unauthenticated_requests() {
+    let Demo { sim, app, .. } = demo().await;
+    let worker = alice(&app).await["worker_sid"].as_str().unwrap().to_owned();
+    let csrf = app.csrf().await;
+    let before = untouched(&app, &sim).await;
+    for (method, path, json_body, form) in new_routes(&worker) {
+        let url = app.inspector_url(&path);
+        let method: reqwest::Method = method.parse().unwrap();
+        let send = |origin: Option<&str>, site: Option<&str>, token: bool, csrf_ok: bool| {
+            let mut request = app.client.request(method.clone(), &url);
+            if token {
+                request = request.bearer_auth(INSPECTOR_TOKEN);
+            }
+            if let Some(origin) = origin {
+                request = request.header("Origin", origin);
+            }
+            if let Some(site) = site {
+                request = request.header("Sec-Fetch-Site", site);
+            }
+            if json_body.is_null() {
+                let mut fields = form.clone();
+                fields.push(("csrf", if csrf_ok { csrf.clone() } else { "nope".into() }));
+                request.form(&fields)
+            } else {
+                request.json(&json_body)
+            }
+        };
+        for (what, request) in [
+            (
+                "foreign Origin",
+                send(Some("http://127.0.0.1:1"), None, true, true),
+            ),
+            (
+                "evil Origin",
+                send(Some("https://evil.example"), None, true, true),
+            ),
+            ("null Origin", send(Some("null"), None, true, true)),
+            (
+                "cross-site fetch",
+                send(None, Some("cross-site"), true, true),
+            ),
+            ("same-site fetch", send(None, Some("same-site"), true, true)),
+            ("no token", send(None, None, false, true)),
+        ] {
+            let status = request.send().await.unwrap().status();
+            assert_eq!(status, 403, "{what} to {method} {path}");
+        }
+        let status = if json_body.is_null() {
+            send(None, None, true, false).send().await.unwrap().status()
+        } else {
+            app.client
+                .request(method.clone(), &url)
+                .bearer_auth(INSPECTOR_TOKEN)
+                .header("Content-Type", "text/plain")
+                .body(json_body.to_string())
+                .send()
+                .await
+                .unwrap()
+                .status()
+        };
+        assert!(
+            status == 403 || status == 415,
+            "a wrong CSRF token or a text/plain body (what a cross-site form can send) to {path}: {status}"
+        );
+    }
+    assert_eq!(untouched(&app, &sim).await, before, "nothing changed");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_cross_origin_page_cannot_drive_the_workbench_in_chromium() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let Demo { sim, app, .. } = demo().await;
+    let worker = alice(&app).await["worker_sid"].as_str().unwrap().to_owned();
+    let before = untouched(&app, &sim).await;
+    let c = &browser.client;
+    // Signed in: the browser holds the SameSite=Strict cookie, which it also sends from
+    // another port of 127.0.0.1 (same site, other origin).
+    c.goto(&app.inspector_url(&format!("/workers?token={INSPECTOR_TOKEN}")))
+        .await
+        .unwrap();
+    wait_for(&browser, "#workers").await;
+
+    let mut forms = String::new();
+    for (i, (_, path, json_body, form)) in new_routes(&worker).into_iter().enumerate() {
+        if !json_body.is_null() {
+            // A cross-origin page can only send text/plain, form or multipart bodies.
+            forms.push_str(&format!(
+                r#"<form id="f{i}" method="post" action="{}" enctype="text/plain" target="sink{i}"><input name='{}' value=''></form><iframe name="sink{i}"></iframe>"#,
+                app.inspector_url(&path),
+                json_body.to_string().replace('\'', "&#39;")
+            ));
+        } else {
+            let inputs: String = form
+                .iter()
+                .map(|(k, v)| format!(r#"<input name="{k}" value='{}'>"#, v.replace('\'', "&#39;")))
+                .collect();
+            forms.push_str(&format!(
+                r#"<form id="f{i}" method="post" action="{}" target="sink{i}">{inputs}<input name="csrf" value="guess"></form><iframe name="sink{i}"></iframe>"#,
+                app.inspector_url(&path)
+            ));
+        }
+    }
+    let page = format!(
+        "<!doctype html><html><body>{forms}<script>document.querySelectorAll('form').forEach(f => f.submit()); document.title = 'sent';</script></body></html>"
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let evil = listener.local_addr().unwrap();
+    let router = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || async move { axum::response::Html(page) }),
+    );
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    c.goto(&format!("http://{evil}/")).await.unwrap();
+    wait_for(&browser, "iframe").await;
+    // Each frame shows the inspector's answer once it came.
+    for i in 0..6 {
+        let frame = c
+            .find(Locator::Css(&format!("iframe[name=sink{i}]")))
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let done = c
+                .execute(
+                    &format!("try {{ return document.querySelector('iframe[name=sink{i}]').contentWindow.location.href; }} catch (e) {{ return 'cross-origin'; }}"),
+                    vec![],
+                )
+                .await
+                .unwrap();
+            if done != json!("about:blank") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "form {i} never answered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        drop(frame);
+    }
+    assert_eq!(untouched(&app, &sim).await, before, "nothing changed");
+    server.abort();
+    browser.close().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn hostile_names_and_attributes_stay_inert_on_the_workbench_and_the_tray() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let Demo { sim, app, task } = demo().await;
+    reservation_of(&app, &task, "pending").await;
+    let http = http_client();
+    let ws = format!("{}/v1/Workspaces/{}", sim.base_url(), sim.workspace_sid());
+    let auth = |r: reqwest::RequestBuilder| {
+        r.basic_auth(sim.account_sid(), Some(sim.auth_token().expose()))
+    };
+    let wk = alice(&app).await["worker_sid"].as_str().unwrap().to_owned();
+    let evil = r#"<img src=x onerror="window.__xss='name'">"#;
+    let status = auth(http.post(format!("{ws}/Workers/{wk}")))
+        .form(&[
+            ("FriendlyName", evil),
+            (
+                "Attributes",
+                r#"{"languages":["en","es"],"x":"</script><script>window.__xss='attr'</script>"}"#,
+            ),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    let status = auth(http.post(format!("{ws}/Tasks")))
+        .form(&[
+            (
+                "Attributes",
+                r#"{"selected_language":"es","name":"<svg onload=\"window.__xss='label'\">"}"#,
+            ),
+            ("WorkflowSid", sim.workflow_sid()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 201);
+    let c = &browser.client;
+    c.goto(&app.inspector_url(&format!("/?token={INSPECTOR_TOKEN}")))
+        .await
+        .unwrap();
+    wait_text(&browser, "#tray .tray-item", "<img").await;
+    wait_text(&browser, "#requests", "<svg onload").await;
+    for page in ["/", "/workers", "/reservations", &format!("/tasks/{task}")] {
+        c.goto(&app.inspector_url(page)).await.unwrap();
+        wait_for(&browser, "#tray .tray-item").await;
+        let xss = c
+            .execute(
+                "return window.__xss === undefined ? null : String(window.__xss);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(xss, Value::Null, "script ran on {page}");
+        assert!(
+            c.find(Locator::Css("main img, #tray img, main svg[onload]"))
+                .await
+                .is_err(),
+            "markup injected on {page}"
+        );
+    }
+    c.goto(&app.inspector_url("/workers")).await.unwrap();
+    wait_text(&browser, "#workers", "<img src=x").await;
+    browser.screenshot("workbench-hostile").await;
+    browser.close().await;
+    sim.shutdown().await;
+}
