@@ -9,6 +9,7 @@ use fantoccini::Locator;
 use serde_json::{Value, json};
 use taskhook::sim::{Sim, SimConfig};
 use taskhook::taskrouter::client::Credentials;
+use taskhook::taskrouter::status::ActionKind;
 
 use crate::browser_support::Browser;
 use crate::helpers::*;
@@ -171,13 +172,17 @@ async fn the_quickstart_loop_runs_by_clicking_in_chromium() {
         countdown.starts_with("1:") || countdown.starts_with("2:"),
         "{countdown}"
     );
-    let title = wait_for(&browser, "#tray .countdown")
+    let title = c
+        .execute(
+            "return document.querySelector('#tray .countdown').getAttribute('title');",
+            vec![],
+        )
         .await
-        .attr("title")
-        .await
-        .unwrap()
-        .unwrap_or_default();
-    assert!(title.contains("TaskReservationTimeout 120 s"), "{title}");
+        .unwrap();
+    assert!(
+        title.as_str().unwrap_or("").contains("TaskReservationTimeout 120 s"),
+        "{title}"
+    );
     browser.screenshot("workbench-tray").await;
 
     // Accept from the tray.
@@ -861,4 +866,103 @@ async fn hostile_names_and_attributes_stay_inert_on_the_workbench_and_the_tray()
     browser.screenshot("workbench-hostile").await;
     browser.close().await;
     sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn after_a_reservation_timeout_the_workbench_says_so_and_puts_alice_back_in_one_click() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    // A 1 s Workflow timeout: the reservation.timeout event (not a clock in the test) moves
+    // Alice to the Workspace's TimeoutActivity, Offline.
+    let Demo { sim, app, task } = demo_with(Duration::from_secs(1)).await;
+    reservation_of(&app, &task, "timeout").await;
+    eventually("Alice in Offline", async || {
+        (alice(&app).await["activity_name"] == "Offline").then_some(())
+    })
+    .await;
+    let worker = alice(&app).await;
+    assert_eq!(
+        worker["timed_out"]["back_to"], "Idle",
+        "GET /api/workers explains it: {worker}"
+    );
+    let c = &browser.client;
+    c.goto(&app.inspector_url(&format!("/workers?token={INSPECTOR_TOKEN}")))
+        .await
+        .unwrap();
+    let banner = wait_text(&browser, ".timed-out", "timed out").await;
+    assert!(
+        banner.contains("Alice") && banner.contains("moved to Offline"),
+        "{banner}"
+    );
+    browser.screenshot("workbench-timed-out").await;
+    click(&browser, ".timed-out button.back-to").await;
+    let sent = eventually("the set_activity call", async || {
+        let actions = app
+            .store
+            .read(|r| r.recent_actions(&[ActionKind::SetActivity], 1))
+            .await
+            .unwrap();
+        actions.into_iter().next()
+    })
+    .await;
+    assert_eq!(sent.response_status, Some(200), "{sent:?}");
+    assert!(sent.params.starts_with("ActivitySid=WA"), "{sent:?}");
+    // Idle again, Alice is offered the waiting task at once.
+    let again = eventually("a second reservation", async || {
+        let list = app.api("/api/reservations").await;
+        let n = list["reservations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["task_sid"] == task.as_str())
+            .count();
+        (n >= 2).then_some(n)
+    })
+    .await;
+    assert!(again >= 2);
+    browser.close().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn at_the_countdowns_zero_accept_and_reject_disable_and_the_source_is_named() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let fake = crate::fake_taskrouter::FakeTaskRouter::start().await;
+    fake.set_reservation(RESERVATION, "pending");
+    let url = fake.url.clone();
+    let app = spawn_app_with(move |c| {
+        c.taskrouter.base_url = url;
+        c.taskrouter.credentials = Some(Credentials::auth_token(
+            &ACCOUNT.parse().unwrap(),
+            taskhook::taskrouter::signature::AuthToken::new("fake-token"),
+        ));
+        c.reservation_timeout = Duration::from_secs(1);
+    })
+    .await;
+    app.post_form("/assignment", &assignment_params()).await;
+    let c = &browser.client;
+    c.goto(&app.inspector_url(&format!("/?token={INSPECTOR_TOKEN}")))
+        .await
+        .unwrap();
+    // The Workflow cannot be read from this TaskRouter: the flag is the fallback, and says so.
+    wait_for(&browser, "#tray .countdown").await;
+    let title = c
+        .execute(
+            "return document.querySelector('#tray .countdown').getAttribute('title');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        title.as_str().unwrap_or("").contains("--reservation-timeout 1 s"),
+        "{title}"
+    );
+    wait_text(&browser, "#tray .countdown", "timer elapsed").await;
+    wait_for(&browser, "#tray button[data-action='accept']:disabled").await;
+    wait_for(&browser, "#tray button[data-action='reject']:disabled").await;
+    wait_for(&browser, "#requests .decide button[data-action='accept']:disabled").await;
+    browser.close().await;
 }
