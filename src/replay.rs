@@ -336,6 +336,10 @@ impl Replayer {
             .url
             .strip_prefix(&self.config.capture_base)
             .is_some_and(|rest| rest.starts_with('/'));
+        // A replay of a replay names the request it re-sends, not the first one.
+        outgoing
+            .headers
+            .retain(|h| !h.name.eq_ignore_ascii_case(REPLAY_HEADER));
         if to_capture {
             outgoing.headers.push(self.config.mark.header(id));
         }

@@ -217,7 +217,11 @@
     if (!window.EventSource) return;
     const rowsLive = table && table.getAttribute("data-live") === "on";
     const source = new EventSource("/live");
-    source.addEventListener("open", () => { status.textContent = "live"; status.className = "live-status on"; refreshTray(); });
+    source.addEventListener("open", () => {
+      status.textContent = "live"; status.className = "live-status on";
+      refreshTray();
+      if (rowsLive) catchUp(table);
+    });
     source.addEventListener("error", () => { status.textContent = "reconnecting"; status.className = "live-status off"; });
     source.addEventListener("request", (e) => {
       let r;
@@ -226,6 +230,19 @@
       followState(r);
     });
     source.addEventListener("reload", () => { const n = $("#new-notice"); if (n) n.hidden = false; refreshTray(); });
+  }
+
+  // Rows stored between the page's render and the stream's opening (or while reconnecting)
+  // would otherwise never show: fetch what is newer than the newest row shown.
+  async function catchUp(table) {
+    if (!window.fetch) return;
+    const newest = Math.max(0, ...$$("tbody tr[data-id]", table).map((r) => Number(r.getAttribute("data-id"))));
+    try {
+      const res = await fetch("/api/requests?limit=100", { credentials: "same-origin", headers: { "Accept": "application/json" } });
+      if (!res.ok) return;
+      const list = (await res.json()).requests || [];
+      list.filter((r) => r.id > newest).reverse().forEach((r) => { addRow(table, r); followState(r); });
+    } catch (_) { /* the stream still brings what comes next */ }
   }
 
   // What a recorded callback says about reservations and workers. Replays re-send old
@@ -344,13 +361,14 @@
     const m = /the task is (\w+)/.exec(json.summary || (json.error && json.error.message) || "");
     return m ? m[1] : null;
   }
-  // Complete only for an assigned task, Cancel for a pending or reserved one.
+  // Complete for an assigned or wrapping task, Wrap up for an assigned one, Cancel for a
+  // pending or reserved one (the server renders the same choice).
   function fitTaskActions(box, status) {
     if (!status) return;
     box.setAttribute("data-task-status", status);
     $$("form.task-form", box).forEach((f) => {
       const action = f.getAttribute("data-action-name");
-      const fits = action === "complete" ? status === "assigned"
+      const fits = action === "complete" ? (status === "assigned" || status === "wrapping")
         : action === "cancel" ? (status === "pending" || status === "reserved")
         : action === "wrapup" ? status === "assigned" : true;
       f.hidden = !fits;

@@ -342,7 +342,7 @@ pub fn replay_view(state: &InspectorState, request: &StoredRequest) -> ReplayVie
         .filter(|h| {
             !matches!(
                 h.name.to_ascii_lowercase().as_str(),
-                "host" | "content-length"
+                "host" | "content-length" | "x-taskhook-replay"
             )
         })
         .map(|h| format!("{}: {}", h.name, String::from_utf8_lossy(&h.value)))

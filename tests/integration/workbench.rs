@@ -180,7 +180,10 @@ async fn the_quickstart_loop_runs_by_clicking_in_chromium() {
         .await
         .unwrap();
     assert!(
-        title.as_str().unwrap_or("").contains("TaskReservationTimeout 120 s"),
+        title
+            .as_str()
+            .unwrap_or("")
+            .contains("TaskReservationTimeout 120 s"),
         "{title}"
     );
     browser.screenshot("workbench-tray").await;
@@ -957,12 +960,207 @@ async fn at_the_countdowns_zero_accept_and_reject_disable_and_the_source_is_name
         .await
         .unwrap();
     assert!(
-        title.as_str().unwrap_or("").contains("--reservation-timeout 1 s"),
+        title
+            .as_str()
+            .unwrap_or("")
+            .contains("--reservation-timeout 1 s"),
         "{title}"
     );
     wait_text(&browser, "#tray .countdown", "timer elapsed").await;
     wait_for(&browser, "#tray button[data-action='accept']:disabled").await;
     wait_for(&browser, "#tray button[data-action='reject']:disabled").await;
-    wait_for(&browser, "#requests .decide button[data-action='accept']:disabled").await;
+    wait_for(
+        &browser,
+        "#requests .decide button[data-action='accept']:disabled",
+    )
+    .await;
     browser.close().await;
+}
+
+/// Every control the pages have, clicked in Chromium on the demo, each checked on the page:
+/// Reject (key r in the tray), Cancel, Create task, Refresh, Accept (key a), Replay, Replay
+/// with changes, Wrap up, Complete, Set activity, the responder switch, Clear all.
+#[tokio::test]
+async fn every_control_works_when_clicked_in_chromium() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let Demo { sim, app, task } = demo().await;
+    let c = &browser.client;
+    c.goto(&app.inspector_url(&format!("/?token={INSPECTOR_TOKEN}")))
+        .await
+        .unwrap();
+    wait_text(&browser, "#tray .tray-item", "Alice").await;
+    wait_for(&browser, "#live-status.on").await;
+
+    // r rejects the selected reservation in the tray.
+    c.find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys("r")
+        .await
+        .unwrap();
+    reservation_of(&app, &task, "rejected").await;
+    wait_for(&browser, "#tray[hidden]").await;
+
+    // Cancel: the task waits in the queue (the sim does not offer it to Alice again).
+    c.goto(&app.inspector_url(&format!("/tasks/{task}")))
+        .await
+        .unwrap();
+    wait_text(&browser, "#task-status", "pending").await;
+    assert!(
+        !c.find(Locator::Css("form[data-action-name='complete']"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap(),
+        "no Complete for a pending task"
+    );
+    click(&browser, "form[data-action-name='cancel'] button").await;
+    wait_text(&browser, ".task-actions output.result.ok", "task canceled").await;
+
+    // Create task: Alice is reserved for it; Refresh on its row reads the live state.
+    c.goto(&app.inspector_url("/workers")).await.unwrap();
+    click(&browser, "#new-task button[data-action='create task']").await;
+    let created = wait_text(&browser, "#new-task-result", "task WT").await;
+    let second = created
+        .split_whitespace()
+        .find(|w| w.starts_with("WT"))
+        .unwrap()
+        .to_owned();
+    let pending = reservation_of(&app, &second, "pending").await;
+    let wr = pending["reservation_sid"].as_str().unwrap().to_owned();
+    eventually("its assignment callback", async || {
+        app.api("/api/requests?kind=assignment").await["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["reservation_sid"] == wr.as_str())
+            .then_some(())
+    })
+    .await;
+    c.goto(&app.inspector_url("/")).await.unwrap();
+    wait_for(&browser, "#live-status.on").await;
+    let refresh =
+        format!("#requests .decide[data-reservation='{wr}'] button[data-action='refresh']");
+    click(&browser, &refresh).await;
+    wait_text(
+        &browser,
+        &format!("#requests .decide[data-reservation='{wr}'] output.result.ok"),
+        "refresh: Alice · pending",
+    )
+    .await;
+
+    // a accepts it from the tray.
+    wait_text(&browser, "#tray .tray-item", "Alice").await;
+    c.find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys("a")
+        .await
+        .unwrap();
+    reservation_of(&app, &second, "accepted").await;
+    wait_text(
+        &browser,
+        &format!("#requests .decide[data-reservation='{wr}']"),
+        "accepted",
+    )
+    .await;
+
+    // Replay and Replay with changes, on the assignment callback.
+    let assignment = eventually("the second assignment callback", async || {
+        app.api("/api/requests?kind=assignment").await["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["task_sid"] == second.as_str())
+            .and_then(|r| r["id"].as_i64())
+    })
+    .await;
+    c.goto(&app.inspector_url(&format!("/requests/{assignment}")))
+        .await
+        .unwrap();
+    click(&browser, "#replay").await;
+    wait_text(&browser, ".badge.replay, .summary", "replay").await;
+    c.goto(&app.inspector_url(&format!("/requests/{assignment}")))
+        .await
+        .unwrap();
+    click(&browser, "#replay-editor summary").await;
+    let path = wait_for(&browser, "#replay-editor input[name='path']").await;
+    path.clear().await.unwrap();
+    path.send_keys("/assignment?edited=1").await.unwrap();
+    click(&browser, "#replay-edited").await;
+    let edited = eventually("the edited replay", async || {
+        app.api("/api/requests?limit=5").await["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["query"] == "edited=1")
+            .cloned()
+    })
+    .await;
+    assert_eq!(edited["replay_of"], assignment, "{edited}");
+    c.goto(&app.inspector_url(&format!("/requests/{assignment}")))
+        .await
+        .unwrap();
+    let replays = wait_for(&browser, "#replays").await.text().await.unwrap();
+    assert!(replays.contains("edited=1"), "{replays}");
+    // Replays changed nothing: the reservation is still accepted.
+    reservation_of(&app, &second, "accepted").await;
+
+    // Wrap up, then Complete: each offered only when it fits.
+    c.goto(&app.inspector_url(&format!("/tasks/{second}")))
+        .await
+        .unwrap();
+    wait_text(&browser, "#task-status", "assigned").await;
+    click(&browser, "form[data-action-name='wrapup'] button").await;
+    wait_text(&browser, ".task-actions output.result.ok", "task wrapping").await;
+    c.refresh().await.unwrap();
+    wait_text(&browser, "#task-status", "wrapping").await;
+    click(&browser, "form[data-action-name='complete'] button").await;
+    wait_text(&browser, ".task-actions output.result.ok", "task completed").await;
+
+    // Set activity and the responder switch (instruction mode, then back to hold).
+    c.goto(&app.inspector_url("/workers")).await.unwrap();
+    let alice_sid = alice(&app).await["worker_sid"].as_str().unwrap().to_owned();
+    let row = format!("#workers tr[data-worker='{alice_sid}']");
+    wait_for(&browser, &format!("{row} select[name=activity]"))
+        .await
+        .select_by_label("Offline")
+        .await
+        .unwrap();
+    click(
+        &browser,
+        &format!("{row} button[data-action='set activity']"),
+    )
+    .await;
+    wait_text(&browser, &format!("{row} .activity"), "Offline").await;
+    click(&browser, "#responder-form input[value='instruction']").await;
+    let text = wait_for(&browser, "#rs-instruction").await;
+    text.clear().await.unwrap();
+    text.send_keys(r#"{"instruction":"dequeue","from":"+15550100"}"#)
+        .await
+        .unwrap();
+    click(&browser, "#responder-form button[data-action='switch']").await;
+    let said = wait_text(&browser, "#responder-result", "dequeue").await;
+    assert!(said.contains("40140"), "the call_sid warning: {said}");
+    wait_text(&browser, "#responder-name", "dequeue").await;
+    click(&browser, "#responder-form input[value='hold']").await;
+    click(&browser, "#responder-form button[data-action='switch']").await;
+    wait_text(&browser, "#responder-name", "hold").await;
+    browser.screenshot("workbench-every-control").await;
+
+    // Clear all.
+    c.goto(&app.inspector_url("/")).await.unwrap();
+    click(&browser, "details.clear-all summary").await;
+    click(&browser, "details.clear-all input[name='confirm']").await;
+    click(&browser, "details.clear-all button[type='submit']").await;
+    eventually("an empty list", async || {
+        app.latest(5).await.is_empty().then_some(())
+    })
+    .await;
+    wait_for(&browser, "#empty:not([hidden])").await;
+    browser.close().await;
+    sim.shutdown().await;
 }
