@@ -265,28 +265,25 @@ impl Actions {
         input: &ReservationInput,
     ) -> Result<Outcome, ActionError> {
         let target = self.locate(reservation, input).await?;
-        let sid = reservation.clone();
-        let seen = self
-            .store
-            .read(move |r| r.get_reservation(&sid))
-            .await?
-            .map(|r| r.status);
         match action {
-            ActionKind::Accept if seen == Some(ReservationStatus::Accepted) => {
-                // Accepted already (the responder's accept instruction, most likely): TaskRouter
-                // would answer 20001, so read its state and say what happened instead.
+            ActionKind::Accept if self.auto_accepted(reservation).await? => {
+                // The responder answered the assignment callback with an accept instruction:
+                // TaskRouter would answer 20001, so read its state and say what happened.
                 let (result, _) = self
                     .call(ActionKind::Refresh, &target, &fetch_call(&target))
                     .await?;
                 let mut outcome = reservation_outcome(action, result, None);
                 if outcome.reservation_status == Some(ReservationStatus::Accepted) {
                     outcome.warning = Some(
-                        "already accepted: the assignment callback's answer (the responder) accepted it before this click".into(),
+                        "already accepted: the responder answered the assignment callback with {\"instruction\":\"accept\"}".into(),
                     );
                     outcome.summary =
                         format!("{} (auto-accepted by the responder)", outcome.summary);
+                    return Ok(outcome);
                 }
-                Ok(outcome)
+                let params = vec![("ReservationStatus".to_owned(), "accepted".to_owned())];
+                self.update_reservation(action, &target, params, ReservationStatus::Accepted)
+                    .await
             }
             ActionKind::Accept => {
                 let params = vec![("ReservationStatus".to_owned(), "accepted".to_owned())];
@@ -309,6 +306,38 @@ impl Actions {
                 "{action} is not an action on a reservation"
             ))),
         }
+    }
+
+    /// True when the assignment callback for `reservation` was answered with an accept
+    /// instruction (the responder accepted it, not a click).
+    async fn auto_accepted(&self, reservation: &ReservationSid) -> Result<bool, ActionError> {
+        let filter = RequestFilter {
+            limit: 5,
+            kind: Some(Kind::Assignment),
+            reservation_sid: Some(reservation.clone()),
+            ..RequestFilter::default()
+        };
+        let requests = self
+            .store
+            .read(move |r| {
+                let ids: Vec<i64> = r.list_requests(&filter)?.iter().map(|s| s.id).collect();
+                ids.into_iter()
+                    .map(|id| r.get_request(id))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        Ok(requests.into_iter().flatten().any(|request| {
+            request.summary.replay_of.is_none()
+                && serde_json::from_slice::<Value>(&request.response.body)
+                    .ok()
+                    .and_then(|v| {
+                        v.get("instruction")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    })
+                    .as_deref()
+                    == Some("accept")
+        }))
     }
 
     /// Accept: `ReservationStatus=accepted`, the quickstart's curl.
@@ -361,28 +390,10 @@ impl Actions {
                     .call(ActionKind::Refresh, target, &fetch_call(target))
                     .await?
                 {
-                    let json =
-                        serde_json::from_value::<ReservationJson>(response.body.clone()).ok();
-                    outcome.reservation_status = json.as_ref().map(|j| j.reservation_status);
-                    if outcome.reservation_status == Some(wanted) {
-                        // Already where the button wanted it (the responder's accept
-                        // instruction got there first): say so instead of failing.
-                        let worker = json.and_then(|j| j.worker_name);
-                        outcome.ok = true;
-                        outcome.warning = Some(format!(
-                            "already {wanted}: the assignment callback's answer (the responder) did it before this click"
-                        ));
-                        outcome.summary = format!(
-                            "{}{wanted} (already: auto-{wanted} by the responder)",
-                            worker
-                                .as_deref()
-                                .map(|w| format!("{w} · "))
-                                .unwrap_or_default()
-                        );
-                        outcome.worker_name = worker;
-                        outcome.taskrouter = Some(response.body);
-                        outcome.error = None;
-                    }
+                    outcome.reservation_status =
+                        serde_json::from_value::<ReservationJson>(response.body)
+                            .ok()
+                            .map(|json| json.reservation_status);
                 }
                 Ok(outcome)
             }
