@@ -534,12 +534,11 @@ async fn a_replay_to_the_capture_listener_is_one_marked_record_that_moves_no_sta
         .post_json(&format!("/api/tasks/{task}/complete"), json!({}))
         .await;
     assert_eq!(ok.status(), 200);
-    let completed = eventually("task.completed", async || {
+    eventually("task.completed", async || {
         let list = app.api("/api/requests?event_type=task.completed").await;
         (!list["requests"].as_array().unwrap().is_empty()).then_some(())
     })
     .await;
-    drop(completed);
     let assignment = app.api("/api/requests?kind=assignment").await["requests"][0].clone();
     let original = assignment["id"].as_i64().unwrap();
     let before = app.api("/api/requests?limit=500").await["requests"]
@@ -584,8 +583,11 @@ async fn a_replay_to_the_capture_listener_is_one_marked_record_that_moves_no_sta
     sim.shutdown().await;
 }
 
-/// Every state-changing route the workbench added, as (method, path, JSON body, form body).
-fn new_routes(worker: &str) -> Vec<(&'static str, String, Value, Vec<(&'static str, String)>)> {
+/// A route: method, path, JSON body (null for a form route), form fields.
+type Route = (&'static str, String, Value, Vec<(&'static str, String)>);
+
+/// Every state-changing route the workbench added.
+fn new_routes(worker: &str) -> Vec<Route> {
     vec![
         (
             "POST",
