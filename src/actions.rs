@@ -1,7 +1,8 @@
 //! What the Accept / Reject / Refresh / Complete / Cancel buttons (and `taskhook accept`) do:
 //! find the TaskSid and WorkspaceSid a reservation belongs to in the recorded callbacks, call
 //! TaskRouter through [`crate::taskrouter::client`], record every call in the audit trail, and
-//! report TaskRouter's answer.
+//! report TaskRouter's answer. The workbench's calls live here too: a worker's activity, a new
+//! task, and the responder switch (recorded, though it calls nobody).
 //!
 //! An update that gets a 5xx or no answer may or may not have been applied, so it is never
 //! re-sent: the reservation is fetched instead and its real state is reported.
@@ -11,12 +12,17 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::store::RequestFilter;
 use crate::store::models::{NewAction, ReservationUpdate, now_micros};
 use crate::store::writer::Writer;
 use crate::store::{Store, StoreError};
-use crate::taskrouter::client::{Call, Client, ReservationJson, RestError, RestResponse};
-use crate::taskrouter::sid::{ActivitySid, ReservationSid, TaskSid, WorkspaceSid};
-use crate::taskrouter::status::{ActionKind, ReservationStatus};
+use crate::taskrouter::client::{
+    ActivityJson, Call, Client, ListOf, ReservationJson, RestError, RestResponse, WorkflowJson,
+};
+use crate::taskrouter::sid::{
+    ActivitySid, ReservationSid, TaskSid, WorkerSid, WorkflowSid, WorkspaceSid,
+};
+use crate::taskrouter::status::{ActionKind, Kind, ReservationStatus};
 use crate::wire::ErrorBody;
 
 /// Everything an action needs.
@@ -54,6 +60,102 @@ pub enum ActionError {
     Store(#[from] StoreError),
     #[error("could not record the action: {0}")]
     Audit(String),
+    /// The input is wrong; nothing was sent.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// TaskRouter's limit on a task's `Attributes` (reference §3.2).
+pub const MAX_ATTRIBUTES: usize = 4096;
+
+/// Body of `POST /api/tasks`: what the quickstart's `/create-task` sends, and a little more.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct NewTaskInput {
+    /// A JSON object, or a string holding one.
+    pub attributes: Value,
+    #[serde(default, deserialize_with = "crate::taskrouter::sid::empty_as_none")]
+    pub workflow_sid: Option<WorkflowSid>,
+    #[serde(default)]
+    pub priority: Option<i64>,
+    #[serde(default)]
+    pub timeout: Option<i64>,
+    #[serde(default)]
+    pub task_channel: Option<String>,
+    #[serde(default, deserialize_with = "crate::taskrouter::sid::empty_as_none")]
+    pub workspace_sid: Option<WorkspaceSid>,
+}
+
+impl NewTaskInput {
+    /// Checks the input against TaskRouter's rules and builds the form parameters (without
+    /// `WorkflowSid`), so a mistake gets a clear answer before any call.
+    pub fn params(&self) -> Result<Vec<(String, String)>, ActionError> {
+        let invalid = |m: &str| ActionError::Invalid(m.to_owned());
+        let text = match &self.attributes {
+            Value::Object(_) => self.attributes.to_string(),
+            Value::String(s) => match serde_json::from_str::<Value>(s) {
+                Ok(Value::Object(_)) => s.trim().to_owned(),
+                Ok(_) => {
+                    return Err(invalid(
+                        "attributes must be a JSON object, such as {\"selected_language\":\"es\"}",
+                    ));
+                }
+                Err(e) => {
+                    return Err(ActionError::Invalid(format!(
+                        "attributes are not JSON: {e}"
+                    )));
+                }
+            },
+            Value::Null => {
+                return Err(invalid(
+                    "attributes are required: a JSON object, such as {\"selected_language\":\"es\"}",
+                ));
+            }
+            _ => {
+                return Err(invalid(
+                    "attributes must be a JSON object, such as {\"selected_language\":\"es\"}",
+                ));
+            }
+        };
+        let length = text.chars().count();
+        if length > MAX_ATTRIBUTES {
+            return Err(ActionError::Invalid(format!(
+                "attributes are {length} characters; TaskRouter takes at most {MAX_ATTRIBUTES}"
+            )));
+        }
+        let mut params = vec![("Attributes".to_owned(), text)];
+        if let Some(priority) = self.priority {
+            if !(0..=i64::from(i32::MAX)).contains(&priority) {
+                return Err(invalid("priority is a whole number from 0 to 2147483647"));
+            }
+            params.push(("Priority".to_owned(), priority.to_string()));
+        }
+        if let Some(timeout) = self.timeout {
+            if !(1..=31_536_000).contains(&timeout) {
+                return Err(invalid(
+                    "timeout is in seconds, from 1 to 31536000 (365 days)",
+                ));
+            }
+            params.push(("Timeout".to_owned(), timeout.to_string()));
+        }
+        if let Some(channel) = self
+            .task_channel
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
+            if channel.len() > 64
+                || !channel
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(invalid(
+                    "task_channel is a TaskChannel's unique name (default, voice, chat, …) or its TC SID",
+                ));
+            }
+            params.push(("TaskChannel".to_owned(), channel.to_owned()));
+        }
+        Ok(params)
+    }
 }
 
 /// The result of an action that reached TaskRouter (or tried to).
@@ -69,12 +171,30 @@ pub struct Outcome {
     pub summary: String,
     pub reservation_status: Option<ReservationStatus>,
     pub worker_name: Option<String>,
+    /// The task's `assignment_status`, when the call told it.
+    pub task_status: Option<String>,
+    /// It worked, but not the way the click meant (e.g. auto-accepted before it).
+    pub warning: Option<String>,
+}
+
+fn ok_outcome(action: ActionKind, body: Value) -> Outcome {
+    Outcome {
+        action,
+        ok: true,
+        taskrouter: Some(body),
+        error: None,
+        summary: "done".to_owned(),
+        reservation_status: None,
+        worker_name: None,
+        task_status: None,
+        warning: None,
+    }
 }
 
 /// Where a call goes: a task, and a reservation of it for reservation actions.
 struct Target {
     workspace: WorkspaceSid,
-    task: TaskSid,
+    task: Option<TaskSid>,
     reservation: Option<ReservationSid>,
 }
 
@@ -107,7 +227,7 @@ impl Actions {
             .await?;
         Ok(Target {
             workspace,
-            task,
+            task: Some(task),
             reservation: Some(reservation.clone()),
         })
     }
@@ -146,6 +266,25 @@ impl Actions {
     ) -> Result<Outcome, ActionError> {
         let target = self.locate(reservation, input).await?;
         match action {
+            ActionKind::Accept if self.auto_accepted(reservation).await? => {
+                // The responder answered the assignment callback with an accept instruction:
+                // TaskRouter would answer 20001, so read its state and say what happened.
+                let (result, _) = self
+                    .call(ActionKind::Refresh, &target, &fetch_call(&target))
+                    .await?;
+                let mut outcome = reservation_outcome(action, result, None);
+                if outcome.reservation_status == Some(ReservationStatus::Accepted) {
+                    outcome.warning = Some(
+                        "already accepted: the responder answered the assignment callback with {\"instruction\":\"accept\"}".into(),
+                    );
+                    outcome.summary =
+                        format!("{} (auto-accepted by the responder)", outcome.summary);
+                    return Ok(outcome);
+                }
+                let params = vec![("ReservationStatus".to_owned(), "accepted".to_owned())];
+                self.update_reservation(action, &target, params, ReservationStatus::Accepted)
+                    .await
+            }
             ActionKind::Accept => {
                 let params = vec![("ReservationStatus".to_owned(), "accepted".to_owned())];
                 self.update_reservation(action, &target, params, ReservationStatus::Accepted)
@@ -163,10 +302,42 @@ impl Actions {
                 let (result, _) = self.call(action, &target, &fetch_call(&target)).await?;
                 Ok(reservation_outcome(action, result, None))
             }
-            ActionKind::Complete | ActionKind::Cancel => Err(ActionError::Lookup(format!(
-                "{action} is an action on a task, not a reservation"
+            _ => Err(ActionError::Lookup(format!(
+                "{action} is not an action on a reservation"
             ))),
         }
+    }
+
+    /// True when the assignment callback for `reservation` was answered with an accept
+    /// instruction (the responder accepted it, not a click).
+    async fn auto_accepted(&self, reservation: &ReservationSid) -> Result<bool, ActionError> {
+        let filter = RequestFilter {
+            limit: 5,
+            kind: Some(Kind::Assignment),
+            reservation_sid: Some(reservation.clone()),
+            ..RequestFilter::default()
+        };
+        let requests = self
+            .store
+            .read(move |r| {
+                let ids: Vec<i64> = r.list_requests(&filter)?.iter().map(|s| s.id).collect();
+                ids.into_iter()
+                    .map(|id| r.get_request(id))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        Ok(requests.into_iter().flatten().any(|request| {
+            request.summary.replay_of.is_none()
+                && serde_json::from_slice::<Value>(&request.response.body)
+                    .ok()
+                    .and_then(|v| {
+                        v.get("instruction")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    })
+                    .as_deref()
+                    == Some("accept")
+        }))
     }
 
     /// Accept: `ReservationStatus=accepted`, the quickstart's curl.
@@ -196,11 +367,10 @@ impl Actions {
         params: Vec<(String, String)>,
         wanted: ReservationStatus,
     ) -> Result<Outcome, ActionError> {
-        let Some(reservation) = &target.reservation else {
+        let (Some(reservation), Some(task)) = (&target.reservation, &target.task) else {
             return Err(ActionError::Lookup("no ReservationSid".into()));
         };
-        let call =
-            Client::update_reservation_call(&target.workspace, &target.task, reservation, params);
+        let call = Client::update_reservation_call(&target.workspace, task, reservation, params);
         let (result, _) = self.call(action, target, &call).await?;
         match result {
             Err(err) if err.outcome_unknown() => {
@@ -258,7 +428,7 @@ impl Actions {
         let call = Client::update_task_call(&workspace, task, params);
         let target = Target {
             workspace,
-            task: task.clone(),
+            task: Some(task.clone()),
             reservation: None,
         };
         let (result, _) = self.call(action, &target, &call).await?;
@@ -278,10 +448,232 @@ impl Actions {
                     error: None,
                     reservation_status: None,
                     worker_name: None,
+                    task_status: Some(assignment),
+                    warning: None,
                 }
+            }
+            Err(err) if err.status() == Some(400) => {
+                // "not in expected state": read the task, so the page shows where it is.
+                let mut outcome = failed(action, &err);
+                if let (Ok(response), _) = self
+                    .call(ActionKind::Refresh, &target, &fetch_call(&target))
+                    .await?
+                    && let Some(now) = response
+                        .body
+                        .get("assignment_status")
+                        .and_then(Value::as_str)
+                {
+                    outcome.summary = format!("{}; the task is {now}", outcome.summary);
+                    outcome.task_status = Some(now.to_owned());
+                }
+                outcome
             }
             Err(err) => failed(action, &err),
         })
+    }
+
+    /// The Workspace to work in: `--workspace` / TWILIO_WORKSPACE_SID, else the one the newest
+    /// recorded callback names.
+    pub async fn workspace(
+        &self,
+        given: Option<WorkspaceSid>,
+    ) -> Result<WorkspaceSid, ActionError> {
+        if let Some(ws) = given.or_else(|| self.default_workspace.clone()) {
+            return Ok(ws);
+        }
+        let filter = RequestFilter {
+            limit: 50,
+            ..RequestFilter::default()
+        };
+        self.store
+            .read(move |r| r.list_requests(&filter))
+            .await?
+            .into_iter()
+            .find_map(|r| r.workspace_sid)
+            .ok_or_else(|| {
+                ActionError::Lookup(
+                    "no WorkspaceSid known: no callback recorded yet; pass --workspace or set TWILIO_WORKSPACE_SID".into(),
+                )
+            })
+    }
+
+    /// The WorkflowSid of the newest recorded assignment callback (they carry `WorkflowSid`).
+    pub async fn recorded_workflow(&self) -> Result<Option<WorkflowSid>, ActionError> {
+        let filter = RequestFilter {
+            limit: 1,
+            kind: Some(Kind::Assignment),
+            ..RequestFilter::default()
+        };
+        let latest = self
+            .store
+            .read(move |r| {
+                let Some(first) = r.list_requests(&filter)?.into_iter().next() else {
+                    return Ok(None);
+                };
+                r.get_request(first.id)
+            })
+            .await?;
+        Ok(latest.and_then(|request| {
+            form_urlencoded::parse(&request.body)
+                .find(|(k, _)| k == "WorkflowSid")
+                .and_then(|(_, v)| v.parse().ok())
+        }))
+    }
+
+    /// The workflow a new task goes to: the given one, else the one callbacks came from, else
+    /// the Workspace's only one.
+    pub async fn default_workflow(
+        &self,
+        workspace: &WorkspaceSid,
+        workflows: &[WorkflowJson],
+    ) -> Result<WorkflowSid, ActionError> {
+        if let Some(recorded) = self.recorded_workflow().await? {
+            return Ok(recorded);
+        }
+        match workflows {
+            [only] => Ok(only.sid.clone()),
+            [] => Err(ActionError::Lookup(format!("{workspace} has no Workflow"))),
+            _ => Err(ActionError::Invalid(format!(
+                "{workspace} has {} Workflows and no assignment callback says which one is used: choose workflow_sid",
+                workflows.len()
+            ))),
+        }
+    }
+
+    /// Moves `worker` to `activity` (a name such as `Idle`, or a WA SID).
+    pub async fn set_activity(
+        &self,
+        workspace: Option<WorkspaceSid>,
+        worker: &WorkerSid,
+        activity: &str,
+    ) -> Result<Outcome, ActionError> {
+        let workspace = self.workspace(workspace).await?;
+        let activity = activity.trim();
+        let sid: ActivitySid = match activity.parse() {
+            Ok(sid) => sid,
+            Err(_) => {
+                if activity.is_empty() {
+                    return Err(ActionError::Invalid(
+                        "activity is an Activity's name (Idle, Offline, …) or its WA SID".into(),
+                    ));
+                }
+                let known: Vec<ActivityJson> =
+                    self.client.list(&workspace, ListOf::Activities).await?;
+                known
+                    .iter()
+                    .find(|a| a.friendly_name.eq_ignore_ascii_case(activity))
+                    .map(|a| a.sid.clone())
+                    .ok_or_else(|| {
+                        ActionError::Invalid(format!(
+                            "no activity named {activity:?}; this workspace has {}",
+                            known
+                                .iter()
+                                .map(|a| a.friendly_name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                    })?
+            }
+        };
+        let call = Client::update_worker_call(
+            &workspace,
+            worker,
+            vec![("ActivitySid".to_owned(), sid.to_string())],
+        );
+        let target = Target {
+            workspace,
+            task: None,
+            reservation: None,
+        };
+        let (result, _) = self.call(ActionKind::SetActivity, &target, &call).await?;
+        Ok(match result {
+            Ok(response) => {
+                let name = response
+                    .body
+                    .get("friendly_name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("worker");
+                let now = response
+                    .body
+                    .get("activity_name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?");
+                Outcome {
+                    summary: format!("{name} · {now}"),
+                    worker_name: Some(name.to_owned()),
+                    ..ok_outcome(ActionKind::SetActivity, response.body)
+                }
+            }
+            Err(err) => failed(ActionKind::SetActivity, &err),
+        })
+    }
+
+    /// Creates a task (the quickstart's `/create-task`).
+    pub async fn create_task(&self, input: &NewTaskInput) -> Result<Outcome, ActionError> {
+        let mut params = input.params()?;
+        let workspace = self.workspace(input.workspace_sid.clone()).await?;
+        let workflow = match &input.workflow_sid {
+            Some(sid) => sid.clone(),
+            None => {
+                let workflows: Vec<WorkflowJson> = match self.recorded_workflow().await? {
+                    Some(_) => Vec::new(),
+                    None => self.client.list(&workspace, ListOf::Workflows).await?,
+                };
+                self.default_workflow(&workspace, &workflows).await?
+            }
+        };
+        params.insert(1, ("WorkflowSid".to_owned(), workflow.to_string()));
+        let call = Client::create_task_call(&workspace, params);
+        let target = Target {
+            workspace,
+            task: None,
+            reservation: None,
+        };
+        let (result, _) = self.call(ActionKind::CreateTask, &target, &call).await?;
+        Ok(match result {
+            Ok(response) => {
+                let sid = response
+                    .body
+                    .get("sid")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?");
+                let status = response
+                    .body
+                    .get("assignment_status")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?");
+                Outcome {
+                    summary: format!("task {sid} · {status}"),
+                    task_status: Some(status.to_owned()),
+                    ..ok_outcome(ActionKind::CreateTask, response.body)
+                }
+            }
+            Err(err) => failed(ActionKind::CreateTask, &err),
+        })
+    }
+
+    /// Records a responder switch in the audit trail (no REST call is made).
+    pub async fn record_responder(&self, from: &Value, to: &Value) -> Result<(), ActionError> {
+        let record = NewAction {
+            at_us: now_micros(),
+            action: ActionKind::Responder,
+            method: "PUT",
+            url: "/api/responder".to_owned(),
+            params: serde_json::json!({ "from": from, "assignment": to }).to_string(),
+            workspace_sid: None,
+            task_sid: None,
+            reservation_sid: None,
+            response_status: Some(200),
+            response_body: Some(serde_json::json!({ "assignment": to }).to_string()),
+            error: None,
+            duration_us: 0,
+            reservation_update: None,
+        };
+        self.writer
+            .record_action(record)
+            .await
+            .map(|_| ())
+            .map_err(|e| ActionError::Audit(e.message))
     }
 
     /// Sends one call and records it in the audit trail, whatever happened.
@@ -327,7 +719,7 @@ impl Actions {
             url: self.client.url(call),
             params: call.form_body(),
             workspace_sid: Some(target.workspace.clone()),
-            task_sid: Some(target.task.clone()),
+            task_sid: target.task.clone(),
             reservation_sid: target.reservation.clone(),
             response_status,
             response_body,
@@ -346,13 +738,12 @@ impl Actions {
 
 /// `GET` the reservation of `target` (the task itself when it names no reservation).
 fn fetch_call(target: &Target) -> Call {
-    let path = match &target.reservation {
-        Some(reservation) => crate::taskrouter::client::reservation_path(
-            &target.workspace,
-            &target.task,
-            reservation,
-        ),
-        None => crate::taskrouter::client::task_path(&target.workspace, &target.task),
+    let path = match (&target.reservation, &target.task) {
+        (Some(reservation), Some(task)) => {
+            crate::taskrouter::client::reservation_path(&target.workspace, task, reservation)
+        }
+        (_, Some(task)) => crate::taskrouter::client::task_path(&target.workspace, task),
+        (_, None) => crate::taskrouter::client::workspace_path(&target.workspace),
     };
     Call {
         method: reqwest::Method::GET,
@@ -373,6 +764,8 @@ fn failed(action: ActionKind, err: &RestError) -> Outcome {
         summary: err.to_string(),
         reservation_status: None,
         worker_name: None,
+        task_status: None,
+        warning: None,
     }
 }
 
@@ -403,6 +796,8 @@ fn reservation_outcome(
                 summary,
                 reservation_status: status,
                 worker_name: worker,
+                task_status: None,
+                warning: None,
             }
         }
         Err(err) => {

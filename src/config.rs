@@ -100,15 +100,14 @@ impl Config {
             db_path,
             store: StoreOptions::default(),
             capture: CaptureSettings {
-                responder: Responder {
-                    assignment: AssignmentReply::Hold,
-                },
+                responder: Responder::new(AssignmentReply::Hold),
                 max_body: defaults::MAX_BODY_BYTES,
                 body_read_timeout: Duration::from_secs(30),
                 signature_token: None,
                 public_url: None,
                 forward: None,
                 max_in_flight: defaults::MAX_IN_FLIGHT_BYTES,
+                replay_mark: crate::replay::ReplayMark::random(),
             },
             capture_limits: ConnectionLimits::default(),
             inspector: InspectorConfig {
@@ -150,11 +149,13 @@ impl Config {
             "--max-in-flight must be at least --max-body, or the largest body could never be stored"
         );
         config.capture.max_in_flight = args.max_in_flight;
-        config.capture.responder.assignment = match (&args.assignment_response, args.assignment) {
-            (Some(path), _) => AssignmentReply::from_file(path)?,
-            (None, AssignmentMode::Accept) => AssignmentReply::accept(),
-            (None, AssignmentMode::Hold) => AssignmentReply::Hold,
-        };
+        config.capture.responder.set_assignment(
+            match (&args.assignment_response, args.assignment) {
+                (Some(path), _) => AssignmentReply::from_file(path)?,
+                (None, AssignmentMode::Accept) => AssignmentReply::accept(),
+                (None, AssignmentMode::Hold) => AssignmentReply::Hold,
+            },
+        );
         anyhow::ensure!(
             args.max_connections > 0,
             "--max-connections must be at least 1"

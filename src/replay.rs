@@ -4,7 +4,9 @@
 //! signature only holds for the exact URL and parameters it was made over).
 //!
 //! A replay is recorded as a new request linked to the original (`replay_of`), with the target's
-//! answer. Replay is not an SSRF proxy: targets are loopback addresses, the forward target and
+//! answer. A replay to the capture listener carries [`REPLAY_HEADER`] with this run's
+//! [`ReplayMark`], so the capture listener records it as the replay (once, marked, changing no
+//! reservation or task state) rather than as a new callback. Replay is not an SSRF proxy: targets are loopback addresses, the forward target and
 //! hosts named with `--allow-replay-to`; http(s) only; redirects are not followed; response
 //! bodies are capped; header names and values are validated (no CR/LF); `Content-Length` and
 //! `Host` are recomputed.
@@ -59,6 +61,46 @@ pub enum ReplayError {
     Record(String),
 }
 
+/// Names the original on a replay sent to the capture listener: `X-Taskhook-Replay: ID MARK`.
+pub const REPLAY_HEADER: &str = "X-Taskhook-Replay";
+
+/// A per-run secret that proves a request on the capture listener is this taskhook's replay
+/// (anyone on the tunnel could send the header, but not the mark). `Debug` hides it.
+#[derive(Clone)]
+pub struct ReplayMark(std::sync::Arc<str>);
+
+impl std::fmt::Debug for ReplayMark {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReplayMark(…)")
+    }
+}
+
+impl ReplayMark {
+    pub fn random() -> Self {
+        Self(
+            crate::inspector::guard::InspectorToken::random()
+                .expose()
+                .into(),
+        )
+    }
+
+    /// The header a replay of request `id` carries.
+    pub fn header(&self, id: i64) -> Header {
+        Header::new(REPLAY_HEADER, format!("{id} {}", self.0).into_bytes())
+    }
+
+    /// The original's id when `headers` carry this run's mark.
+    pub fn replay_of(&self, headers: &[Header]) -> Option<i64> {
+        use subtle::ConstantTimeEq;
+        let value = wire::header(headers, REPLAY_HEADER)?;
+        let text = std::str::from_utf8(value).ok()?;
+        let (id, mark) = text.trim().split_once(' ')?;
+        bool::from(mark.as_bytes().ct_eq(self.0.as_bytes()))
+            .then(|| id.parse().ok())
+            .flatten()
+    }
+}
+
 /// Where replays may go and how they are signed.
 #[derive(Debug, Clone)]
 pub struct ReplayConfig {
@@ -70,6 +112,8 @@ pub struct ReplayConfig {
     pub allowed_hosts: Vec<String>,
     /// TWILIO_AUTH_TOKEN, for re-signing.
     pub token: Option<AuthToken>,
+    /// Shared with the capture listener, which records marked replays as replays.
+    pub mark: ReplayMark,
 }
 
 /// A request ready to send.
@@ -287,10 +331,35 @@ impl Replayer {
             .read(move |r| r.get_request(id))
             .await?
             .ok_or(ReplayError::NotFound(id))?;
-        let outgoing = self.config.build(&original, edits)?;
+        let mut outgoing = self.config.build(&original, edits)?;
+        let to_capture = outgoing
+            .url
+            .strip_prefix(&self.config.capture_base)
+            .is_some_and(|rest| rest.starts_with('/'));
+        // A replay of a replay names the request it re-sends, not the first one.
+        outgoing
+            .headers
+            .retain(|h| !h.name.eq_ignore_ascii_case(REPLAY_HEADER));
+        if to_capture {
+            outgoing.headers.push(self.config.mark.header(id));
+        }
         let received_at_us = now_micros();
         let started = Instant::now();
         let (response, error) = self.send(&outgoing).await;
+        if to_capture && error.is_none() {
+            // Acknowledged means stored: the capture listener's record of this replay is
+            // committed by now, so it is the one record (the newest replay of `id` since we sent).
+            let recorded = self
+                .store
+                .read(move |r| r.replays_of(id))
+                .await?
+                .into_iter()
+                .rev()
+                .find(|r| r.received_at_us >= received_at_us);
+            if let Some(summary) = recorded {
+                return Ok(summary);
+            }
+        }
         let record = self.record(
             id,
             &outgoing,

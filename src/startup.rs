@@ -131,6 +131,7 @@ impl App {
                 forward_base: config.capture.forward.as_ref().map(|f| f.base().to_owned()),
                 allowed_hosts: config.replay_allowed_hosts.clone(),
                 token: config.capture.signature_token.clone(),
+                mark: config.capture.replay_mark.clone(),
             },
             store.clone(),
             writer.clone(),
@@ -213,6 +214,10 @@ impl App {
             csrf: InspectorToken::random().expose().to_owned(),
             reservation_timeout_us: self.config.reservation_timeout.as_micros() as i64,
             replayer: self.replayer,
+            responder: self.config.capture.responder.clone(),
+            directory: inspector::workbench::Directory::new(
+                self.config.reservation_timeout.as_micros() as i64,
+            ),
         });
         let router = inspector::router(state, guard);
         let inspector = tokio::spawn(server::serve(

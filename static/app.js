@@ -162,15 +162,30 @@
     time.textContent = relative(r.received_at_us);
     $("a.req", row).setAttribute("href", "/requests/" + r.id);
     $(".method", row).textContent = visible(r.method);
-    $(".path", row).textContent = visible(r.path + (r.query ? "?" + r.query : ""));
+    // One line per row however long the path is (the server cuts its cells the same way).
+    const full = visible(r.path + (r.query ? "?" + r.query : ""));
+    $(".path", row).textContent = full.length > 160 ? full.slice(0, 160) + "…" : full;
+    if (full.length > 160) $(".path", row).setAttribute("title", full.slice(0, 1000));
+    const names = r.names || {};
+    if (names.description) $(".desc", row).textContent = names.description;
+    if (names.queue_name) $(".queue-name", row).textContent = names.queue_name;
     const kind = $(".kind", row);
     kind.classList.add(r.kind);
     kind.textContent = visible(r.event_type || r.kind);
     const status = $(".status", row);
     status.classList.add(statusClass(r.status));
     status.textContent = String(r.status);
+    const named = (cell, cls, text) => {
+      if (!text) return;
+      const span = document.createElement("span");
+      span.className = cls;
+      span.textContent = text;
+      cell.append(span, " ");
+    };
+    named($(".t-task", row), "task-label", names.task_label);
     sidCell($(".t-task", row), r.task_sid);
     sidCell($(".t-reservation", row), r.reservation_sid);
+    named($(".t-worker", row), "worker-name", names.worker_name);
     sidCell($(".t-worker", row), r.worker_sid);
     const sig = $(".sig", row);
     sig.classList.add(r.signature);
@@ -178,7 +193,8 @@
     if (r.replay_of) {
       const badge = document.createElement("span");
       badge.className = "badge replay";
-      badge.textContent = "replay";
+      badge.setAttribute("title", "Replay of #" + r.replay_of + ": it changes no reservation or task state");
+      badge.textContent = "replay of #" + r.replay_of;
       $(".c-req", row).append(" ", badge);
     }
     const decide = $(".c-decide", row);
@@ -193,17 +209,61 @@
     if (empty) empty.hidden = true;
   }
 
+  // Every page listens: reservation state, the tray and the workers follow what arrives. Only
+  // the newest page of the request list also prepends rows.
   function startLive() {
     const table = $("#requests");
     const status = $("#live-status");
-    if (!table || table.getAttribute("data-live") !== "on" || !window.EventSource) return;
+    if (!window.EventSource) return;
+    const rowsLive = table && table.getAttribute("data-live") === "on";
     const source = new EventSource("/live");
-    source.addEventListener("open", () => { status.textContent = "live"; status.className = "live-status on"; });
+    source.addEventListener("open", () => {
+      status.textContent = "live"; status.className = "live-status on";
+      refreshTray();
+      if (rowsLive) catchUp(table);
+    });
     source.addEventListener("error", () => { status.textContent = "reconnecting"; status.className = "live-status off"; });
     source.addEventListener("request", (e) => {
-      try { addRow(table, JSON.parse(e.data)); } catch (_) { /* a malformed event is skipped */ }
+      let r;
+      try { r = JSON.parse(e.data); } catch (_) { return; /* a malformed event is skipped */ }
+      if (rowsLive) addRow(table, r);
+      followState(r);
     });
-    source.addEventListener("reload", () => { $("#new-notice").hidden = false; });
+    source.addEventListener("reload", () => { const n = $("#new-notice"); if (n) n.hidden = false; refreshTray(); });
+  }
+
+  // Rows stored between the page's render and the stream's opening (or while reconnecting)
+  // would otherwise never show: fetch what is newer than the newest row shown.
+  async function catchUp(table) {
+    if (!window.fetch) return;
+    const newest = Math.max(0, ...$$("tbody tr[data-id]", table).map((r) => Number(r.getAttribute("data-id"))));
+    try {
+      const res = await fetch("/api/requests?limit=100", { credentials: "same-origin", headers: { "Accept": "application/json" } });
+      if (!res.ok) return;
+      const list = (await res.json()).requests || [];
+      list.filter((r) => r.id > newest).reverse().forEach((r) => { addRow(table, r); followState(r); });
+    } catch (_) { /* the stream still brings what comes next */ }
+  }
+
+  // What a recorded callback says about reservations and workers. Replays re-send old
+  // callbacks, so they never move anything.
+  const RESERVATION_EVENTS = {
+    "reservation.accepted": "accepted", "reservation.rejected": "rejected", "reservation.timeout": "timeout",
+    "reservation.canceled": "canceled", "reservation.rescinded": "rescinded", "reservation.completed": "completed",
+    "reservation.wrapup": "wrapping", "reservation.failed": "failed",
+  };
+  let workersTimer = null;
+  function followState(r) {
+    if (r.replay_of) return;
+    const status = RESERVATION_EVENTS[r.event_type || ""];
+    if (status && r.reservation_sid) {
+      $$(`.decide[data-reservation="${r.reservation_sid}"]`).forEach((box) => setStatus(box, status));
+    }
+    if (r.kind === "assignment" || status || /^(task|worker|reservation)\./.test(r.event_type || "")) refreshTray();
+    if (document.body.getAttribute("data-page") === "workers" && /^(worker|reservation)\./.test(r.event_type || "")) {
+      clearTimeout(workersTimer);
+      workersTimer = setTimeout(refreshWorkers, 150);
+    }
   }
 
   // ---- Accept / Reject / Refresh / Complete / Cancel ------------------------------------------
@@ -211,9 +271,11 @@
   // TaskRouter's answer in place.
   const meta = (name) => { const m = $(`meta[name="${name}"]`); return m ? m.getAttribute("content") : ""; };
 
-  function describe(json) {
+  function describe(json, action) {
     if (json.reservation_status) return (json.worker_name ? json.worker_name + " · " : "") + json.reservation_status;
+    if (action === "create task" && json.sid && json.assignment_status) return "task " + json.sid + " · " + json.assignment_status;
     if (json.assignment_status) return "task " + json.assignment_status;
+    if (json.sid && /^WK/.test(json.sid)) return json.friendly_name + " · " + json.activity_name;
     return "done";
   }
   function setStatus(box, status) {
@@ -240,7 +302,7 @@
     const form = e.target.closest("form.action-form");
     if (!form || !window.fetch) return;
     e.preventDefault();
-    const box = form.closest(".decide, .task-actions");
+    const box = form.closest(".decide, .task-actions") || form;
     const out = $("output.result", box);
     const payload = {};
     new FormData(form).forEach((value, key) => { if (key !== "csrf" && key !== "back" && value) payload[key] = value; });
@@ -266,9 +328,19 @@
     buttons.forEach((b) => { b.disabled = meta("has-credentials") !== "yes"; });
     out.textContent = "";
     if (ok) {
-      out.className = "result ok";
-      out.textContent = action + ": " + describe(json);
+      out.className = json.taskhook_warning ? "result warn" : "result ok";
+      out.textContent = action + ": " + describe(json, action);
+      if (json.taskhook_warning) out.append(" — " + json.taskhook_warning);
+      if (action === "create task" && json.sid) {
+        const link = document.createElement("a");
+        link.setAttribute("href", "/tasks/" + json.sid);
+        link.textContent = "open task";
+        out.append(" ", link);
+      }
       setStatus(box, json.reservation_status);
+      toast(action + ": " + describe(json, action));
+      if (json.sid && /^WK/.test(json.sid)) refreshWorkers();
+      refreshTray();
     } else {
       const error = json.error || {};
       out.className = "result err";
@@ -283,7 +355,25 @@
       }
       setStatus(box, json.reservation_status);
     }
+    if (box.classList.contains("task-actions")) fitTaskActions(box, (json.assignment_status) || taskStatusFrom(json));
   });
+  function taskStatusFrom(json) {
+    const m = /the task is (\w+)/.exec(json.summary || (json.error && json.error.message) || "");
+    return m ? m[1] : null;
+  }
+  // Complete for an assigned or wrapping task, Wrap up for an assigned one, Cancel for a
+  // pending or reserved one (the server renders the same choice).
+  function fitTaskActions(box, status) {
+    if (!status) return;
+    box.setAttribute("data-task-status", status);
+    $$("form.task-form", box).forEach((f) => {
+      const action = f.getAttribute("data-action-name");
+      const fits = action === "complete" ? (status === "assigned" || status === "wrapping")
+        : action === "cancel" ? (status === "pending" || status === "reserved")
+        : action === "wrapup" ? status === "assigned" : true;
+      f.hidden = !fits;
+    });
+  }
 
   // Countdown to the reservation timeout.
   function tick() {
@@ -295,6 +385,12 @@
       } else {
         el.textContent = "timer elapsed";
         el.classList.add("elapsed");
+        // TaskRouter has timed it out by now: Accept / Reject can only fail.
+        const box = el.closest(".decide, .tray-item");
+        if (box) $$("button[data-action='accept'], button[data-action='reject']", box).forEach((b) => {
+          b.disabled = true;
+          b.title = "The reservation timer ran out";
+        });
       }
     });
   }
@@ -302,13 +398,13 @@
   setInterval(tick, 1000);
 
   // Decision controls for assignment rows that arrive live (same markup as the server's).
-  function actionForm(reservation, task, workspace, action, label) {
+  function actionForm(reservation, task, workspace, action, label, back) {
     const form = document.createElement("form");
     form.method = "post";
     form.className = "action-form";
     form.setAttribute("action", "/reservations/" + reservation + "/" + action);
     form.setAttribute("data-api", "/api/reservations/" + reservation + "/" + action);
-    [["csrf", meta("csrf-token")], ["back", "/"], ["task_sid", task], ["workspace_sid", workspace]].forEach(([name, value]) => {
+    [["csrf", meta("csrf-token")], ["back", back || "/"], ["task_sid", task], ["workspace_sid", workspace]].forEach(([name, value]) => {
       const input = document.createElement("input");
       input.type = "hidden";
       input.name = name;
@@ -347,5 +443,165 @@
     cell.appendChild(box);
   };
 
+  // ---- "Needs you": pending reservations pinned under the top bar ----------------------------
+  let trayBusy = false, trayAgain = false, traySelected = null;
+  async function refreshTray() {
+    const tray = $("#tray");
+    if (!tray || !window.fetch) return;
+    if (trayBusy) { trayAgain = true; return; }
+    trayBusy = true;
+    try {
+      const res = await fetch("/api/tray", { credentials: "same-origin", headers: { "Accept": "application/json" } });
+      if (res.ok) renderTray(await res.json());
+    } catch (_) { /* the next event retries */ }
+    trayBusy = false;
+    if (trayAgain) { trayAgain = false; refreshTray(); }
+  }
+  function renderTray(data) {
+    const tray = $("#tray");
+    const list = $("#tray-items");
+    const items = data.pending || [];
+    const name = $("#responder-name");
+    if (name && data.responder !== undefined) name.textContent = typeof data.responder === "string" ? data.responder : (data.responder.instruction || "instruction");
+    if (data.timeout && data.timeout.us) {
+      const m = $('meta[name="reservation-timeout-us"]');
+      if (m) m.setAttribute("content", String(data.timeout.us));
+    }
+    list.replaceChildren();
+    items.forEach((item) => {
+      const li = document.createElement("li");
+      li.className = "tray-item";
+      li.setAttribute("data-reservation", item.reservation_sid);
+      li.setAttribute("tabindex", "0");
+      const who = document.createElement("strong");
+      who.className = "tray-worker";
+      who.textContent = visible(item.worker_name || (item.worker_sid ? shortSid(item.worker_sid) : "a worker"));
+      const what = document.createElement("a");
+      what.className = "tray-task";
+      what.setAttribute("href", item.task_sid ? "/tasks/" + item.task_sid : "/requests/" + item.request_id);
+      what.textContent = visible(item.task_label || (item.task_sid ? shortSid(item.task_sid) : "task"));
+      const queue = document.createElement("span");
+      queue.className = "tray-queue muted";
+      queue.textContent = item.queue_name ? "in " + visible(item.queue_name) : "";
+      li.append(who, " · ", what, " ", queue, " ");
+      const decide = document.createElement("div");
+      decide.className = "decide";
+      decide.setAttribute("data-reservation", item.reservation_sid);
+      decide.setAttribute("data-status", "pending");
+      decide.append(
+        actionForm(item.reservation_sid, item.task_sid, item.workspace_sid, "accept", "Accept", location.pathname),
+        actionForm(item.reservation_sid, item.task_sid, item.workspace_sid, "reject", "Reject", location.pathname));
+      if (item.deadline_us) {
+        const countdown = document.createElement("span");
+        countdown.className = "countdown";
+        countdown.setAttribute("data-deadline-us", String(item.deadline_us));
+        countdown.setAttribute("title", "Time left: " + ((data.timeout && data.timeout.source) || ""));
+        decide.appendChild(countdown);
+      }
+      const out = document.createElement("output");
+      out.className = "result";
+      decide.appendChild(out);
+      li.appendChild(decide);
+      if (item.warning) {
+        const warn = document.createElement("span");
+        warn.className = "warn-text tray-warning";
+        warn.textContent = item.warning;
+        li.appendChild(warn);
+      }
+      li.addEventListener("click", () => selectTray(item.reservation_sid));
+      li.addEventListener("focus", () => selectTray(item.reservation_sid));
+      list.appendChild(li);
+    });
+    tray.hidden = items.length === 0;
+    if (!items.some((i) => i.reservation_sid === traySelected)) traySelected = items.length ? items[0].reservation_sid : null;
+    selectTray(traySelected);
+    tick();
+  }
+  function selectTray(sid) {
+    traySelected = sid;
+    $$(".tray-item").forEach((li) => {
+      const on = li.getAttribute("data-reservation") === sid;
+      li.classList.toggle("selected", on);
+      li.setAttribute("aria-current", on ? "true" : "false");
+    });
+  }
+  // a / r accept or reject the selected reservation in the tray.
+  document.addEventListener("keydown", (e) => {
+    if (e.target.closest("input, select, textarea") || e.metaKey || e.ctrlKey || e.altKey) return;
+    if (e.key !== "a" && e.key !== "r") return;
+    const li = traySelected && $(`.tray-item[data-reservation="${traySelected}"]`);
+    if (!li) return;
+    const button = $(`button[data-action="${e.key === "a" ? "accept" : "reject"}"]`, li);
+    if (button && !button.disabled) { e.preventDefault(); button.click(); }
+  });
+
+  // ---- workers, kept current --------------------------------------------------------------
+  async function refreshWorkers() {
+    const table = $("#workers");
+    if (!table || !window.fetch) return;
+    let data;
+    try {
+      const res = await fetch("/api/workers", { credentials: "same-origin", headers: { "Accept": "application/json" } });
+      if (!res.ok) return;
+      data = await res.json();
+    } catch (_) { return; }
+    (data.workers || []).forEach((w) => {
+      const row = $(`tr[data-worker="${w.worker_sid}"]`, table);
+      if (!row) return;
+      $(".activity", row).textContent = visible(w.activity_name || "?");
+      const avail = $(".available", row);
+      avail.replaceChildren();
+      const badge = document.createElement("span");
+      badge.className = w.available ? "badge ok-badge" : "badge";
+      badge.textContent = w.available ? "available" : "not available";
+      avail.appendChild(badge);
+      const select = $("select[name=activity]", row);
+      if (select && w.activity_sid && document.activeElement !== select) select.value = w.activity_sid;
+      if (!w.timed_out) $$(`.timed-out[data-worker="${w.worker_sid}"]`).forEach((b) => b.remove());
+    });
+  }
+
+  // ---- the responder switch -----------------------------------------------------------------
+  document.addEventListener("submit", async (e) => {
+    const form = e.target.closest("form.responder-form");
+    if (!form || !window.fetch) return;
+    e.preventDefault();
+    const out = $("output.result", form);
+    const data = new FormData(form);
+    const mode = data.get("mode") || "hold";
+    let assignment = mode;
+    if (mode === "instruction") {
+      try { assignment = JSON.parse(data.get("instruction") || ""); } catch (err) {
+        out.className = "result err";
+        out.textContent = "the instruction is not JSON: " + err.message;
+        return;
+      }
+    }
+    out.className = "result busy";
+    out.textContent = "switching…";
+    let json = {}, ok = false;
+    try {
+      const res = await fetch(form.getAttribute("data-api"), {
+        method: "PUT", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ assignment }), credentials: "same-origin",
+      });
+      ok = res.ok;
+      json = await res.json().catch(() => ({ error: { message: "HTTP " + res.status } }));
+    } catch (err) { json = { error: { message: "taskhook did not answer: " + err } }; }
+    if (ok) {
+      const now = typeof json.assignment === "string" ? json.assignment : JSON.stringify(json.assignment);
+      out.className = json.warning ? "result warn" : "result ok";
+      out.textContent = "assignment callbacks now get: " + now;
+      if (json.warning) out.append(" — " + json.warning);
+      const name = $("#responder-name");
+      if (name) name.textContent = typeof json.assignment === "string" ? json.assignment : json.assignment.instruction;
+    } else {
+      out.className = "result err";
+      out.textContent = "switch: " + ((json.error && json.error.message) || "failed");
+    }
+  });
+
+  $$(".task-actions[data-task-status]").forEach((box) => fitTaskActions(box, box.getAttribute("data-task-status")));
+  refreshTray();
   startLive();
 })();

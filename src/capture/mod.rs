@@ -55,6 +55,8 @@ pub struct CaptureSettings {
     /// `--max-in-flight`: most body bytes all connections together hold before they are
     /// stored (see [`budget`]).
     pub max_in_flight: usize,
+    /// Recognises this run's replays (recorded with `replay_of`, changing no state).
+    pub replay_mark: crate::replay::ReplayMark,
 }
 
 /// The capture service shared by all connections of the capture listener.
@@ -201,6 +203,7 @@ impl Capture {
             .or(forward_error);
         let check = self.check_signature(&parts.method, &target, &headers, content_type, &read);
         let close = read.failure.is_some();
+        let replay_of = self.settings.replay_mark.replay_of(&headers);
         let request = NewRequest {
             received_at_us,
             remote_addr: remote.to_string(),
@@ -217,7 +220,7 @@ impl Capture {
             derived,
             signature: check.verdict,
             signature_reason: check.reason,
-            replay_of: None,
+            replay_of,
             error,
             search_text,
         };

@@ -18,6 +18,9 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         forward_base: None,
         allowed_hosts: args.allow_replay_to.clone(),
         token: crate::env::auth_token(),
+        // A running `serve` has its own mark, so it records these as new requests; this
+        // process records each replay itself.
+        mark: crate::replay::ReplayMark::random(),
     };
     let replayer = Replayer::new(config, store.clone(), writer)?;
     let ids: Vec<i64> = match (&args.task, args.id) {

@@ -69,7 +69,15 @@ async fn run_task(
 fn json_answer(result: Result<Outcome, Failure>) -> Result<Response, Failure> {
     let outcome = result?;
     if outcome.ok {
-        Ok(Json(outcome.taskrouter.unwrap_or_else(|| json!({}))).into_response())
+        let mut body = outcome.taskrouter.unwrap_or_else(|| json!({}));
+        // TaskRouter's JSON as it came, plus why the click did not do what it meant.
+        if let (Some(warning), Some(map)) = (outcome.warning, body.as_object_mut()) {
+            map.insert(
+                "taskhook_warning".into(),
+                serde_json::Value::String(warning),
+            );
+        }
+        Ok(Json(body).into_response())
     } else {
         Err(Failure::from_outcome(outcome))
     }

@@ -137,7 +137,9 @@ impl From<ActionError> for Failure {
                 taskrouter: None,
                 reservation_status: None,
             })),
-            ActionError::Lookup(message) => Failure::BadRequest(message),
+            ActionError::Lookup(message) | ActionError::Invalid(message) => {
+                Failure::BadRequest(message)
+            }
             ActionError::Store(store) => Failure::Store(store),
             ActionError::Audit(_) => Failure::Unavailable(err.to_string()),
         }

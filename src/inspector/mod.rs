@@ -14,6 +14,7 @@ pub mod replay;
 pub mod timeline;
 pub mod view;
 pub mod view_models;
+pub mod workbench;
 
 use std::sync::Arc;
 
@@ -43,11 +44,16 @@ pub struct InspectorState {
     pub reservation_timeout_us: i64,
     /// Sends and records replays.
     pub replayer: crate::replay::Replayer,
+    /// What assignment callbacks are answered with; shared with the capture listener.
+    pub responder: crate::capture::responder::Responder,
+    /// Names and the Workflow's reservation timeout, read from TaskRouter and cached.
+    pub directory: workbench::Directory,
 }
 
 /// Builds the router with every route behind the guard. Page and form routes answer errors
 /// as HTML ([`error::html_errors`]); `/api/…` routes as JSON in the one error shape.
 pub fn router(state: Arc<InspectorState>, guard: Arc<GuardConfig>) -> Router {
+    workbench::follow_events(Arc::downgrade(&state), &state.store);
     let pages = Router::new()
         .route("/", get(pages::list))
         .route("/requests/{id}", get(pages::detail))
@@ -60,6 +66,10 @@ pub fn router(state: Arc<InspectorState>, guard: Arc<GuardConfig>) -> Router {
         .route("/tasks/{sid}/{action}", post(actions::task_form))
         .route("/requests/{id}/replay", post(replay::replay_form))
         .route("/requests/clear", post(clear::clear_form))
+        .route("/workers", get(workbench::page))
+        .route("/workers/{sid}/activity", post(workbench::activity_form))
+        .route("/tasks", post(workbench::create_task_form))
+        .route("/responder", post(workbench::responder_form))
         .fallback(|| async { Failure::NotFound("no such page".into()) })
         .layer(axum::middleware::map_response(error::html_errors));
     let api = Router::new()
@@ -74,6 +84,17 @@ pub fn router(state: Arc<InspectorState>, guard: Arc<GuardConfig>) -> Router {
         )
         .route("/api/tasks/{sid}/{action}", post(actions::task_json))
         .route("/api/requests/clear", post(clear::clear_json))
+        .route("/api/workers", get(workbench::workers_json))
+        .route(
+            "/api/workers/{sid}/activity",
+            post(workbench::activity_json),
+        )
+        .route("/api/tasks", post(workbench::create_task_json))
+        .route(
+            "/api/responder",
+            get(workbench::responder_get).put(workbench::responder_put),
+        )
+        .route("/api/tray", get(workbench::tray_json))
         .route("/api/stats", get(api::stats))
         .route("/api/requests/{id}/replay", post(replay::replay_json))
         .route("/api/export", get(api::export))

@@ -35,13 +35,18 @@ async fn decisions(
         .read(move |r| Ok((r.reservations_by_sid(&sids)?, r.latest_actions(&sids)?)))
         .await?;
     let now = now_micros();
+    // Pending ones need the real timeout for their countdown: the Workflow's, when it can be read.
+    if reservations.iter().any(|r| r.status.is_pending()) {
+        state.directory.snapshot(state, false).await;
+    }
+    let timeout_us = state.directory.timeout().us;
     Ok(reservations
         .iter()
         .map(|r| {
             let action = latest
                 .iter()
                 .find(|a| a.reservation_sid.as_ref() == Some(&r.reservation_sid));
-            decision_view(r, action, state.reservation_timeout_us, back, now)
+            decision_view(r, action, timeout_us, back, now)
         })
         .collect())
 }
@@ -77,8 +82,34 @@ async fn with_decisions(
     Ok(())
 }
 
+/// Fills in the TaskRouter names of `rows` from the first bytes of their bodies.
+pub(crate) async fn with_names(
+    state: &InspectorState,
+    rows: &mut [RowView],
+) -> Result<(), Failure> {
+    let ids: Vec<i64> = rows
+        .iter()
+        .filter(|r| r.kind != Kind::Other)
+        .map(|r| r.id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let bodies = state
+        .store
+        .read(move |r| r.body_prefixes(&ids, super::view_models::NAMES_PREFIX))
+        .await?;
+    let snapshot = state.directory.snapshot(state, false).await;
+    for (id, body) in bodies {
+        if let Some(row) = rows.iter_mut().find(|r| r.id == id) {
+            row.names = super::view_models::names(&body, &snapshot);
+        }
+    }
+    Ok(())
+}
+
 /// Renders a page; a template error becomes a logged 500, never a panic.
-fn render(page: &impl Template) -> Response {
+pub(crate) fn render(page: &impl Template) -> Response {
     match page.render() {
         Ok(html) => Html(html).into_response(),
         Err(err) => {
@@ -127,6 +158,7 @@ pub async fn list(
         .flatten();
     let mut views: Vec<RowView> = rows.iter().map(|s| row_view(s, now)).collect();
     with_decisions(&state, &mut views, "/").await?;
+    with_names(&state, &mut views).await?;
     let page = ListPage {
         ctx: Ctx::new(&state, "requests"),
         live: query.before.is_none(),
@@ -275,6 +307,53 @@ struct TaskPage {
     actions: Vec<ActionView>,
     /// For the Complete / Cancel forms.
     workspace: String,
+    /// The task's assignment status as the recorded callbacks tell it.
+    task_status: Option<String>,
+}
+
+impl TaskPage {
+    /// Which task actions fit the status: Complete and Wrap up for an assigned task, Cancel for
+    /// a pending or reserved one; all of them when the status is not known.
+    fn fits(&self, action: &&str) -> bool {
+        match (self.task_status.as_deref(), *action) {
+            (None, _) => true,
+            (Some(s), "complete" | "wrapup") => {
+                s == "assigned" || (s == "wrapping" && *action == "complete")
+            }
+            (Some(s), "cancel") => s == "pending" || s == "reserved",
+            _ => true,
+        }
+    }
+}
+
+/// A task's assignment status from its callbacks (replays never count).
+fn task_status(history: &crate::store::TaskHistory) -> Option<String> {
+    let mut status = None;
+    for s in history.requests.iter().filter(|s| s.replay_of.is_none()) {
+        let next = if s.kind == Kind::Assignment {
+            Some("reserved")
+        } else {
+            match s.event_type.as_deref() {
+                Some("task.created") => Some("pending"),
+                Some("reservation.created") => Some("reserved"),
+                Some("reservation.accepted") => Some("assigned"),
+                Some(
+                    "reservation.rejected"
+                    | "reservation.timeout"
+                    | "reservation.rescinded"
+                    | "reservation.canceled",
+                ) if status != Some("assigned") => Some("pending"),
+                Some("task.wrapup") => Some("wrapping"),
+                Some("task.completed") => Some("completed"),
+                Some("task.canceled") => Some("canceled"),
+                _ => None,
+            }
+        };
+        if let Some(n) = next {
+            status = Some(n);
+        }
+    }
+    status.map(str::to_owned)
 }
 
 pub async fn task(
@@ -309,6 +388,7 @@ pub async fn task(
         .find_map(|r| r.workspace_sid.as_ref().map(ToString::to_string))
         .unwrap_or_default();
     let page = TaskPage {
+        task_status: task_status(&history),
         workspace,
         actions: history
             .actions
@@ -319,7 +399,12 @@ pub async fn task(
         task: SidView::new(&task_sid),
         steps: timeline::steps(&history),
         timeline_width: TIMELINE_WIDTH,
-        rows: history.requests.iter().map(|s| row_view(s, now)).collect(),
+        rows: {
+            let mut rows: Vec<RowView> =
+                history.requests.iter().map(|s| row_view(s, now)).collect();
+            with_names(&state, &mut rows).await?;
+            rows
+        },
         reservations: reservation_views(&history.reservations, &found, now),
     };
     Ok(render(&page))

@@ -209,6 +209,15 @@ fn escape_hidden(text: &str, keep_layout: bool) -> String {
         .collect()
 }
 
+/// At most `max` characters of `text`, with `…` when cut (list cells stay one line and small
+/// however long a captured path or query is).
+pub fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
 /// Number of form fields in a body (to say how many were left out).
 pub fn form_field_count(body: &[u8]) -> usize {
     form_urlencoded::parse(body).count()

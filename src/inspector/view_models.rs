@@ -23,6 +23,10 @@ pub struct Ctx {
     pub reservation_timeout_us: i64,
     /// The last write failure, shown as a banner until writes succeed again.
     pub storage_error: Option<String>,
+    /// Where the countdown's length comes from (the Workflow, or the flag).
+    pub timeout_source: String,
+    /// What assignment callbacks get now: hold, accept, reject, or an instruction's name.
+    pub responder: String,
 }
 
 impl Ctx {
@@ -31,8 +35,10 @@ impl Ctx {
             nav,
             csrf: state.csrf.clone(),
             has_credentials: state.actions.client.has_credentials(),
-            reservation_timeout_us: state.reservation_timeout_us,
+            reservation_timeout_us: state.directory.timeout().us,
             storage_error: state.store.write_error().map(|e| view::visible(&e)),
+            timeout_source: state.directory.timeout().source,
+            responder: view::visible(&state.responder.assignment().name()),
         }
     }
 }
@@ -190,6 +196,84 @@ pub struct RowView {
     pub replay_note: Option<String>,
     /// Accept/Reject controls, on assignment callbacks.
     pub decision: Option<DecisionView>,
+    /// Path and query as a list cell shows them: one line, cut at [`MAX_CELL`] characters
+    /// (the full value is on the detail page).
+    pub cell: String,
+    /// The full path and query when `cell` is cut (itself cut at [`MAX_TITLE`]), for hovering.
+    pub cell_title: Option<String>,
+    /// Worker, queue, task label and EventDescription, where the callback carries them.
+    pub names: Names,
+}
+
+/// Longest path-and-query a list cell shows.
+pub const MAX_CELL: usize = 160;
+/// Longest hover text of a cut cell.
+pub const MAX_TITLE: usize = 1000;
+
+/// TaskRouter names a row shows next to its SIDs.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Names {
+    pub worker_name: Option<String>,
+    pub queue_name: Option<String>,
+    pub task_label: Option<String>,
+    /// `EventDescription`, SIDs shortened, cut at 90 characters.
+    pub description: Option<String>,
+}
+
+/// How much of a body is read for [`names`]: TaskRouter's callbacks are a few KiB.
+pub const NAMES_PREFIX: usize = 16 * 1024;
+
+/// Names from a callback's form fields (its first [`NAMES_PREFIX`] bytes), with the
+/// Workspace's lists for what the callback carries only as SIDs.
+pub fn names(body: &[u8], snapshot: &super::workbench::Snapshot) -> Names {
+    let fields: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    };
+    let cut = |text: &str, max: usize| view::truncate(&view::visible(text), max);
+    let worker_name = field("WorkerName")
+        .map(str::to_owned)
+        .or_else(|| {
+            field("WorkerSid")
+                .and_then(|w| snapshot.worker_name(w))
+                .map(str::to_owned)
+        })
+        .map(|n| cut(&n, 40));
+    let queue_name = field("TaskQueueName")
+        .map(str::to_owned)
+        .or_else(|| {
+            field("TaskQueueSid")
+                .and_then(|q| snapshot.queue_name(q))
+                .map(str::to_owned)
+        })
+        .map(|n| cut(&n, 40));
+    let task_label = field("TaskAttributes")
+        .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
+        .as_ref()
+        .and_then(super::workbench::task_label);
+    let description = field("EventDescription").map(|d| {
+        let short: Vec<String> = d
+            .split(' ')
+            .map(|word| {
+                let bare = word.trim_end_matches(['.', ',']);
+                if bare.len() == 34 && bare.as_bytes()[2..].iter().all(u8::is_ascii_hexdigit) {
+                    word.replacen(bare, &view::short_sid(bare), 1)
+                } else {
+                    word.to_owned()
+                }
+            })
+            .collect();
+        cut(&short.join(" "), 90)
+    });
+    Names {
+        worker_name,
+        queue_name,
+        task_label,
+        description,
+    }
 }
 
 pub fn status_class(status: u16) -> &'static str {
@@ -220,6 +304,19 @@ pub fn row_view(s: &RequestSummary, now: i64) -> RowView {
         replay_of: s.replay_of,
         replay_note: s.replay_note.as_deref().map(view::visible),
         decision: None,
+        cell: view::truncate(&full_cell(s), MAX_CELL),
+        cell_title: {
+            let full = full_cell(s);
+            (full.chars().count() > MAX_CELL).then(|| view::truncate(&full, MAX_TITLE))
+        },
+        names: Names::default(),
+    }
+}
+
+fn full_cell(s: &RequestSummary) -> String {
+    match &s.query {
+        Some(q) => view::visible(&format!("{}?{q}", s.path)),
+        None => view::visible(&s.path),
     }
 }
 
@@ -248,7 +345,7 @@ pub fn replay_view(state: &InspectorState, request: &StoredRequest) -> ReplayVie
         .filter(|h| {
             !matches!(
                 h.name.to_ascii_lowercase().as_str(),
-                "host" | "content-length"
+                "host" | "content-length" | "x-taskhook-replay"
             )
         })
         .map(|h| format!("{}: {}", h.name, String::from_utf8_lossy(&h.value)))

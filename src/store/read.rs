@@ -352,6 +352,51 @@ impl Reader<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The first `max` bytes of each request's body, for the names list rows show (worker,
+    /// queue, task label, EventDescription) without loading whole bodies.
+    pub fn body_prefixes(
+        &self,
+        ids: &[i64],
+        max: usize,
+    ) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, substr(body, 1, ?2) FROM requests WHERE id = ?1")?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(row) = stmt
+                .query_row(params![id, max as i64], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()?
+            {
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The newest audit entries of the given kinds (the workbench's history), newest first.
+    pub fn recent_actions(
+        &self,
+        kinds: &[crate::taskrouter::status::ActionKind],
+        limit: usize,
+    ) -> Result<Vec<Action>, StoreError> {
+        let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {ACTION_COLUMNS} FROM actions \
+             WHERE action IN (SELECT value FROM json_each(?1)) ORDER BY id DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(
+            params![
+                serde_json::to_string(&kinds).unwrap_or_default(),
+                limit.min(1000) as i64
+            ],
+            action_from_row,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The newest REST call for each of `reservation_sids` (for showing results in lists).
     pub fn latest_actions(
         &self,

@@ -14,7 +14,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::sid::{AccountSid, ReservationSid, TaskSid, WorkerSid, WorkspaceSid};
+use super::sid::{
+    AccountSid, ActivitySid, ReservationSid, TaskQueueSid, TaskSid, WorkerSid, WorkflowSid,
+    WorkspaceSid,
+};
 use super::signature::AuthToken;
 use super::status::ReservationStatus;
 use crate::wire::{ErrorBody, client_builder, root_cause};
@@ -221,6 +224,66 @@ pub struct ReservationJson {
     pub task_sid: Option<TaskSid>,
 }
 
+/// A Worker as the workbench shows it (reference §3.5; OpenAPI `taskrouter.v1.workspace.worker`).
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
+pub struct WorkerJson {
+    pub sid: WorkerSid,
+    pub friendly_name: String,
+    #[serde(default)]
+    pub activity_name: Option<String>,
+    #[serde(default)]
+    pub activity_sid: Option<ActivitySid>,
+    #[serde(default)]
+    pub available: bool,
+    /// A JSON string, as TaskRouter sends it.
+    #[serde(default)]
+    pub attributes: Option<String>,
+    #[serde(default)]
+    pub date_status_changed: Option<String>,
+}
+
+/// An Activity (`taskrouter.v1.workspace.activity`).
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
+pub struct ActivityJson {
+    pub sid: ActivitySid,
+    pub friendly_name: String,
+    #[serde(default)]
+    pub available: bool,
+}
+
+/// A Workflow (`taskrouter.v1.workspace.workflow`): its reservation timeout in seconds.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
+pub struct WorkflowJson {
+    pub sid: WorkflowSid,
+    pub friendly_name: String,
+    #[serde(default)]
+    pub task_reservation_timeout: Option<u64>,
+}
+
+/// A TaskQueue (`taskrouter.v1.workspace.task_queue`), for its name.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
+pub struct QueueJson {
+    pub sid: TaskQueueSid,
+    pub friendly_name: String,
+}
+
+/// A TaskChannel (`taskrouter.v1.workspace.task_channel`); tasks name it by `unique_name`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
+pub struct ChannelJson {
+    pub unique_name: String,
+    pub friendly_name: String,
+}
+
+/// The Workspace fields the workbench needs (`taskrouter.v1.workspace`).
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
+pub struct WorkspaceJson {
+    pub sid: WorkspaceSid,
+    #[serde(default)]
+    pub timeout_activity_sid: Option<ActivitySid>,
+    #[serde(default)]
+    pub timeout_activity_name: Option<String>,
+}
+
 /// One call: method, path under the base URL, form parameters.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -261,6 +324,44 @@ pub fn task_path(workspace: &WorkspaceSid, task: &TaskSid) -> String {
     format!("/v1/Workspaces/{workspace}/Tasks/{task}")
 }
 
+/// `/v1/Workspaces/{WS}`.
+pub fn workspace_path(workspace: &WorkspaceSid) -> String {
+    format!("/v1/Workspaces/{workspace}")
+}
+
+/// The list resources of a Workspace the workbench reads, by their path segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListOf {
+    Workers,
+    Activities,
+    Workflows,
+    TaskQueues,
+    TaskChannels,
+}
+
+impl ListOf {
+    fn segment(self) -> &'static str {
+        match self {
+            Self::Workers => "Workers",
+            Self::Activities => "Activities",
+            Self::Workflows => "Workflows",
+            Self::TaskQueues => "TaskQueues",
+            Self::TaskChannels => "TaskChannels",
+        }
+    }
+
+    /// The key of the list in TaskRouter's page envelope (`{"workers": [...], "meta": {...}}`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Workers => "workers",
+            Self::Activities => "activities",
+            Self::Workflows => "workflows",
+            Self::TaskQueues => "task_queues",
+            Self::TaskChannels => "channels",
+        }
+    }
+}
+
 impl Client {
     /// A client for `base_url` (no trailing slash needed). `timeout` bounds each attempt.
     pub fn new(
@@ -299,7 +400,12 @@ impl Client {
 
     /// The absolute URL of a call (no credentials in it).
     pub fn url(&self, call: &Call) -> String {
-        format!("{}{}", self.base, call.path)
+        // A GET carries its parameters in the query string (list paging).
+        if call.method == reqwest::Method::GET && !call.params.is_empty() {
+            format!("{}{}?{}", self.base, call.path, call.form_body())
+        } else {
+            format!("{}{}", self.base, call.path)
+        }
     }
 
     /// Sends `call`, retrying only `429`.
@@ -389,6 +495,66 @@ impl Client {
             path: reservation_path(workspace, task, reservation),
             params,
         }
+    }
+
+    /// `GET` the first page (up to 1,000, TaskRouter's largest page) of a Workspace list.
+    pub fn list_call(workspace: &WorkspaceSid, list: ListOf) -> Call {
+        Call {
+            method: reqwest::Method::GET,
+            path: format!("{}/{}", workspace_path(workspace), list.segment()),
+            params: vec![("PageSize".to_owned(), "1000".to_owned())],
+        }
+    }
+
+    /// `GET` the Workspace itself.
+    pub fn fetch_workspace_call(workspace: &WorkspaceSid) -> Call {
+        Call {
+            method: reqwest::Method::GET,
+            path: workspace_path(workspace),
+            params: Vec::new(),
+        }
+    }
+
+    /// `POST` a worker update (`ActivitySid=WA…`).
+    pub fn update_worker_call(
+        workspace: &WorkspaceSid,
+        worker: &WorkerSid,
+        params: Vec<(String, String)>,
+    ) -> Call {
+        Call {
+            method: reqwest::Method::POST,
+            path: format!("{}/Workers/{worker}", workspace_path(workspace)),
+            params,
+        }
+    }
+
+    /// `POST` a new task (`Attributes`, `WorkflowSid`, `Priority`, `Timeout`, `TaskChannel`).
+    pub fn create_task_call(workspace: &WorkspaceSid, params: Vec<(String, String)>) -> Call {
+        Call {
+            method: reqwest::Method::POST,
+            path: format!("{}/Tasks", workspace_path(workspace)),
+            params,
+        }
+    }
+
+    /// Sends a list call and reads its items; items that do not parse are skipped.
+    pub async fn list<T: serde::de::DeserializeOwned>(
+        &self,
+        workspace: &WorkspaceSid,
+        list: ListOf,
+    ) -> Result<Vec<T>, RestError> {
+        let response = self.send(&Self::list_call(workspace, list)).await?;
+        Ok(response
+            .body
+            .get(list.key())
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|item| serde_json::from_value(item.clone()).ok())
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     /// `POST` a task update (`AssignmentStatus=completed&Reason=...`).

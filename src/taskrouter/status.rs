@@ -150,6 +150,18 @@ pub enum ActionKind {
     Complete,
     /// `AssignmentStatus=canceled`.
     Cancel,
+    /// `AssignmentStatus=wrapping`: the worker is done talking, wrap-up begins.
+    Wrapup,
+    /// A worker's `ActivitySid` changed from the workbench.
+    #[serde(rename = "set_activity")]
+    #[strum(serialize = "set_activity")]
+    SetActivity,
+    /// A task created from the workbench.
+    #[serde(rename = "create_task")]
+    #[strum(serialize = "create_task")]
+    CreateTask,
+    /// What assignment callbacks are answered with was switched (no REST call).
+    Responder,
 }
 
 impl ActionKind {
@@ -158,13 +170,19 @@ impl ActionKind {
         match self {
             Self::Complete => Some(AssignmentStatus::Completed),
             Self::Cancel => Some(AssignmentStatus::Canceled),
-            Self::Accept | Self::Reject | Self::Refresh => None,
+            Self::Wrapup => Some(AssignmentStatus::Wrapping),
+            Self::Accept
+            | Self::Reject
+            | Self::Refresh
+            | Self::SetActivity
+            | Self::CreateTask
+            | Self::Responder => None,
         }
     }
 
     /// True for the actions on a reservation (accept, reject, refresh).
     pub fn on_reservation(self) -> bool {
-        self.task_status().is_none()
+        matches!(self, Self::Accept | Self::Reject | Self::Refresh)
     }
 }
 
@@ -192,6 +210,13 @@ mod tests {
             Some(AssignmentStatus::Completed)
         );
         assert_eq!(ActionKind::Accept.task_status(), None);
+        assert_eq!(
+            "set_activity".parse::<ActionKind>(),
+            Ok(ActionKind::SetActivity)
+        );
+        assert_eq!(ActionKind::CreateTask.as_str(), "create_task");
+        assert!(!ActionKind::Responder.on_reservation());
+        assert_eq!(ActionKind::Responder.task_status(), None);
     }
 
     #[test]

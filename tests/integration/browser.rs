@@ -175,6 +175,7 @@ async fn hostile_captures_stay_inert_on_first_render_and_on_live_update() {
         format!("/requests/{id}"),
         format!("/tasks/{TASK}"),
         "/reservations".to_owned(),
+        "/workers".to_owned(),
     ] {
         c.goto(&app.inspector_url(&page)).await.unwrap();
         wait_for(&browser, "main").await;

@@ -154,7 +154,12 @@ async fn any_method_and_path_is_recorded_and_answered_with_an_empty_object() {
 
 #[tokio::test]
 async fn accept_mode_answers_assignment_callbacks_with_the_accept_instruction() {
-    let app = spawn_app_with(|c| c.capture.responder.assignment = AssignmentReply::accept()).await;
+    let app = spawn_app_with(|c| {
+        c.capture
+            .responder
+            .set_assignment(AssignmentReply::accept());
+    })
+    .await;
 
     let response = app.post_form("/assignment", &assignment_params()).await;
     assert_eq!(response.status(), 200);
@@ -175,7 +180,9 @@ async fn accept_mode_answers_assignment_callbacks_with_the_accept_instruction() 
 async fn an_instruction_file_is_returned_verbatim_for_assignments_only() {
     let body = br#"{"instruction":"dequeue","from":"+15550100","post_work_activity_sid":"WA1"}"#;
     let app = spawn_app_with(|c| {
-        c.capture.responder.assignment = AssignmentReply::Instruction(body.to_vec())
+        c.capture
+            .responder
+            .set_assignment(AssignmentReply::Instruction(body.to_vec()));
     })
     .await;
 

@@ -40,6 +40,8 @@ mod sim;
 mod store_attacks;
 /// Behind a tunnel with no flags: fake ngrok and cloudflared agents, signatures by twilio-python.
 mod tunnel;
+/// The workbench: workers, new tasks, the responder switch, the tray — in Chromium and by API.
+mod workbench;
 // The sim against every operation of Twilio's TaskRouter v1 OpenAPI description.
 mod sim_spec;
 

@@ -489,7 +489,9 @@ async fn an_unanswered_reservation_times_out_and_the_worker_goes_offline() {
 async fn assignment_callback_answers_are_honoured() {
     // {"instruction":"accept"}: accepted without any REST call.
     let (sim, app, api) = wired(Duration::from_secs(120), |c| {
-        c.capture.responder.assignment = AssignmentReply::accept();
+        c.capture
+            .responder
+            .set_assignment(AssignmentReply::accept());
     })
     .await;
     let task = sim
@@ -558,7 +560,7 @@ async fn wired_with_reply(reply: impl FnOnce(&str) -> AssignmentReply) -> (Sim, 
             token.clone(),
         ));
         c.capture.signature_token = Some(token);
-        c.capture.responder.assignment = reply;
+        c.capture.responder.set_assignment(reply);
     })
     .await;
     let assignment = app.url("/assignment");
