@@ -218,6 +218,7 @@ impl App {
             directory: inspector::workbench::Directory::new(
                 self.config.reservation_timeout.as_micros() as i64,
             ),
+            public_url: self.public_url.subscribe(),
         });
         let router = inspector::router(state, guard);
         let inspector = tokio::spawn(server::serve(

@@ -48,6 +48,8 @@ pub struct InspectorState {
     pub responder: crate::capture::responder::Responder,
     /// Names and the Workflow's reservation timeout, read from TaskRouter and cached.
     pub directory: workbench::Directory,
+    /// The public URL TaskRouter calls: `--public-url`, or the tunnel once found.
+    pub public_url: tokio::sync::watch::Receiver<Option<crate::tunnel::PublicUrl>>,
 }
 
 /// Builds the router with every route behind the guard. Page and form routes answer errors

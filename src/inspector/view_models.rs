@@ -27,6 +27,8 @@ pub struct Ctx {
     pub timeout_source: String,
     /// What assignment callbacks get now: hold, accept, reject, or an instruction's name.
     pub responder: String,
+    /// The public URL (`--public-url` or the tunnel found), for the top bar.
+    pub public_url: Option<String>,
 }
 
 impl Ctx {
@@ -39,6 +41,7 @@ impl Ctx {
             storage_error: state.store.write_error().map(|e| view::visible(&e)),
             timeout_source: state.directory.timeout().source,
             responder: view::visible(&state.responder.assignment().name()),
+            public_url: state.public_url.borrow().as_ref().map(|p| p.url.clone()),
         }
     }
 }

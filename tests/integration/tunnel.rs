@@ -222,6 +222,20 @@ async fn behind_ngrok_with_no_flags_the_ports_coexist_and_signatures_are_valid()
     deliver(capture, "abc123.ngrok-free.app", Some("https"), &signature).await;
     let (verdict, row) = taskhook.last_verdict().await;
     assert_eq!(verdict, "valid", "{row}");
+    // The page's top bar shows it, with a copy button.
+    let (base, token) = taskhook.inspector.split_once("/?token=").unwrap();
+    let html = http_client()
+        .get(format!("{base}/"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let page = crate::helpers::Page::parse(&html);
+    assert_eq!(page.texts("#public-url"), [public]);
+    assert!(page.has(&format!("#public-url button.copy[data-copy=\"{public}\"]")));
     let stderr = taskhook.stop().await;
     assert!(
         stderr.contains("127.0.0.1:4040 is taken by an ngrok agent"),
