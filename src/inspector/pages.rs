@@ -164,6 +164,8 @@ struct DetailPage {
     fields_hidden: usize,
     replay: ReplayView,
     replays: Vec<RowView>,
+    /// An Event Streams batch's CloudEvents (stream_events.html).
+    events: Vec<crate::store::events::StreamEvent>,
 }
 
 pub async fn detail(
@@ -202,6 +204,7 @@ pub async fn detail(
     let replays = state.store.read(move |r| r.replays_of(id)).await?;
     let fields = view::form_fields(&request);
     let page = DetailPage {
+        events: request.events.clone(),
         replay: replay_view(&state, &request),
         replays: replays.iter().map(|r| row_view(r, now)).collect(),
         signature_reason: request.signature_reason.clone(),
@@ -275,6 +278,8 @@ struct TaskPage {
     actions: Vec<ActionView>,
     /// For the Complete / Cancel forms.
     workspace: String,
+    /// Its Event Streams CloudEvents in event-time order (stream_events.html).
+    events: Vec<crate::store::events::StreamEvent>,
 }
 
 pub async fn task(
@@ -309,6 +314,7 @@ pub async fn task(
         .find_map(|r| r.workspace_sid.as_ref().map(ToString::to_string))
         .unwrap_or_default();
     let page = TaskPage {
+        events: history.events.clone(),
         workspace,
         actions: history
             .actions

@@ -36,6 +36,8 @@ mod retention;
 mod secrets;
 /// The local TaskRouter wired to the app: quickstart lifecycle, reject, timeout, REST shapes.
 mod sim;
+/// Event Streams: CloudEvents batches split, deduplicated, ordered by event time (issue 15).
+mod streams;
 /// Behind a tunnel with no flags: fake ngrok and cloudflared agents, signatures by twilio-python.
 mod tunnel;
 // The sim against every operation of Twilio's TaskRouter v1 OpenAPI description.

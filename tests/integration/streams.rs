@@ -1,0 +1,377 @@
+//! Issue 15: TaskRouter events arriving through Event Streams as signed CloudEvents batches —
+//! split into events the filters, reservations and task timeline see, deduplicated on the
+//! CloudEvent id, ordered by event time; broken batches recorded and harmless; replays re-signed.
+
+use serde_json::{Value, json};
+use taskhook::taskrouter::signature::{self, AuthToken};
+
+use crate::helpers::*;
+
+const TOKEN: &str = "streams-test-auth-token";
+const PUBLIC: &str = "https://streams.example.test";
+const WORKER_NAME: &str = "Alice";
+
+/// One TaskRouter CloudEvent as Event Streams sends it (`data.payload` in snake_case).
+fn ce(id: &str, event_type: &str, time: &str, timestamp_ms: i64) -> Value {
+    json!({
+        "specversion": "1.0",
+        "type": format!("com.twilio.taskrouter.{event_type}"),
+        "source": format!("/v1/Workspaces/{WORKSPACE}"),
+        "id": id,
+        "dataschema": "https://events-schemas.twilio.com/TaskRouter.WDSEvent/3",
+        "datacontenttype": "application/json",
+        "time": time,
+        "data": {
+            "name": event_type,
+            "payload": {
+                "eventtype": event_type,
+                "account_sid": ACCOUNT,
+                "workspace_sid": WORKSPACE,
+                "task_sid": TASK,
+                "reservation_sid": if event_type.starts_with("reservation.") { json!(RESERVATION) } else { Value::Null },
+                "worker_sid": WORKER,
+                "worker_name": WORKER_NAME,
+                "task_attributes": "{\"selected_language\":\"es\"}",
+                "timestamp": timestamp_ms,
+            }
+        }
+    })
+}
+
+/// Posts `body` to `path` on the capture port, signed as Event Streams signs: over the public
+/// URL carrying `bodySHA256`.
+async fn post_signed(app: &TestApp, path: &str, body: &[u8]) -> reqwest::Response {
+    let url = signature::url_with_body_sha256(&format!("{PUBLIC}{path}"), body);
+    let signed = signature::sign_request(
+        &AuthToken::new(TOKEN),
+        &url,
+        Some(b"application/json"),
+        body,
+        "POST",
+    );
+    let query = url.split_once('?').map(|(_, q)| q).unwrap();
+    app.client
+        .post(app.url(&format!("{path}?{query}")))
+        .header("X-Twilio-Signature", signed)
+        .header("Content-Type", "application/json; charset=utf-8")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn streams_app() -> TestApp {
+    spawn_app_with(|c| {
+        c.capture.signature_token = Some(AuthToken::new(TOKEN));
+        c.capture.public_url = Some(PUBLIC.into());
+    })
+    .await
+}
+
+async fn api(app: &TestApp, path: &str) -> Value {
+    let response = app.inspector_get(path).await;
+    assert_eq!(response.status(), 200, "{path}");
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn two_batches_are_split_deduplicated_and_put_in_event_time_order() {
+    let app = streams_app().await;
+    // Event times: created 10:00:00, reservation.created 10:00:01, accepted 10:00:05.
+    let created = ce(
+        "EZcreated",
+        "task.created",
+        "2026-01-01T10:00:00Z",
+        1_767_261_600_000,
+    );
+    let offered = ce(
+        "EZoffered",
+        "reservation.created",
+        "2026-01-01T10:00:01Z",
+        1_767_261_601_000,
+    );
+    let accepted = ce(
+        "EZaccepted",
+        "reservation.accepted",
+        "2026-01-01T10:00:05Z",
+        1_767_261_605_000,
+    );
+    let first = serde_json::to_vec(&json!([created, offered])).unwrap();
+    // The second batch arrives later, re-delivers the reservation.created, and lists the
+    // accept before it: no order is guaranteed.
+    let second = serde_json::to_vec(&json!([accepted, offered])).unwrap();
+    for body in [&first, &second] {
+        let response = post_signed(&app, "/events", body).await;
+        assert_eq!(response.status(), 200, "acknowledged once stored");
+    }
+
+    let list = api(&app, "/api/requests").await;
+    let rows = list["requests"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "one request per batch: {list}");
+    for row in rows {
+        assert_eq!(row["signature"], "valid", "bodySHA256 URL signature: {row}");
+        assert_eq!(row["kind"], "event");
+        assert_eq!(
+            row["task_sid"], TASK,
+            "every event of the batch is about one task"
+        );
+    }
+    let second_id = rows[0]["id"].as_i64().unwrap();
+    let first_id = rows[1]["id"].as_i64().unwrap();
+
+    // Found by an event inside a mixed batch, through the API's filters.
+    let found = api(
+        &app,
+        &format!("/api/requests?task_sid={TASK}&event_type=reservation.accepted"),
+    )
+    .await;
+    let ids: Vec<i64> = found["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![second_id]);
+    let found = api(&app, "/api/requests?event_type=task.created").await;
+    assert_eq!(found["requests"][0]["id"], first_id);
+    assert_eq!(found["requests"].as_array().unwrap().len(), 1);
+    let found = api(
+        &app,
+        &format!("/api/requests?reservation_sid={RESERVATION}"),
+    )
+    .await;
+    assert_eq!(found["requests"].as_array().unwrap().len(), 2);
+
+    // The re-delivered event is kept and marked.
+    let detail = api(&app, &format!("/api/requests/{second_id}")).await;
+    let events = detail["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0]["event_type"], "reservation.accepted");
+    assert_eq!(events[0]["duplicate_of"], Value::Null);
+    assert_eq!(events[1]["id"], "EZoffered");
+    assert_eq!(events[1]["duplicate_of"], first_id);
+
+    // The reservation is accepted: the re-delivered (older) reservation.created, processed
+    // after the accept in the same batch, neither reopened it nor counted twice.
+    let reservations = api(&app, "/api/reservations").await;
+    let r = &reservations["reservations"][0];
+    assert_eq!(r["reservation_sid"], RESERVATION);
+    assert_eq!(r["status"], "accepted", "{reservations}");
+    assert_eq!(r["worker_name"], WORKER_NAME);
+    assert_eq!(r["offered_at"], "2026-01-01T10:00:01.000000Z");
+
+    // The task's events in event-time order, the duplicate among them marked.
+    let task = api(&app, &format!("/api/tasks/{TASK}")).await;
+    let order: Vec<(&str, Option<i64>)> = task["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["event_type"].as_str().unwrap(),
+                e["duplicate_of"].as_i64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            ("task.created", None),
+            ("reservation.created", None),
+            ("reservation.created", Some(first_id)),
+            ("reservation.accepted", None),
+        ]
+    );
+    let page = app
+        .inspector_get(&format!("/tasks/{TASK}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let at = |needle: &str| page.find(needle).unwrap_or_else(|| panic!("{needle}"));
+    assert!(at(">task.created<") < at(">reservation.created<"));
+    assert!(at(">reservation.created<") < at(">reservation.accepted<"));
+    assert!(page.contains(&format!("duplicate of #{first_id}")));
+    let detail_page = app
+        .inspector_get(&format!("/requests/{second_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(detail_page.contains(&format!("duplicate of #{first_id}")));
+}
+
+#[tokio::test]
+async fn a_late_older_event_does_not_undo_a_newer_state() {
+    let app = streams_app().await;
+    let accepted = ce(
+        "EZacc",
+        "reservation.accepted",
+        "2026-01-01T10:00:05Z",
+        1_767_261_605_000,
+    );
+    let completed = ce(
+        "EZdone",
+        "reservation.completed",
+        "2026-01-01T10:05:00Z",
+        1_767_261_900_000,
+    );
+    // Completed arrives first, then the older accept, in separate batches.
+    for event in [completed, accepted] {
+        let body = serde_json::to_vec(&json!([event])).unwrap();
+        assert_eq!(post_signed(&app, "/events", &body).await.status(), 200);
+    }
+    let reservations = api(&app, "/api/reservations").await;
+    assert_eq!(reservations["reservations"][0]["status"], "completed");
+    // A single-event batch lists exactly like an event callback.
+    let list = api(&app, "/api/requests?event_type=reservation.accepted").await;
+    assert_eq!(list["requests"][0]["event_type"], "reservation.accepted");
+    assert_eq!(list["requests"][0]["reservation_sid"], RESERVATION);
+}
+
+#[tokio::test]
+async fn other_products_events_are_recorded_with_their_type_and_move_nothing() {
+    let app = streams_app().await;
+    let body = serde_json::to_vec(&json!([{
+        "specversion": "1.0",
+        "type": "com.twilio.eventstreams.test-event",
+        "id": "EZtest", "source": "Sink", "time": "2026-01-01T10:00:00Z",
+        "data": {"payload": {"task_sid": TASK, "reservation_sid": RESERVATION, "eventtype": "reservation.accepted"}}
+    }]))
+    .unwrap();
+    let response = app
+        .client
+        .post(app.url("/events"))
+        .header("Content-Type", "application/cloudevents-batch+json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let list = api(&app, "/api/requests").await;
+    let row = &list["requests"][0];
+    assert_eq!(row["kind"], "other");
+    assert_eq!(row["task_sid"], Value::Null);
+    assert_eq!(row["error"], Value::Null, "a clean batch is not flagged");
+    let detail = api(&app, &format!("/api/requests/{}", row["id"])).await;
+    assert_eq!(
+        detail["events"][0]["type"],
+        "com.twilio.eventstreams.test-event"
+    );
+    assert_eq!(detail["events"][0]["task_sid"], Value::Null);
+    let reservations = api(&app, "/api/reservations").await;
+    assert!(reservations["reservations"].as_array().unwrap().is_empty());
+    let found = api(&app, &format!("/api/requests?task_sid={TASK}")).await;
+    assert!(found["requests"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn broken_batches_are_recorded_answered_flagged_and_inert() {
+    // Room for the 10,000-event batch (1.3 MB) above the 1 MiB default.
+    let app = spawn_app_with(|c| c.capture.max_body = 4 * 1024 * 1024).await;
+    // Small events, so 10,000 of them stay under the default --max-body.
+    let one = format!(
+        r#"{{"specversion":"1.0","id":"EZmany","type":"com.twilio.taskrouter.task.created","data":{{"payload":{{"task_sid":"{TASK}"}}}}}}"#
+    );
+    let deep = format!(
+        r#"[{{"specversion":"1.0","type":"com.twilio.taskrouter.task.created","data":{{"payload":{}1{}}}}}]"#,
+        "[".repeat(50_000),
+        "]".repeat(50_000)
+    );
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "invalid JSON",
+            b"[{\"specversion\":\"1.0\",".to_vec(),
+            "not valid JSON",
+        ),
+        (
+            "not objects",
+            b"[1, \"two\", null]".to_vec(),
+            "is not an object",
+        ),
+        (
+            "missing type",
+            br#"[{"specversion":"1.0","id":"x"}]"#.to_vec(),
+            "has no type",
+        ),
+        ("deeply nested", deep.into_bytes(), "recursion limit"),
+        (
+            "10,000 events",
+            format!("[{}]", vec![one.as_str(); 10_000].join(",")).into_bytes(),
+            "only the first 1000",
+        ),
+    ];
+    for (name, body, flag) in &cases {
+        let response = app
+            .client
+            .post(app.url("/events"))
+            .header("Content-Type", "application/cloudevents-batch+json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{name}: answered");
+        let stored = app.latest(1).await.remove(0);
+        assert_eq!(&stored.body, body, "{name}: recorded byte-exact");
+        let error = stored.summary.error.clone().unwrap_or_default();
+        assert!(error.contains(flag), "{name}: flagged: {error}");
+        let page = app
+            .inspector_get(&format!("/requests/{}", stored.summary.id))
+            .await;
+        assert_eq!(page.status(), 200, "{name}: the page renders");
+    }
+    // The 10,000-event batch of one repeated id: one first record, the rest duplicates, one
+    // task — state moved once.
+    let found = api(&app, &format!("/api/requests?task_sid={TASK}")).await;
+    assert_eq!(found["requests"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        api(&app, "/api/requests").await["requests"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_batch_is_resigned_with_the_new_urls_body_hash() {
+    let target = spawn_app_with(|c| c.capture.signature_token = Some(AuthToken::new(TOKEN))).await;
+    let app = streams_app().await;
+    let body = serde_json::to_vec(&json!([ce(
+        "EZreplay",
+        "reservation.accepted",
+        "2026-01-01T10:00:05Z",
+        1_767_261_605_000
+    )]))
+    .unwrap();
+    post_signed(&app, "/events", &body).await;
+    let original = app.latest(1).await.remove(0);
+    assert_eq!(original.summary.signature, "valid".parse().unwrap());
+    let replayed = app
+        .post_json(
+            &format!("/api/requests/{}/replay", original.summary.id),
+            json!({"to": target.url("")}),
+        )
+        .await;
+    assert_eq!(replayed.status(), 201);
+    let received = target.latest(1).await.remove(0);
+    assert_eq!(received.body, body);
+    assert_eq!(
+        received.summary.signature,
+        "valid".parse().unwrap(),
+        "re-signed over the target URL with its bodySHA256: {:?}",
+        received.signature_reason
+    );
+    assert!(
+        received
+            .summary
+            .query
+            .as_deref()
+            .is_some_and(|q| q.contains("bodySHA256=")),
+        "{:?}",
+        received.summary.query
+    );
+    // The replay records the events as re-deliveries and changes no state.
+    let events = api(&app, &format!("/api/requests/{}", original.summary.id)).await;
+    assert_eq!(events["events"][0]["duplicate_of"], Value::Null);
+}
