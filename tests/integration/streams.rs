@@ -375,3 +375,186 @@ async fn a_replayed_batch_is_resigned_with_the_new_urls_body_hash() {
     let events = api(&app, &format!("/api/requests/{}", original.summary.id)).await;
     assert_eq!(events["events"][0]["duplicate_of"], Value::Null);
 }
+
+/// A sim and an app that trusts its signatures and calls its REST API; no EventCallbackUrl
+/// is set, so every event the app sees came through Event Streams.
+async fn sim_and_app() -> (taskhook::sim::Sim, TestApp) {
+    use taskhook::sim::{Sim, SimConfig};
+    use taskhook::taskrouter::client::Credentials;
+    let sim = Sim::start(SimConfig::new("127.0.0.1:0".parse().unwrap()))
+        .await
+        .expect("sim starts");
+    let (base, account, token) = (
+        sim.base_url(),
+        sim.account_sid().to_owned(),
+        sim.auth_token().clone(),
+    );
+    let app = spawn_app_with(move |c| {
+        c.taskrouter.base_url = base;
+        c.taskrouter.credentials = Some(Credentials::auth_token(
+            &account.parse().unwrap(),
+            token.clone(),
+        ));
+        c.capture.signature_token = Some(token);
+    })
+    .await;
+    (sim, app)
+}
+
+/// Form POST to the sim's Event Streams API with its credentials.
+async fn sim_post(sim: &taskhook::sim::Sim, path: &str, params: &[(&str, &str)]) -> Value {
+    let response = http_client()
+        .post(format!("{}{path}", sim.base_url()))
+        .basic_auth(sim.account_sid(), Some(sim.auth_token().expose()))
+        .form(params)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{path}");
+    response.json().await.unwrap()
+}
+
+/// Polls `check` every 20 ms for at most 5 s.
+async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_sim_delivers_signed_batches_to_a_subscribed_webhook_sink() {
+    let (sim, app) = sim_and_app().await;
+    let sink = sim_post(
+        &sim,
+        "/v1/Sinks",
+        &[
+            ("Description", "test sink"),
+            ("SinkType", "webhook"),
+            (
+                "SinkConfiguration",
+                &json!({"destination": app.url("/streams"), "method": "POST", "batch_events": true})
+                    .to_string(),
+            ),
+        ],
+    )
+    .await;
+    let sink_sid = sink["sid"].as_str().unwrap();
+    let types: Vec<String> = [
+        "task.created",
+        "reservation.created",
+        "reservation.accepted",
+    ]
+    .iter()
+    .map(|t| json!({"type": format!("com.twilio.taskrouter.{t}"), "schema_version": 1}).to_string())
+    .collect();
+    let mut params = vec![("Description", "test subscription"), ("SinkSid", sink_sid)];
+    params.extend(types.iter().map(|t| ("Types", t.as_str())));
+    sim_post(&sim, "/v1/Subscriptions", &params).await;
+
+    let task = sim
+        .create_task(r#"{"selected_language":"es"}"#)
+        .await
+        .unwrap();
+    let reservation = eventually("reservation.created through the sink", async || {
+        let found = app
+            .api(&format!(
+                "/api/requests?task_sid={task}&event_type=reservation.created"
+            ))
+            .await;
+        let row = found["requests"].as_array()?.first()?.clone();
+        let detail = app.api(&format!("/api/requests/{}", row["id"])).await;
+        detail["events"]
+            .as_array()?
+            .iter()
+            .find(|e| e["event_type"] == "reservation.created")
+            .and_then(|e| e["reservation_sid"].as_str().map(str::to_owned))
+    })
+    .await;
+    let accepted = app
+        .post_json(
+            &format!("/api/reservations/{reservation}/accept"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(accepted.status(), 200);
+    eventually("reservation.accepted through the sink", async || {
+        let found = app
+            .api(&format!(
+                "/api/requests?task_sid={task}&event_type=reservation.accepted"
+            ))
+            .await;
+        (!found["requests"].as_array()?.is_empty()).then_some(())
+    })
+    .await;
+
+    let rows = app.api("/api/requests?limit=100").await;
+    let rows = rows["requests"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    for row in rows {
+        assert_eq!(row["path"], "/streams", "only the sink was called: {row}");
+        assert_eq!(row["signature"], "valid", "signed with bodySHA256: {row}");
+        assert!(row["query"].as_str().unwrap().starts_with("bodySHA256="));
+    }
+    let task_history = app.api(&format!("/api/tasks/{task}")).await;
+    let order: Vec<&str> = task_history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "task.created",
+            "reservation.created",
+            "reservation.accepted"
+        ],
+        "subscribed types only, in event-time order"
+    );
+    let reservations = app.api("/api/reservations").await;
+    assert_eq!(reservations["reservations"][0]["status"], "accepted");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn twilio_python_manages_sinks_and_subscriptions_on_the_sim() {
+    let has_twilio = std::process::Command::new("python3")
+        .args(["-c", "import twilio"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_twilio {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "twilio-python must be installed under CI (.ci/run installs it)"
+        );
+        eprintln!("SKIP: python3 with the twilio package is not installed");
+        return;
+    }
+    let (sim, app) = sim_and_app().await;
+    let script =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/sim_streams.py");
+    let output = tokio::process::Command::new("python3")
+        .arg(&script)
+        .env("SIM_URL", sim.base_url())
+        .env("SIM_ACCOUNT_SID", sim.account_sid())
+        .env("SIM_AUTH_TOKEN", sim.auth_token().expose())
+        .env("SINK_URL", app.url("/streams"))
+        .output()
+        .await
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.starts_with("ok DG"),
+        "twilio-python script failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    sim.shutdown().await;
+}

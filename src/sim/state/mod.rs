@@ -134,6 +134,9 @@ pub struct State {
     pub events: std::collections::VecDeque<Event>,
     /// Callbacks caused by the last transitions, oldest first.
     pub outbox: Vec<Outgoing>,
+    /// Every event emitted since the last flush, (EventType, callback fields), for Event
+    /// Streams subscriptions (see `sim::streams`).
+    pub stream_outbox: Vec<(String, Params)>,
     /// Reservation timers to start: reservation SID and duration.
     pub new_timers: Vec<(String, Duration)>,
     /// Reservations that left `pending`: their timers are no longer needed.
@@ -271,6 +274,7 @@ impl State {
             reservations: Vec::new(),
             events: std::collections::VecDeque::new(),
             outbox: Vec::new(),
+            stream_outbox: Vec::new(),
             new_timers: Vec::new(),
             ended_timers: Vec::new(),
         };
