@@ -558,3 +558,107 @@ async fn twilio_python_manages_sinks_and_subscriptions_on_the_sim() {
     );
     sim.shutdown().await;
 }
+
+/// `taskhook demo --events streams`: the whole lifecycle arrives as Event Streams batches.
+#[tokio::test]
+async fn demo_with_event_streams_shows_the_lifecycle_arriving_as_batches() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_taskhook"))
+        .args(["demo", "--events", "streams", "--listen", "127.0.0.1:0"])
+        .args([
+            "--inspector",
+            "127.0.0.1:0",
+            "--sim-listen",
+            "127.0.0.1:0",
+            "--db",
+        ])
+        .arg(dir.path().join("demo.db"))
+        .env("TASKHOOK_INSPECTOR_TOKEN", INSPECTOR_TOKEN)
+        .env_remove("TWILIO_ACCOUNT_SID")
+        .env_remove("TWILIO_AUTH_TOKEN")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = std::collections::HashMap::new();
+    while !printed.contains_key("task") {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(15), lines.next_line())
+            .await
+            .expect("demo prints its lines")
+            .unwrap()
+            .expect("a line");
+        if let Some((k, v)) = line.split_once(": ") {
+            printed.insert(k.to_owned(), v.to_owned());
+        }
+    }
+    let task = printed["task"].clone();
+    let inspector = printed["inspector"]
+        .split("/?token=")
+        .next()
+        .unwrap()
+        .to_owned();
+    let client = http_client();
+    let get = async |path: String| -> Value {
+        client
+            .get(format!("{inspector}{path}"))
+            .bearer_auth(INSPECTOR_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    let reservation = eventually("reservation.created through Event Streams", async || {
+        let r = get("/api/reservations".into()).await;
+        r["reservations"][0]["reservation_sid"]
+            .as_str()
+            .map(str::to_owned)
+    })
+    .await;
+    let accepted = client
+        .post(format!("{inspector}/api/reservations/{reservation}/accept"))
+        .bearer_auth(INSPECTOR_TOKEN)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 200);
+    let completed = client
+        .post(format!("{inspector}/api/tasks/{task}/complete"))
+        .bearer_auth(INSPECTOR_TOKEN)
+        .json(&json!({"reason": "done"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(completed.status(), 200);
+    let order = eventually("task.completed through Event Streams", async || {
+        let history = get(format!("/api/tasks/{task}")).await;
+        let order: Vec<String> = history["events"]
+            .as_array()?
+            .iter()
+            .filter_map(|e| e["event_type"].as_str().map(str::to_owned))
+            .collect();
+        order.iter().any(|e| e == "task.completed").then_some(order)
+    })
+    .await;
+    let at = |e: &str| {
+        order
+            .iter()
+            .position(|x| x == e)
+            .unwrap_or_else(|| panic!("{e} in {order:?}"))
+    };
+    assert!(at("task.created") < at("reservation.created"));
+    assert!(at("reservation.created") < at("reservation.accepted"));
+    assert!(at("reservation.accepted") < at("task.completed"));
+    let events = get("/api/requests?kind=event&limit=200".into()).await;
+    for row in events["requests"].as_array().unwrap() {
+        assert_eq!(row["path"], "/events-streams", "no EventCallbackUrl: {row}");
+        assert_eq!(row["signature"], "valid", "{row}");
+    }
+    let reservations = get("/api/reservations".into()).await;
+    assert_eq!(reservations["reservations"][0]["status"], "completed");
+}
