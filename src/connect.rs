@@ -388,21 +388,22 @@ pub async fn connect_streams(
         ],
     )
     .await?;
-    let sink_sid = sid_of(&sink, "the new Sink")?;
+    let sink_sid = sid_of(&sink, "the new Sink").map_err(|e| *e)?;
     let mut params = vec![
         ("Description".to_owned(), tag.clone()),
         ("SinkSid".to_owned(), sink_sid.clone()),
     ];
     params.extend(types);
     let subscription = send(events, reqwest::Method::POST, "/v1/Subscriptions", params).await?;
-    Ok((sink_sid, sid_of(&subscription, "the new Subscription")?))
+    let subscription_sid = sid_of(&subscription, "the new Subscription").map_err(|e| *e)?;
+    Ok((sink_sid, subscription_sid))
 }
 
-fn sid_of(v: &Value, what: &str) -> Result<String, ConnectError> {
+fn sid_of(v: &Value, what: &str) -> Result<String, Box<ConnectError>> {
     v.get("sid")
         .and_then(Value::as_str)
         .map(str::to_owned)
-        .ok_or_else(|| ConnectError::Shape(what.into()))
+        .ok_or_else(|| Box::new(ConnectError::Shape(what.into())))
 }
 
 async fn send(

@@ -454,7 +454,7 @@ fn subscription_json(base: &str, account_sid: &str, s: &Subscription) -> Value {
 
 /// One `Types` value: a JSON object `{"type": …, "schema_version": n}` (twilio-python sends
 /// each as a serialized object), or a bare type name.
-fn parse_type(value: &str) -> Result<(String, i64), Response> {
+fn parse_type(value: &str) -> Result<(String, i64), String> {
     let (ty, version) = match serde_json::from_str::<Value>(value) {
         Ok(Value::Object(o)) => (
             o.get("type").and_then(Value::as_str).map(str::to_owned),
@@ -464,8 +464,8 @@ fn parse_type(value: &str) -> Result<(String, i64), Response> {
     };
     match ty {
         Some(ty) if all_types().any(|t| t == ty) => Ok((ty, version)),
-        Some(ty) => Err(error(400, 20001, &format!("Invalid event type: {ty}"))),
-        None => Err(error(400, 20001, "Types entries need a type")),
+        Some(ty) => Err(format!("Invalid event type: {ty}")),
+        None => Err("Types entries need a type".to_owned()),
     }
 }
 
@@ -481,7 +481,7 @@ async fn create_subscription(_: Authed, State(shared): SharedState, body: Bytes)
     for (_, value) in params.iter().filter(|(k, _)| k == "Types") {
         match parse_type(value) {
             Ok(t) => types.push(t),
-            Err(response) => return response,
+            Err(message) => return error(400, 20001, &message),
         }
     }
     if types.is_empty() {
@@ -631,7 +631,7 @@ async fn create_subscribed_event(
         .unwrap_or(1);
     let (ty, _) = match parse_type(&ty) {
         Ok(t) => t,
-        Err(response) => return response,
+        Err(message) => return error(400, 20001, &message),
     };
     let mut core = shared.lock();
     let Some(s) = core.streams.subscriptions.iter_mut().find(|s| s.sid == sid) else {

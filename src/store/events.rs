@@ -267,7 +267,7 @@ pub(super) fn merge_newest(
     limit: usize,
 ) -> Vec<RequestSummary> {
     a.extend(b);
-    a.sort_by(|x, y| y.id.cmp(&x.id));
+    a.sort_by_key(|r| std::cmp::Reverse(r.id));
     a.dedup_by_key(|r| r.id);
     a.truncate(limit);
     a
