@@ -371,9 +371,14 @@ async fn a_replayed_batch_is_resigned_with_the_new_urls_body_hash() {
         "{:?}",
         received.summary.query
     );
-    // The replay records the events as re-deliveries and changes no state.
-    let events = api(&app, &format!("/api/requests/{}", original.summary.id)).await;
-    assert_eq!(events["events"][0]["duplicate_of"], Value::Null);
+    // The replay's own record carries the same CloudEvent, marked as a re-delivery of the
+    // original, and the target saw a first delivery of it.
+    let record: Value = replayed.json().await.unwrap();
+    let replay = api(&app, &format!("/api/requests/{}", record["id"])).await;
+    assert_eq!(replay["replay_of"], original.summary.id);
+    assert_eq!(replay["events"][0]["duplicate_of"], original.summary.id);
+    assert_eq!(received.events[0].duplicate_of, None);
+    assert_eq!(received.events[0].id.as_deref(), Some("EZreplay"));
 }
 
 /// A sim and an app that trusts its signatures and calls its REST API; no EventCallbackUrl
