@@ -192,6 +192,18 @@ async fn two_batches_are_split_deduplicated_and_put_in_event_time_order() {
     assert!(at(">task.created<") < at(">reservation.created<"));
     assert!(at(">reservation.created<") < at(">reservation.accepted<"));
     assert!(page.contains(&format!("duplicate of #{first_id}")));
+    // The lifecycle picture follows event time too, the re-delivery not counted again.
+    let caption = page
+        .split("<figcaption class=\"steps\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</figcaption>").next())
+        .expect("a timeline");
+    let labels: Vec<&str> = caption
+        .split("</span>")
+        .filter_map(|part| part.rsplit('>').next())
+        .filter(|label| !label.trim().is_empty())
+        .collect();
+    assert_eq!(labels, ["created", "reserved", "accepted"], "{caption}");
     let detail_page = app
         .inspector_get(&format!("/requests/{second_id}"))
         .await
