@@ -87,8 +87,24 @@ pub struct SimArgs {
     pub reservation_timeout: u64,
 }
 
+/// How TaskRouter events reach taskhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum EventsVia {
+    /// The Workspace's one EventCallbackUrl (form-encoded event callbacks).
+    #[default]
+    Callback,
+    /// An Event Streams webhook sink and subscription (CloudEvents batches), leaving the
+    /// EventCallbackUrl as it is.
+    Streams,
+}
+
 #[derive(Debug, Args)]
 pub struct DemoArgs {
+    /// How the local TaskRouter sends its events: the EventCallbackUrl, or an Event Streams
+    /// sink (CloudEvents batches to /events-streams).
+    #[arg(long, value_enum, value_name = "VIA")]
+    pub events: Option<EventsVia>,
+
     /// Address of the capture listener.
     #[arg(long, default_value_t = defaults::CAPTURE)]
     pub listen: SocketAddr,
@@ -297,6 +313,12 @@ pub struct ServeArgs {
     /// Needs credentials and --workspace.
     #[arg(long)]
     pub connect: bool,
+
+    /// With --connect: `streams` leaves the EventCallbackUrl alone and makes a temporary Event
+    /// Streams sink (PUBLIC/events-streams) subscribed to every TaskRouter event type instead,
+    /// deleted at exit (or by `taskhook restore`).
+    #[arg(long, value_enum, value_name = "VIA", requires = "connect")]
+    pub events: Option<EventsVia>,
 
     /// With --connect, only this Workflow (repeatable). Default: every Workflow in the workspace.
     #[arg(long, value_name = "WW…", requires = "connect")]

@@ -16,6 +16,9 @@ use crate::server::ConnectionLimits;
 use crate::store::StoreOptions;
 use crate::store::retention::Retention;
 use crate::taskrouter::client::{Client, Credentials, DEFAULT_BASE_URL};
+
+/// Twilio's Event Streams API.
+const EVENTS_BASE_URL: &str = "https://events.twilio.com";
 use crate::taskrouter::sid::{WorkflowSid, WorkspaceSid};
 
 /// Everything `serve` needs.
@@ -37,6 +40,8 @@ pub struct Config {
     pub tunnel: TunnelConfig,
     /// `--connect`: the Workflows to repoint (empty: all of the workspace's).
     pub connect: Option<Vec<WorkflowSid>>,
+    /// `--events`: with --connect, how events are pointed at taskhook.
+    pub events_via: crate::cli::EventsVia,
 }
 
 /// Whether and where to look for a tunnel agent (see [`crate::tunnel`]).
@@ -67,6 +72,21 @@ impl TaskRouterConfig {
             workspace: args.workspace.clone(),
             timeout: defaults::TASKROUTER_TIMEOUT,
         })
+    }
+
+    /// The Event Streams API: events.twilio.com beside the real TaskRouter, otherwise the same
+    /// base (the local TaskRouter serves both).
+    pub fn events_url(&self) -> String {
+        if self.base_url.trim_end_matches('/') == DEFAULT_BASE_URL.trim_end_matches('/') {
+            EVENTS_BASE_URL.to_owned()
+        } else {
+            self.base_url.clone()
+        }
+    }
+
+    /// The REST client for the Event Streams API ([`Self::events_url`]).
+    pub fn events_client(&self) -> Result<Client, crate::taskrouter::client::ClientSetupError> {
+        Client::new(&self.events_url(), self.credentials.clone(), self.timeout)
     }
 
     /// The REST client for this configuration.
@@ -126,6 +146,7 @@ impl Config {
             replay_allowed_hosts: Vec::new(),
             tunnel: TunnelConfig::default(),
             connect: None,
+            events_via: crate::cli::EventsVia::Callback,
         }
     }
 
@@ -210,6 +231,7 @@ impl Config {
                  TWILIO_WORKSPACE_SID"
             );
             config.connect = Some(args.workflow.clone());
+            config.events_via = args.events.unwrap_or_default();
         }
         config.tunnel = TunnelConfig {
             detect: args.public_url.is_none(),

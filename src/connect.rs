@@ -7,6 +7,13 @@
 //! at a clean exit, by `taskhook restore` after a crash, or by the next `--connect` — can put
 //! them back. A value that no longer holds what taskhook set was changed by someone since; it
 //! is left alone, and the restore says so.
+//!
+//! With `--events streams` the EventCallbackUrl is left alone: a temporary Event Streams
+//! webhook sink (`PUBLIC/events-streams`) and a subscription to every TaskRouter event type
+//! are made instead, both described `taskhook temporary <run id>`. The ledger row (field
+//! [`STREAMS_FIELD`], new value = that description) is written before either exists, so a
+//! restore finds and deletes whatever carries the description, even after a crash between the
+//! two creations.
 
 use std::collections::BTreeMap;
 
@@ -123,6 +130,7 @@ pub async fn connect(
     workspace: &WorkspaceSid,
     workflows: &[WorkflowSid],
     public: &str,
+    repoint_events: bool,
 ) -> Result<Vec<Change>, ConnectError> {
     let workspace_path = format!("/v1/Workspaces/{workspace}");
     let mut plan: Vec<(String, &Field, Option<String>, String)> = Vec::new();
@@ -169,6 +177,10 @@ pub async fn connect(
                 assignment.clone(),
             ));
         }
+    }
+    if !repoint_events {
+        // Event Streams carries the events; the workspace's own callback stays as it was.
+        plan.retain(|(path, _, _, _)| *path != workspace_path);
     }
     // Nothing to do (and nothing to restore) where the value already is what taskhook sets.
     plan.retain(|(_, _, old, new)| old.as_deref().unwrap_or("") != new);
@@ -247,6 +259,22 @@ pub async fn restore(
     };
     let mut outcomes = Vec::new();
     let mut clients: BTreeMap<String, Client> = BTreeMap::new();
+    let (streams, pending): (Vec<Change>, Vec<Change>) =
+        pending.into_iter().partition(|c| c.field == STREAMS_FIELD);
+    for change in &streams {
+        let client = Client::new(&change.base_url, credentials.clone(), timeout)?;
+        let deleted = remove_tagged(&client, &change.new_value).await?;
+        let outcome = Restored {
+            resource_path: deleted.join(" "),
+            field: "deleted (Event Streams)".to_owned(),
+            changed_since: None,
+        };
+        let (store, id, text) = (store.clone(), change.id, outcome.to_string());
+        tokio::task::spawn_blocking(move || store.settle_connect_change(id, &text))
+            .await
+            .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))?;
+        outcomes.push(outcome);
+    }
     for (path, changes) in by_resource(&pending) {
         let base = &changes[0].base_url;
         if !clients.contains_key(base) {
@@ -285,4 +313,142 @@ pub async fn restore(
         }
     }
     Ok(outcomes)
+}
+
+/// The ledger's `field` for a temporary Event Streams sink + subscription; `new_value` is the
+/// description they carry.
+pub const STREAMS_FIELD: &str = "EventStreamsSink";
+
+/// The description prefix of every sink and subscription taskhook makes.
+pub const STREAMS_TAG: &str = "taskhook temporary";
+
+/// The path a temporary sink delivers to, under the public URL.
+pub const STREAMS_PATH: &str = "/events-streams";
+
+/// Makes the temporary sink and subscription (recording them in the ledger first); returns
+/// their SIDs.
+pub async fn connect_streams(
+    store: &Store,
+    events: &Client,
+    public: &str,
+) -> Result<(String, String), ConnectError> {
+    let mut id = [0u8; 6];
+    // A clock-derived id is unique enough if the OS random source is missing.
+    if getrandom::fill(&mut id).is_err() {
+        id = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() as u64).to_le_bytes()[..6]
+            .try_into()
+            .unwrap_or_default();
+    }
+    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let tag = format!("{STREAMS_TAG} {hex} (serve --connect --events streams)");
+    let new = vec![NewChange {
+        base_url: events.base_url().to_owned(),
+        resource_path: "/v1/Sinks".into(),
+        field: STREAMS_FIELD.into(),
+        old_value: None,
+        new_value: tag.clone(),
+    }];
+    {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.record_connect_changes(&new))
+            .await
+            .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))?;
+    }
+    let types = get(events, "/v1/Types?PageSize=1000").await?;
+    let types: Vec<(String, String)> = types
+        .get("types")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ConnectError::Shape("the event Types list".into()))?
+        .iter()
+        .filter_map(|t| t.get("type").and_then(Value::as_str))
+        .filter(|t| t.starts_with("com.twilio.taskrouter."))
+        .map(|t| {
+            let entry = serde_json::json!({"type": t, "schema_version": 1});
+            ("Types".to_owned(), entry.to_string())
+        })
+        .collect();
+    if types.is_empty() {
+        return Err(ConnectError::Shape(
+            "the event Types list (no TaskRouter types)".into(),
+        ));
+    }
+    let configuration = serde_json::json!({
+        "destination": format!("{public}{STREAMS_PATH}"),
+        "method": "POST",
+        "batch_events": true,
+    });
+    let sink = send(
+        events,
+        reqwest::Method::POST,
+        "/v1/Sinks",
+        vec![
+            ("Description".into(), tag.clone()),
+            ("SinkType".into(), "webhook".into()),
+            ("SinkConfiguration".into(), configuration.to_string()),
+        ],
+    )
+    .await?;
+    let sink_sid = sid_of(&sink, "the new Sink").map_err(|e| *e)?;
+    let mut params = vec![
+        ("Description".to_owned(), tag.clone()),
+        ("SinkSid".to_owned(), sink_sid.clone()),
+    ];
+    params.extend(types);
+    let subscription = send(events, reqwest::Method::POST, "/v1/Subscriptions", params).await?;
+    let subscription_sid = sid_of(&subscription, "the new Subscription").map_err(|e| *e)?;
+    Ok((sink_sid, subscription_sid))
+}
+
+fn sid_of(v: &Value, what: &str) -> Result<String, Box<ConnectError>> {
+    v.get("sid")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| Box::new(ConnectError::Shape(what.into())))
+}
+
+async fn send(
+    client: &Client,
+    method: reqwest::Method,
+    path: &str,
+    params: Vec<(String, String)>,
+) -> Result<Value, ConnectError> {
+    let call = Call {
+        method: method.clone(),
+        path: path.to_owned(),
+        params,
+    };
+    client
+        .send(&call)
+        .await
+        .map(|r| r.body)
+        .map_err(|source| ConnectError::Rest {
+            what: format!("{method} {path}"),
+            source,
+        })
+}
+
+/// Deletes every subscription, then every sink, described `tag`; returns their paths.
+async fn remove_tagged(client: &Client, tag: &str) -> Result<Vec<String>, ConnectError> {
+    let mut deleted = Vec::new();
+    // Subscriptions first: Event Streams refuses to delete a sink in use.
+    for (list, key) in [
+        ("/v1/Subscriptions", "subscriptions"),
+        ("/v1/Sinks", "sinks"),
+    ] {
+        let found = get(client, &format!("{list}?PageSize=1000")).await?;
+        let sids: Vec<String> = found
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|item| item.get("description").and_then(Value::as_str) == Some(tag))
+            .filter_map(|item| item.get("sid").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        for sid in sids {
+            let path = format!("{list}/{sid}");
+            send(client, reqwest::Method::DELETE, &path, Vec::new()).await?;
+            deleted.push(path);
+        }
+    }
+    Ok(deleted)
 }

@@ -76,6 +76,8 @@ pub struct RequestDetail {
     body: BytesJson,
     response: ResponseJson,
     signature_reason: Option<String>,
+    /// The CloudEvents of an Event Streams batch, each with its `duplicate_of`.
+    events: Vec<crate::store::events::StreamEvent>,
 }
 
 impl From<StoredRequest> for RequestDetail {
@@ -90,6 +92,7 @@ impl From<StoredRequest> for RequestDetail {
                 body: bytes(&r.response.body),
             },
             signature_reason: r.signature_reason,
+            events: r.events,
             summary: r.summary,
         }
     }

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use crate::store::models::{NewRequest, RequestSummary, StoredRequest, now_micros};
 use crate::store::writer::Writer;
 use crate::store::{Store, StoreError};
-use crate::taskrouter::callback::{Params, derive, search_text};
+use crate::taskrouter::callback::{Params, derive_request, search_text};
 use crate::taskrouter::signature::{self, AuthToken, is_form};
 use crate::wire::{
     self, Header, MAX_RESPONSE_BODY, RecordedResponse, client_builder, is_hop_by_hop, json_error,
@@ -451,7 +451,7 @@ impl Replayer {
             &outgoing.method,
             &outgoing.body,
         );
-        let derived = derive(&params);
+        let derived = derive_request(&params, content_type, &outgoing.body);
         let header = wire::header(&outgoing.headers, signature::HEADER);
         let check = signature::verify(
             self.config.token.as_ref(),

@@ -29,8 +29,9 @@ use tracing::Instrument;
 use crate::server::Slot;
 use crate::store::models::{NewRequest, now_micros};
 use crate::store::writer::Writer;
-use crate::taskrouter::callback::{Params, derive, search_text};
+use crate::taskrouter::callback::{Params, derive_request, search_text};
 use crate::taskrouter::signature::{self, AuthToken, Check, Verdict, is_form};
+use crate::taskrouter::status::Kind;
 use crate::tunnel::PublicUrl;
 use crate::wire::{self, Header, RecordedResponse, json_error};
 use budget::{Budget, Share};
@@ -159,7 +160,7 @@ impl Capture {
         let content_type = wire::content_type(&headers);
         let method = parts.method.as_str();
         let params = Params::collect(query.as_deref(), content_type, method, &read.bytes);
-        let derived = derive(&params);
+        let derived = derive_request(&params, content_type, &read.bytes);
         let search_text = search_text(&path, &params, is_form(content_type, method), &read.bytes);
         // The decoded parameters can be as large as the body; only what was derived is kept.
         drop(params);
@@ -191,6 +192,11 @@ impl Capture {
                 forward_error = forwarded.error;
                 forwarded.response
             }
+            // An Event Streams batch is answered 200 `{}` (the sink's documented success)
+            // rather than an event callback's 204.
+            (None, false, None) if derived.batch.is_some() => {
+                self.settings.responder.respond(Kind::Other)
+            }
             (None, false, None) => self.settings.responder.respond(derived.kind),
         };
         let error = read
@@ -200,7 +206,16 @@ impl Capture {
             .or_else(|| {
                 not_origin_form.then(|| "absolute-form or CONNECT request refused".to_owned())
             })
-            .or(forward_error);
+            .or(forward_error)
+            // A broken Event Streams batch is stored and answered like any request; the flag
+            // says what could not be read out of it.
+            .or_else(|| {
+                derived
+                    .batch
+                    .as_ref()
+                    .and_then(|b| b.problem.clone())
+                    .map(|p| format!("CloudEvents: {p}"))
+            });
         let check = self.check_signature(&parts.method, &target, &headers, content_type, &read);
         let close = read.failure.is_some();
         let replay_of = self.settings.replay_mark.replay_of(&headers);

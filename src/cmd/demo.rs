@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::cli::DemoArgs;
+use crate::cli::{DemoArgs, EventsVia};
 use crate::config::Config;
 use crate::inspector::guard::InspectorToken;
 use crate::sim::{Sim, SimConfig};
@@ -41,20 +41,26 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     // Point the sim's callbacks at the capture listener through its REST API, as one would
     // configure a real Workflow and Workspace.
     let capture = format!("http://{}", app.capture_addr());
-    let client = Client::new(&sim.base_url(), Some(credentials), Duration::from_secs(5))?;
+    let client = Client::new(
+        &sim.base_url(),
+        Some(credentials.clone()),
+        Duration::from_secs(5),
+    )?;
     let workspace = format!("/v1/Workspaces/{}", sim.workspace_sid());
-    for (path, name, url) in [
-        (
-            format!("{workspace}/Workflows/{}", sim.workflow_sid()),
-            "AssignmentCallbackUrl",
-            format!("{capture}/assignment"),
-        ),
-        (
+    let streams = args.events == Some(EventsVia::Streams);
+    let mut settings = vec![(
+        format!("{workspace}/Workflows/{}", sim.workflow_sid()),
+        "AssignmentCallbackUrl",
+        format!("{capture}/assignment"),
+    )];
+    if !streams {
+        settings.push((
             workspace.clone(),
             "EventCallbackUrl",
             format!("{capture}/events"),
-        ),
-    ] {
+        ));
+    }
+    for (path, name, url) in settings {
         let call = Call {
             method: reqwest::Method::POST,
             path,
@@ -64,6 +70,15 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             .send(&call)
             .await
             .with_context(|| format!("cannot set the sim's {name}"))?;
+    }
+
+    // `--events streams`: the events come as Event Streams batches to a sink on the sim,
+    // made (and deleted at exit) the way `serve --connect --events streams` does it.
+    let store = app.store().clone();
+    if streams {
+        let (sink, subscription) =
+            crate::connect::connect_streams(&store, &client, &capture).await?;
+        tracing::info!(sink, subscription, "events arrive through Event Streams");
     }
 
     let mut lines = super::sim::lines(&sim);
@@ -81,6 +96,12 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     tracing::info!("open the inspector URL above and click Accept on Alice's reservation");
 
     shutdown_signal().await;
+    if streams
+        && let Err(err) =
+            crate::connect::restore(&store, Some(credentials), Duration::from_secs(5)).await
+    {
+        tracing::warn!(error = %err, "could not delete the demo's Event Streams sink");
+    }
     let _ = stop.send(());
     let _ = running.await;
     sim.shutdown().await;

@@ -13,6 +13,7 @@ use crate::tunnel::PublicUrl;
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::from_args(&args)?;
     let connect = config.connect.clone();
+    let events_via = config.events_via;
     let taskrouter = config.taskrouter.clone();
     let app = App::build(config).await?;
     super::announce(&[
@@ -35,7 +36,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     let connected = tokio::select! {
-        connected = connect_workspace(&store, &taskrouter, &workflows, public) => connected,
+        connected = connect_workspace(&store, &taskrouter, &workflows, events_via, public) => connected,
         () = &mut shutdown => Ok(()),
     };
     if connected.is_ok() {
@@ -64,6 +65,7 @@ async fn connect_workspace(
     store: &Store,
     taskrouter: &crate::config::TaskRouterConfig,
     workflows: &[crate::taskrouter::sid::WorkflowSid],
+    events_via: crate::cli::EventsVia,
     mut public: watch::Receiver<Option<PublicUrl>>,
 ) -> anyhow::Result<()> {
     // A killed run may have left the workspace pointing at an old tunnel.
@@ -90,15 +92,29 @@ async fn connect_workspace(
         .workspace
         .clone()
         .ok_or_else(|| anyhow::anyhow!("--connect needs --workspace"))?;
-    let changes =
-        crate::connect::connect(store, &taskrouter.client()?, &workspace, workflows, &url).await?;
-    // The workspace, then each Workflow repointed.
+    let streams = events_via == crate::cli::EventsVia::Streams;
+    let changes = crate::connect::connect(
+        store,
+        &taskrouter.client()?,
+        &workspace,
+        workflows,
+        &url,
+        !streams,
+    )
+    .await?;
+    // The workspace, then each Workflow repointed, then the sink and subscription.
     let mut sids = vec![workspace.to_string()];
     for change in &changes {
         let sid = change.resource_path.rsplit('/').next().unwrap_or_default();
         if !sids.iter().any(|s| s == sid) {
             sids.push(sid.to_owned());
         }
+    }
+    if streams {
+        let (sink, subscription) =
+            crate::connect::connect_streams(store, &taskrouter.events_client()?, &url).await?;
+        sids.push(sink);
+        sids.push(subscription);
     }
     super::announce(&[format!("connected: {}", sids.join(" "))]);
     Ok(())

@@ -196,6 +196,8 @@ struct DetailPage {
     fields_hidden: usize,
     replay: ReplayView,
     replays: Vec<RowView>,
+    /// An Event Streams batch's CloudEvents (stream_events.html).
+    events: Vec<crate::store::events::StreamEvent>,
 }
 
 pub async fn detail(
@@ -234,6 +236,7 @@ pub async fn detail(
     let replays = state.store.read(move |r| r.replays_of(id)).await?;
     let fields = view::form_fields(&request);
     let page = DetailPage {
+        events: request.events.clone(),
         replay: replay_view(&state, &request),
         replays: replays.iter().map(|r| row_view(r, now)).collect(),
         signature_reason: request.signature_reason.clone(),
@@ -309,6 +312,8 @@ struct TaskPage {
     workspace: String,
     /// The task's assignment status as the recorded callbacks tell it.
     task_status: Option<String>,
+    /// Its Event Streams CloudEvents in event-time order (stream_events.html).
+    events: Vec<crate::store::events::StreamEvent>,
 }
 
 impl TaskPage {
@@ -389,6 +394,7 @@ pub async fn task(
         .unwrap_or_default();
     let page = TaskPage {
         task_status: task_status(&history),
+        events: history.events.clone(),
         workspace,
         actions: history
             .actions

@@ -28,7 +28,12 @@ fn milestone(s: &RequestSummary) -> Option<(&'static str, &'static str)> {
     if s.kind == Kind::Assignment {
         return Some(("reserved", "pending"));
     }
-    Some(match s.event_type.as_deref()? {
+    milestone_of(s.event_type.as_deref()?)
+}
+
+/// The milestone an event type marks (event callbacks and Event Streams events alike).
+fn milestone_of(event_type: &str) -> Option<(&'static str, &'static str)> {
+    Some(match event_type {
         "task.created" => ("created", "neutral"),
         "reservation.created" => ("reserved", "pending"),
         "reservation.accepted" => ("accepted", "ok"),
@@ -44,17 +49,51 @@ fn milestone(s: &RequestSummary) -> Option<(&'static str, &'static str)> {
     })
 }
 
+/// One milestone before placement: label, class, request id, time (text and µs).
+type Found = (&'static str, &'static str, i64, String, i64);
+
 /// Milestones in order, repeated consecutive ones folded, placed evenly on the picture.
+///
+/// Event Streams events count by their own time (they arrive in no order), re-deliveries
+/// not at all; the requests that carried them are not counted again.
 pub fn steps(history: &TaskHistory) -> Vec<Step> {
-    let mut found: Vec<(&str, &str, &RequestSummary)> = Vec::new();
+    let batches: std::collections::HashSet<i64> =
+        history.events.iter().map(|e| e.request_id).collect();
+    let mut all: Vec<Found> = Vec::new();
     for s in &history.requests {
-        if s.replay_of.is_some() {
+        if s.replay_of.is_some() || batches.contains(&s.id) {
             continue;
         }
-        if let Some((label, class)) = milestone(s)
-            && found.last().is_none_or(|(last, _, _)| *last != label)
+        if let Some((label, class)) = milestone(s) {
+            all.push((label, class, s.id, s.received_at.clone(), s.received_at_us));
+        }
+    }
+    for e in &history.events {
+        if e.duplicate_of.is_some() {
+            continue;
+        }
+        let at_us = e.event_time_us.or_else(|| {
+            history
+                .requests
+                .iter()
+                .find(|r| r.id == e.request_id)
+                .map(|r| r.received_at_us)
+        });
+        if let (Some((label, class)), Some(at_us)) =
+            (e.event_type.as_deref().and_then(milestone_of), at_us)
         {
-            found.push((label, class, s));
+            let at = e.event_time.clone().unwrap_or_default();
+            all.push((label, class, e.request_id, at, at_us));
+        }
+    }
+    if !history.events.is_empty() {
+        // Stable: callbacks keep their arrival order among equal times.
+        all.sort_by_key(|f| f.4);
+    }
+    let mut found: Vec<Found> = Vec::new();
+    for f in all {
+        if found.last().is_none_or(|last| last.0 != f.0) {
+            found.push(f);
         }
     }
     let n = found.len() as u32;
@@ -65,20 +104,18 @@ pub fn steps(history: &TaskHistory) -> Vec<Step> {
         0
     };
     let mut out: Vec<Step> = Vec::with_capacity(found.len());
-    for (i, (label, class, s)) in found.iter().enumerate() {
+    for (i, (label, class, request_id, at, at_us)) in found.iter().enumerate() {
         let x = if n == 1 {
             TIMELINE_WIDTH / 2
         } else {
             margin + spacing * i as u32
         };
-        let gap = i
-            .checked_sub(1)
-            .map(|p| view::gap(s.received_at_us - found[p].2.received_at_us));
+        let gap = i.checked_sub(1).map(|p| view::gap(at_us - found[p].4));
         out.push(Step {
             label: (*label).to_owned(),
             class,
-            at: s.received_at.clone(),
-            request_id: s.id,
+            at: at.clone(),
+            request_id: *request_id,
             x,
             gap,
             gap_x: x.saturating_sub(spacing / 2),

@@ -62,6 +62,21 @@ pub async fn run(
                     ),
                 }
             }
+            Outgoing::Stream { url, body } => {
+                match post_batch(&http, &shared.auth_token, &url, body).await {
+                    Ok(status) if (200..300).contains(&status) => {}
+                    Ok(status) => tracing::warn!(
+                        url = %loggable(&url),
+                        status,
+                        "Event Streams batch was not answered with 2xx"
+                    ),
+                    Err(error) => tracing::warn!(
+                        url = %loggable(&url),
+                        %error,
+                        "Event Streams batch failed"
+                    ),
+                }
+            }
             Outgoing::Assignment {
                 reservation_sid,
                 url,
@@ -96,6 +111,37 @@ pub struct Answer {
     pub content_type: Option<String>,
     pub body: Vec<u8>,
 }
+
+/// POSTs an Event Streams batch as a webhook sink receives it: JSON, signed over the sink URL
+/// with `bodySHA256` added (the body hash is in the URL, so the signature covers the body).
+async fn post_batch(
+    http: &reqwest::Client,
+    token: &AuthToken,
+    url: &str,
+    body: Vec<u8>,
+) -> Result<u16, reqwest::Error> {
+    let signed_url = signature::url_with_body_sha256(url, &body);
+    let content_type = "application/json; charset=utf-8";
+    let sig = signature::sign_request(
+        token,
+        &signed_url,
+        Some(content_type.as_bytes()),
+        &body,
+        "POST",
+    );
+    let response = http
+        .post(&signed_url)
+        .header(signature::HEADER, sig)
+        .header(reqwest::header::CONTENT_TYPE, content_type)
+        .timeout(BATCH_TIMEOUT)
+        .body(body)
+        .send()
+        .await?;
+    Ok(response.status().as_u16())
+}
+
+/// Event Streams gives a webhook sink 5 s to answer.
+const BATCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One assignment callback attempt; `Some` only for a `200` (anything else sends TaskRouter to
 /// the fallback URL).

@@ -40,6 +40,7 @@ mod json;
 mod rest;
 mod state;
 mod stats;
+mod streams;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -121,6 +122,8 @@ struct Core {
     timers: HashMap<String, AbortHandle>,
     /// The dispatcher's queue; `None` once the sim is shutting down.
     queue: Option<mpsc::UnboundedSender<Outgoing>>,
+    /// Event Streams sinks and subscriptions.
+    streams: streams::Streams,
 }
 
 impl Shared {
@@ -145,10 +148,15 @@ impl Shared {
         let mut outgoing: Vec<Outgoing> = std::mem::take(&mut world.outbox);
         let mut ended: Vec<String> = std::mem::take(&mut world.ended_timers);
         let mut started: Vec<(String, Duration)> = Vec::new();
+        let mut stream_events = Vec::new();
         for state in &mut world.workspaces {
             outgoing.append(&mut state.outbox);
+            stream_events.append(&mut state.stream_outbox);
             ended.append(&mut state.ended_timers);
             started.append(&mut state.new_timers);
+        }
+        if !stream_events.is_empty() {
+            outgoing.extend(core.streams.deliveries(&stream_events));
         }
         for outgoing in outgoing {
             if let Some(queue) = &core.queue {
@@ -284,6 +292,7 @@ impl Sim {
                 ),
                 timers: HashMap::new(),
                 queue: Some(queue),
+                streams: streams::Streams::default(),
             }),
             account_sid: config.account_sid,
             auth_token: config.auth_token,

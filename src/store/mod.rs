@@ -7,6 +7,7 @@
 //! commit is fsynced, so an acknowledged request survives a crash and a power loss.
 
 pub mod connect;
+pub mod events;
 pub mod lock;
 pub mod models;
 mod read;

@@ -109,6 +109,8 @@ pub struct RequestSummary {
 pub struct StoredRequest {
     pub summary: RequestSummary,
     pub signature_reason: Option<String>,
+    /// The CloudEvents an Event Streams batch carried, in batch order (empty otherwise).
+    pub events: Vec<super::events::StreamEvent>,
     pub http_version: String,
     pub headers: Vec<Header>,
     pub body: Vec<u8>,

@@ -48,7 +48,7 @@ impl RequestFilter {
 
 /// Quotes user input as one FTS5 phrase (with prefix match on the last word), so search text
 /// is never parsed as FTS5 query syntax.
-fn fts_phrase(q: &str) -> String {
+pub(super) fn fts_phrase(q: &str) -> String {
     // FTS5 ends a string at NUL, so control characters become spaces (word breaks anyway).
     let cleaned: String = q
         .chars()
@@ -61,7 +61,7 @@ const SUMMARY_COLUMNS: &str = "id, received_at, remote_addr, method, path, query
      kind, event_type, account_sid, workspace_sid, task_sid, reservation_sid, worker_sid, \
      signature, replay_of, replay_note, body_size, body_truncated, duration_us, error";
 
-fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<RequestSummary> {
+pub(super) fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<RequestSummary> {
     let received_at_us: i64 = row.get("received_at")?;
     Ok(RequestSummary {
         id: row.get("id")?,
@@ -217,6 +217,8 @@ pub struct TaskHistory {
     pub reservations: Vec<Reservation>,
     /// REST calls made about this task or its reservations.
     pub actions: Vec<Action>,
+    /// Its Event Streams CloudEvents, in event-time order (re-deliveries marked).
+    pub events: Vec<super::events::StreamEvent>,
 }
 
 /// A borrowed read connection; all read queries live here.
@@ -230,7 +232,18 @@ impl Reader<'_> {
         let (sql, args) = list_query(filter);
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(params_from_iter(args), summary_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let own: Vec<RequestSummary> = rows.collect::<Result<_, _>>()?;
+        if !super::events::has_event_filter(filter) {
+            return Ok(own);
+        }
+        // Event Streams batches match through their events too (a second indexed query, so
+        // the first keeps walking its index with no sort).
+        let by_event = self.requests_by_event(filter, SUMMARY_COLUMNS)?;
+        Ok(super::events::merge_newest(
+            own,
+            by_event,
+            filter.limit.min(10_000),
+        ))
     }
 
     /// SQLite's `EXPLAIN QUERY PLAN` lines for the list query of `filter`, to check (in tests
@@ -256,6 +269,7 @@ impl Reader<'_> {
                 Ok(StoredRequest {
                     summary,
                     signature_reason: row.get("signature_reason")?,
+                    events: Vec::new(),
                     http_version: row.get("http_version")?,
                     headers: decode_headers(&row.get::<_, Vec<u8>>("headers")?),
                     body: row.get("body")?,
@@ -267,7 +281,11 @@ impl Reader<'_> {
                 })
             })
             .optional()?;
-        Ok(found)
+        let Some(mut found) = found else {
+            return Ok(None);
+        };
+        found.events = self.request_events(id)?;
+        Ok(Some(found))
     }
 
     /// Reservations, most recently active first; `before` is a `last_request_id` for paging.
@@ -307,7 +325,8 @@ impl Reader<'_> {
         limit: usize,
     ) -> Result<TaskHistory, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {SUMMARY_COLUMNS} FROM requests WHERE task_sid = ?1 ORDER BY id ASC LIMIT ?2"
+            "SELECT {SUMMARY_COLUMNS} FROM requests WHERE task_sid = ?1 OR id IN \
+             (SELECT request_id FROM request_events WHERE task_sid = ?1) ORDER BY id ASC LIMIT ?2"
         ))?;
         let requests = stmt
             .query_map(
@@ -323,11 +342,13 @@ impl Reader<'_> {
             .query_map([task_sid.as_str()], reservation_from_row)?
             .collect::<Result<_, _>>()?;
         let actions = self.actions(None, Some(task_sid))?;
+        let events = self.task_events(task_sid, limit)?;
         Ok(TaskHistory {
             task_sid: task_sid.clone(),
             requests,
             reservations,
             actions,
+            events,
         })
     }
 

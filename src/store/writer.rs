@@ -622,6 +622,7 @@ fn insert_request(tx: &Connection, r: &NewRequest) -> rusqlite::Result<Stored> {
     let id = tx.last_insert_rowid();
     tx.prepare_cached("INSERT INTO requests_fts (rowid, text) VALUES (?1, ?2)")?
         .execute(params![id, r.search_text])?;
+    super::events::insert_events(tx, id, r)?;
     // Replays re-send old callbacks; they must not move a reservation's state.
     if let (Some(reservation_sid), Some(status), None) =
         (&d.reservation_sid, d.reservation_status, r.replay_of)

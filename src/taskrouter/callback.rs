@@ -5,6 +5,7 @@
 //! body and in the query string, so hand-made test requests are recognised too. The first value
 //! of a repeated key wins, which is also the one shown first in the inspector.
 
+use crate::taskrouter::cloudevents::{self, Batch};
 use crate::taskrouter::sid::{AccountSid, ReservationSid, TaskSid, WorkerSid, WorkspaceSid};
 use crate::taskrouter::signature::is_form;
 use crate::taskrouter::status::{Kind, ReservationStatus};
@@ -77,6 +78,8 @@ pub struct Derived {
     /// What this callback says about its reservation's status (`pending` for an assignment
     /// callback, `accepted` for `reservation.accepted`, ...).
     pub reservation_status: Option<ReservationStatus>,
+    /// The CloudEvents an Event Streams body carried (`None` when the body is not one).
+    pub batch: Option<Batch>,
 }
 
 /// Derives kind, EventType and the SIDs from a request's parameters.
@@ -109,7 +112,53 @@ pub fn derive(params: &Params) -> Derived {
         },
         event_type,
         kind,
+        batch: None,
     }
+}
+
+/// [`derive`], plus the CloudEvents of an Event Streams body.
+///
+/// A batch stays one request (recorded byte-exact, acknowledged as a whole); its events are
+/// indexed under it. The request's own columns hold what every TaskRouter event of the batch
+/// agrees on, so a one-event batch (the common case) lists and filters exactly like an event
+/// callback, and a mixed batch shows no misleading single SID.
+pub fn derive_request(params: &Params, content_type: Option<&[u8]>, body: &[u8]) -> Derived {
+    let mut derived = derive(params);
+    let Some(batch) = cloudevents::parse(content_type, body) else {
+        return derived;
+    };
+    if derived.kind == Kind::Other {
+        let tr: Vec<_> = batch
+            .events
+            .iter()
+            .filter(|e| e.event_type.is_some())
+            .collect();
+        fn common<T: Clone + PartialEq>(
+            events: &[&cloudevents::CloudEvent],
+            f: impl Fn(&cloudevents::CloudEvent) -> Option<T>,
+        ) -> Option<T> {
+            let first = f(events.first()?)?;
+            events
+                .iter()
+                .all(|e| f(e).as_ref() == Some(&first))
+                .then_some(first)
+        }
+        if !tr.is_empty() {
+            derived.kind = Kind::Event;
+            derived.event_type = common(&tr, |e| e.event_type.clone());
+            derived.account_sid = common(&tr, |e| e.account_sid.clone());
+            derived.workspace_sid = common(&tr, |e| e.workspace_sid.clone());
+            derived.task_sid = common(&tr, |e| e.task_sid.clone());
+            derived.reservation_sid = common(&tr, |e| e.reservation_sid.clone());
+            derived.worker_sid = common(&tr, |e| e.worker_sid.clone());
+            derived.worker_name = common(&tr, |e| e.worker_name.clone());
+            // Reservation state is moved per event (in event-time order) by the store, not
+            // by the request.
+            derived.reservation_status = None;
+        }
+    }
+    derived.batch = Some(batch);
+    derived
 }
 
 /// Most body text indexed for full-text search.

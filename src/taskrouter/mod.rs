@@ -5,6 +5,7 @@
 
 pub mod callback;
 pub mod client;
+pub mod cloudevents;
 pub mod sid;
 pub mod signature;
 pub mod status;

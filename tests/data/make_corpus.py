@@ -9,6 +9,7 @@ outcomes live in the table in tests/integration/corpus.rs, which also checks tha
 here has a row there and vice versa.
 """
 import gzip
+import json
 import os
 from urllib.parse import quote
 
@@ -235,6 +236,35 @@ case("c63-arabic-letter-mark", request(b"POST", b"/alm", [FORM],
     form([("WorkerName", "a\u061cb"), ("EventType", "task.created")])))
 
 # ---- odd but legal request lines -------------------------------------------------------------
+# ---- Event Streams CloudEvents batches (issue 15) ----------------------------------------------
+CE_BATCH = b"Content-Type: application/cloudevents-batch+json"
+
+
+def ce(ce_type, ce_id, payload):
+    return {"specversion": "1.0", "type": ce_type, "id": ce_id, "source": "/corpus",
+            "time": "2026-01-01T10:00:00Z", "data": {"payload": payload}}
+
+
+case("c64-cloudevents-markup-in-fields", request(b"POST", b"/events", [JSON], json.dumps([
+    ce("com.twilio.taskrouter.reservation.accepted" + script("c64t"), img("c64i"),
+       {"task_sid": TASK, "reservation_sid": RES, "worker_name": script("c64w"),
+        "task_attributes": img("c64a")}),
+    ce(script("c64o"), "EZc64other", {"x": img("c64x")}),
+]).encode()))
+case("c65-cloudevents-invalid-json", request(b"POST", b"/events", [CE_BATCH],
+    b'[{"specversion":"1.0","type":"com.twilio.taskrouter.task.created",' + script("c65").encode()))
+case("c66-cloudevents-not-objects", request(b"POST", b"/events", [CE_BATCH],
+    json.dumps([1, script("c66"), None, [img("c66")]]).encode()))
+case("c67-cloudevents-missing-type", request(b"POST", b"/events", [JSON],
+    json.dumps([{"specversion": "1.0", "id": img("c67"), "data": {"payload": {"task_sid": TASK}}}]).encode()))
+case("c68-cloudevents-nested-100000", request(b"POST", b"/events", [JSON],
+    b'[{"specversion":"1.0","type":"com.twilio.taskrouter.task.created","data":{"payload":'
+    + b"[" * 100000 + b"]" * 100000 + b"}}]"))
+# 10,000 items inside the corpus's 256 KiB body limit: 1,500 events (past the 1,000 indexed),
+# then 8,500 bare zeros.
+case("c69-cloudevents-10000-events", request(b"POST", b"/events", [CE_BATCH],
+    ("[" + ",".join(['{"specversion":"1.0","type":"com.twilio.taskrouter.task.updated","id":"EZ%d"}' % i
+                     for i in range(1500)] + ["0"] * 8500) + "]").encode()))
 case("c60-quote-and-backtick-in-method", request(b"J'AVA`SCRIPT", b"/method", []))
 case("c61-bare-lf-line-endings", b"POST /bare-lf HTTP/1.1\nHost: corpus.test\nContent-Length: 3\nConnection: close\n\na=b")
 case("c62-http10-without-host", b"GET /http10?x=" + quote(script("c62")).encode() + b" HTTP/1.0\r\n\r\n")

@@ -72,6 +72,10 @@ struct Serve {
 }
 
 async fn serve_connect(sim: &Sim, db: &Path, capture: SocketAddr) -> Serve {
+    serve_connect_with(sim, db, capture, &[]).await
+}
+
+async fn serve_connect_with(sim: &Sim, db: &Path, capture: SocketAddr, extra: &[&str]) -> Serve {
     let public = format!("http://{capture}");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_taskhook"))
         .args(["serve", "--connect", "--listen", &capture.to_string()])
@@ -82,6 +86,7 @@ async fn serve_connect(sim: &Sim, db: &Path, capture: SocketAddr) -> Serve {
             "--workspace",
             sim.workspace_sid(),
         ])
+        .args(extra)
         .arg("--db")
         .arg(db)
         .env("TWILIO_ACCOUNT_SID", sim.account_sid())
@@ -266,6 +271,133 @@ async fn connect_points_the_workspace_at_taskhook_and_every_exit_puts_it_back() 
         .unwrap();
     assert_eq!(
         String::from_utf8_lossy(&again.stdout).trim(),
+        "nothing to restore"
+    );
+    sim.shutdown().await;
+}
+
+/// What the sim's Event Streams API lists: (sinks, subscriptions).
+async fn sinks_and_subscriptions(rest: &Rest<'_>) -> (Vec<Value>, Vec<Value>) {
+    let sinks = rest.get("/v1/Sinks").await["sinks"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let subs = rest.get("/v1/Subscriptions").await["subscriptions"]
+        .as_array()
+        .unwrap()
+        .clone();
+    (sinks, subs)
+}
+
+async fn taskhook_restore(sim: &Sim, db: &Path) -> String {
+    let restore = tokio::process::Command::new(env!("CARGO_BIN_EXE_taskhook"))
+        .args(["restore", "--db"])
+        .arg(db)
+        .env("TWILIO_ACCOUNT_SID", sim.account_sid())
+        .env("TWILIO_AUTH_TOKEN", sim.auth_token().expose())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&restore.stdout).into_owned();
+    assert!(
+        restore.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&restore.stderr)
+    );
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_mode_makes_a_temporary_sink_and_leaves_none_behind() {
+    let sim = Sim::start(SimConfig::new("127.0.0.1:0".parse().unwrap()))
+        .await
+        .unwrap();
+    let rest = Rest { sim: &sim };
+    rest.set(
+        &rest.workspace(),
+        &[("EventCallbackUrl", "http://backend.example/events")],
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let capture = free_port();
+    let public = format!("http://{capture}");
+
+    // 1. Connected: a tagged sink + subscription; the EventCallbackUrl is left alone.
+    let taskhook = serve_connect_with(&sim, &db, capture, &["--events", "streams"]).await;
+    let (sinks, subs) = sinks_and_subscriptions(&rest).await;
+    assert_eq!((sinks.len(), subs.len()), (1, 1), "{sinks:?} {subs:?}");
+    assert_eq!(
+        sinks[0]["sink_configuration"]["destination"],
+        format!("{public}/events-streams")
+    );
+    let tag = sinks[0]["description"].as_str().unwrap();
+    assert!(tag.starts_with("taskhook temporary"), "{tag}");
+    assert_eq!(subs[0]["description"], tag);
+    assert_eq!(subs[0]["sink_sid"], sinks[0]["sid"]);
+    let subscribed = rest
+        .get(&format!(
+            "/v1/Subscriptions/{}/SubscribedEvents",
+            subs[0]["sid"].as_str().unwrap()
+        ))
+        .await;
+    let types = subscribed["types"].as_array().unwrap();
+    assert!(types.len() > 20, "every TaskRouter type");
+    assert!(types.iter().all(|t| {
+        t["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("com.twilio.taskrouter.")
+    }));
+    assert_eq!(
+        rest.get(&rest.workspace()).await["event_callback_url"],
+        "http://backend.example/events"
+    );
+    // A new task's events arrive as a signed batch on the sink's path.
+    sim.create_task(r#"{"selected_language":"es"}"#)
+        .await
+        .unwrap();
+    let (base, token) = taskhook.inspector.split_once("/?token=").unwrap();
+    let mut found = None;
+    for _ in 0..100 {
+        let list: Value = http_client()
+            .get(format!(
+                "{base}/api/requests?event_type=task.created&limit=1"
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(row) = list["requests"].get(0) {
+            found = Some(row.clone());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let row = found.expect("task.created through Event Streams");
+    assert_eq!(row["path"], "/events-streams");
+    assert_eq!(row["signature"], "valid", "{row}");
+    taskhook.terminate().await;
+    let (sinks, subs) = sinks_and_subscriptions(&rest).await;
+    assert!(
+        sinks.is_empty() && subs.is_empty(),
+        "deleted at exit: {sinks:?} {subs:?}"
+    );
+
+    // 2. Killed: the sink stays until `taskhook restore` deletes it.
+    let mut taskhook = serve_connect_with(&sim, &db, capture, &["--events", "streams"]).await;
+    taskhook.child.start_kill().unwrap();
+    let _ = taskhook.child.wait().await;
+    assert_eq!(sinks_and_subscriptions(&rest).await.0.len(), 1);
+    let stdout = taskhook_restore(&sim, &db).await;
+    assert!(stdout.contains("/v1/Sinks/DG"), "{stdout}");
+    let (sinks, subs) = sinks_and_subscriptions(&rest).await;
+    assert!(sinks.is_empty() && subs.is_empty(), "{sinks:?} {subs:?}");
+    assert_eq!(
+        taskhook_restore(&sim, &db).await.trim(),
         "nothing to restore"
     );
     sim.shutdown().await;

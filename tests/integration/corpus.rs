@@ -113,6 +113,8 @@ enum Check {
     DetailShows(&'static str),
     /// The detail page of the stored request is at most this many bytes.
     DetailAtMost(usize),
+    /// The stored request is flagged (its `error`) with this text.
+    Flagged(&'static str),
 }
 
 struct Case {
@@ -267,6 +269,29 @@ const CASES: &[Case] = &[
     c("c61-bare-lf-line-endings", &[14], recorded(200)).checks(&[BodyIs(b"a=b")]),
     c("c62-http10-without-host", &[3, 28], recorded(200)).checks(&[TargetExact]),
     c("c63-arabic-letter-mark", &[10], recorded(204)).checks(&[DetailShows("a\\u{61c}b")]),
+    // Event Streams batches (issue 15): markup in every event field, and broken batches —
+    // recorded, answered 200, flagged.
+    c("c64-cloudevents-markup-in-fields", &[1, 5], recorded(200)).checks(&[
+        BodyExact,
+        Kind("event"),
+        Sids(Some(TASK), Some(RESERVATION)),
+    ]),
+    c("c65-cloudevents-invalid-json", &[20], recorded(200)).checks(&[
+        BodyExact,
+        Kind("other"),
+        Flagged("not valid JSON"),
+    ]),
+    c("c66-cloudevents-not-objects", &[20], recorded(200))
+        .checks(&[BodyExact, Flagged("is not an object")]),
+    c("c67-cloudevents-missing-type", &[20], recorded(200)).checks(&[
+        BodyExact,
+        NoSids,
+        Flagged("has no type"),
+    ]),
+    c("c68-cloudevents-nested-100000", &[20], recorded(200))
+        .checks(&[BodyExact, Flagged("recursion limit")]),
+    c("c69-cloudevents-10000-events", &[19], recorded(200))
+        .checks(&[BodyExact, Flagged("only the first 1000")]),
     // The inspector: hostile Host and Origin (28), replay edits (24, 25, 29, 6), SIDs in action
     // routes (26), export file names (30), the token redirect.
     i("i01-host-evil-example", &[28], FORBIDDEN),
@@ -695,6 +720,10 @@ async fn run_check(
             "{what}: response body"
         ),
         Kind(kind) => assert_eq!(row().summary.kind.as_str(), kind, "{what}: kind"),
+        Flagged(text) => {
+            let error = row().summary.error.clone().unwrap_or_default();
+            assert!(error.contains(text), "{what}: flagged {text:?}: {error:?}");
+        }
         Sids(task, reservation) => {
             let s = &row().summary;
             assert_eq!(

@@ -38,6 +38,8 @@ mod secrets;
 mod sim;
 /// Issue 19, store side: bad rows, Clear all under load, a deleted database file, pool, WAL, lock.
 mod store_attacks;
+/// Event Streams: CloudEvents batches split, deduplicated, ordered by event time (issue 15).
+mod streams;
 /// Behind a tunnel with no flags: fake ngrok and cloudflared agents, signatures by twilio-python.
 mod tunnel;
 /// The workbench: workers, new tasks, the responder switch, the tray — in Chromium and by API.

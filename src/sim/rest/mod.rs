@@ -192,6 +192,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             &format!("{s}/Workflows/{{sid}}/Statistics"),
             get(stats::workflow_statistics),
         );
+    let routes = super::streams::routes(routes);
     unemulated::routes(routes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

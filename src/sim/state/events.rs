@@ -45,6 +45,9 @@ impl State {
             at,
             params: params.clone(),
         });
+        // Event Streams sees every event, whatever the EventCallbackUrl and EventsFilter say.
+        self.stream_outbox
+            .push((event_type.to_owned(), params.clone()));
         let Some(url) = self.workspace.event_callback_url.clone() else {
             return;
         };

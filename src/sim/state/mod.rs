@@ -135,6 +135,9 @@ pub struct State {
     pub events: std::collections::VecDeque<Event>,
     /// Callbacks caused by the last transitions, oldest first.
     pub outbox: Vec<Outgoing>,
+    /// Every event emitted since the last flush, (EventType, callback fields), for Event
+    /// Streams subscriptions (see `sim::streams`).
+    pub stream_outbox: Vec<(String, Params)>,
     /// Timers to start: a reservation's timeout or a task's TTL, by SID, and duration.
     pub new_timers: Vec<(String, Duration)>,
     /// Reservations that left `pending` and tasks that ended: their timers are not needed.
@@ -272,6 +275,7 @@ impl State {
             reservations: Vec::new(),
             events: std::collections::VecDeque::new(),
             outbox: Vec::new(),
+            stream_outbox: Vec::new(),
             new_timers: Vec::new(),
             ended_timers: Vec::new(),
         };

@@ -186,6 +186,8 @@ pub enum Outgoing {
         url: String,
         params: Vec<(String, String)>,
     },
+    /// An Event Streams batch (a JSON array of CloudEvents) to a webhook sink.
+    Stream { url: String, body: Vec<u8> },
     /// An assignment callback to the Workflow's AssignmentCallbackUrl (reference §1.2).
     Assignment {
         reservation_sid: String,

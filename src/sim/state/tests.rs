@@ -23,6 +23,7 @@ fn event_types(state: &mut State) -> Vec<String> {
         .map(|o| match o {
             Outgoing::Event { params, .. } => params[0].1.clone(),
             Outgoing::Assignment { .. } => "ASSIGNMENT".into(),
+            Outgoing::Stream { .. } => "STREAM".into(),
         })
         .collect()
 }

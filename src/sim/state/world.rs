@@ -195,6 +195,7 @@ impl State {
             reservations: Vec::new(),
             events: std::collections::VecDeque::new(),
             outbox: Vec::new(),
+            stream_outbox: Vec::new(),
             new_timers: Vec::new(),
             ended_timers: Vec::new(),
         }
