@@ -1131,3 +1131,57 @@ async fn a_task_past_its_ttl_is_canceled_as_task_ttl_exceeded() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn list_workers_honours_ordering() {
+    let (sim, client) = started().await;
+    let ws = sim.workspace_sid().to_owned();
+    let under = |p: &str| format!("/v1/Workspaces/{ws}{p}");
+    let names = |list: &Value| -> Vec<String> {
+        list["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["friendly_name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, _, created) = client.call("GET", &under("/Workers"), &[]).await;
+    let mut reversed = names(&created);
+    assert!(reversed.len() >= 2, "{created}");
+    let (_, _, desc) = client
+        .call("GET", &under("/Workers?Ordering=DateCreated:desc"), &[])
+        .await;
+    reversed.reverse();
+    assert_eq!(names(&desc), reversed);
+    // The first-created worker changes activity last: it sorts last by status change.
+    let first = created["workers"][0]["sid"].as_str().unwrap().to_owned();
+    let (_, _, idle) = client
+        .call("GET", &under("/Activities?FriendlyName=Offline"), &[])
+        .await;
+    let offline = idle["activities"][0]["sid"].as_str().unwrap().to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, _, _) = client
+        .call(
+            "POST",
+            &under(&format!("/Workers/{first}")),
+            &form(&[("ActivitySid", &offline)]),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, _, by_change) = client
+        .call(
+            "GET",
+            &under("/Workers?Ordering=DateStatusChanged:asc"),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        by_change["workers"].as_array().unwrap().last().unwrap()["sid"],
+        first.as_str()
+    );
+    let (status, _, bad) = client
+        .call("GET", &under("/Workers?Ordering=Sideways"), &[])
+        .await;
+    assert_eq!((status, bad["code"].as_u64()), (400, Some(20001)), "{bad}");
+    sim.shutdown().await;
+}

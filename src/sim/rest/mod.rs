@@ -604,7 +604,7 @@ async fn list_workers(
         let activity_name = field(params, "ActivityName");
         let available = flag(params, "Available");
         let render = Render { state, base };
-        Ok(state
+        let mut workers: Vec<_> = state
             .workers
             .iter()
             .filter(|w| name_matches(params, &w.friendly_name))
@@ -621,8 +621,18 @@ async fn list_workers(
                     .is_none_or(|e| e.matches(Subject::of(&w.attrs)))
             })
             .filter(|w| queue.is_none_or(|q| q.target.matches(Subject::of(&w.attrs))))
-            .map(|w| render.worker(w))
-            .collect())
+            .collect();
+        // Creation order is the default; ties keep it (the sorts are stable).
+        match field(params, "Ordering").as_deref().map(str::trim) {
+            None | Some("DateCreated:asc") => {}
+            Some("DateCreated:desc") => workers.reverse(),
+            Some("DateStatusChanged:asc") => workers.sort_by_key(|w| w.status_changed),
+            Some("DateStatusChanged:desc") => {
+                workers.sort_by_key(|w| std::cmp::Reverse(w.status_changed));
+            }
+            Some(other) => return Err(Fail::Invalid(format!("Invalid Ordering {other}"))),
+        }
+        Ok(workers.into_iter().map(|w| render.worker(w)).collect())
     })
 }
 
