@@ -1185,3 +1185,109 @@ async fn list_workers_honours_ordering() {
     assert_eq!((status, bad["code"].as_u64()), (400, Some(20001)), "{bad}");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn create_task_honours_routing_target_task_queue_and_virtual_start_time() {
+    let (sim, client) = started().await;
+    let ws = sim.workspace_sid().to_owned();
+    let under = |p: &str| format!("/v1/Workspaces/{ws}{p}");
+    let (_, _, workers) = client.call("GET", &under("/Workers"), &[]).await;
+    let bob = workers["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["friendly_name"] == "Bob")
+        .expect("the seeded Bob")["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, _, idle) = client
+        .call("GET", &under("/Activities?FriendlyName=Idle"), &[])
+        .await;
+    let idle = idle["activities"][0]["sid"].as_str().unwrap().to_owned();
+    let (status, _, _) = client
+        .call(
+            "POST",
+            &under(&format!("/Workers/{bob}")),
+            &form(&[("ActivitySid", &idle)]),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // Spanish would go to Alice through the Workflow; a RoutingTarget sends it to Bob alone.
+    let (status, _, task) = client
+        .call(
+            "POST",
+            &under("/Tasks"),
+            &form(&[
+                ("Attributes", r#"{"selected_language":"es"}"#),
+                ("RoutingTarget", &bob),
+                ("VirtualStartTime", "2026-01-02T03:04:05Z"),
+            ]),
+        )
+        .await;
+    assert_eq!(status, 201, "{task}");
+    assert_eq!(task["routing_target"], bob.as_str());
+    assert_eq!(
+        task["ignore_capacity"], true,
+        "a worker target ignores capacity"
+    );
+    assert_eq!(task["virtual_start_time"], "2026-01-02T03:04:05Z");
+    let sid = task["sid"].as_str().unwrap();
+    let (_, _, reservations) = client
+        .call("GET", &under(&format!("/Tasks/{sid}/Reservations")), &[])
+        .await;
+    assert_eq!(
+        reservations["reservations"][0]["worker_sid"],
+        bob.as_str(),
+        "{reservations}"
+    );
+
+    // TaskQueueSid puts a task straight into that queue, past the Workflow's filters.
+    let (_, _, queues) = client.call("GET", &under("/TaskQueues"), &[]).await;
+    let english = queues["task_queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| {
+            q["friendly_name"]
+                .as_str()
+                .unwrap_or("")
+                .contains("English")
+        })
+        .expect("the English queue")["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _, task) = client
+        .call(
+            "POST",
+            &under("/Tasks"),
+            &form(&[
+                ("Attributes", r#"{"selected_language":"es"}"#),
+                ("TaskQueueSid", &english),
+            ]),
+        )
+        .await;
+    assert_eq!(status, 201, "{task}");
+    assert_eq!(task["task_queue_sid"], english.as_str());
+
+    for (name, value) in [
+        ("RoutingTarget", "WK00000000000000000000000000000000"),
+        ("TaskQueueSid", "WQ00000000000000000000000000000000"),
+        ("VirtualStartTime", "yesterday"),
+    ] {
+        let (status, _, body) = client
+            .call(
+                "POST",
+                &under("/Tasks"),
+                &form(&[("Attributes", "{}"), (name, value)]),
+            )
+            .await;
+        assert_eq!(
+            (status, body["code"].as_u64()),
+            (400, Some(20001)),
+            "{name}: {body}"
+        );
+    }
+    sim.shutdown().await;
+}

@@ -887,6 +887,10 @@ async fn create_task(
             timeout: field(&params, "Timeout"),
             workflow_sid: field(&params, "WorkflowSid"),
             task_channel: field(&params, "TaskChannel"),
+            task_queue_sid: field(&params, "TaskQueueSid"),
+            routing_target: field(&params, "RoutingTarget"),
+            ignore_capacity: field(&params, "IgnoreCapacity"),
+            virtual_start_time: field(&params, "VirtualStartTime"),
         })?;
         let ti = state.task_index(&sid).ok_or(Fail::NotFound)?;
         let task = &state.tasks[ti];

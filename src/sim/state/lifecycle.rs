@@ -49,6 +49,56 @@ impl State {
             .map(|c| c.sid.clone())
             .ok_or_else(|| Fail::Invalid(format!("TaskChannel {channel} does not exist")))?;
         let at = now();
+        let routing_target = match input.routing_target.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(target) => {
+                let known = match target.get(..2) {
+                    Some("WK") => self.worker_index(target).is_some(),
+                    Some("WQ") => self.queue(target).is_some(),
+                    Some("WW") => self.workflow(target).is_some(),
+                    _ => false,
+                };
+                if !known {
+                    return Err(Fail::Invalid(format!(
+                        "RoutingTarget {target} is not a Worker, TaskQueue or Workflow of this Workspace"
+                    )));
+                }
+                Some(target.to_owned())
+            }
+        };
+        let fixed_queue = match input.task_queue_sid.as_deref().map(str::trim) {
+            Some(queue) if !queue.is_empty() => {
+                self.queue(queue).ok_or_else(|| {
+                    Fail::Invalid(format!(
+                        "TaskQueueSid {queue} is not a TaskQueue of this Workspace"
+                    ))
+                })?;
+                Some(queue.to_owned())
+            }
+            _ => routing_target.clone().filter(|t| t.starts_with("WQ")),
+        };
+        // A task aimed at one worker ignores capacity unless told otherwise (reference §3.6).
+        let ignore_capacity = match input.ignore_capacity.as_deref().map(str::trim) {
+            Some(v) => matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"),
+            None => routing_target
+                .as_deref()
+                .is_some_and(|t| t.starts_with("WK")),
+        };
+        let virtual_start = match input.virtual_start_time.as_deref().map(str::trim) {
+            None | Some("") => at,
+            Some(text) => {
+                time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                    .map_err(|_| {
+                        Fail::Invalid(format!(
+                            "VirtualStartTime {text} is not an ISO 8601 date-time"
+                        ))
+                    })?
+            }
+        };
+        let workflow_sid = match routing_target.as_deref() {
+            Some(target) if target.starts_with("WW") => target.to_owned(),
+            _ => workflow_sid,
+        };
         let sid = new_sid("WT");
         self.tasks.push(Task {
             sid: sid.clone(),
@@ -67,6 +117,10 @@ impl State {
             queue_entered: None,
             rejected_by: Vec::new(),
             version: 0,
+            routing_target,
+            fixed_queue,
+            ignore_capacity,
+            virtual_start,
         });
         let ti = self.tasks.len() - 1;
         // The task's TTL: unassigned when it runs out, it is canceled (see `expire_task`).

@@ -164,6 +164,14 @@ pub struct Task {
     /// Workers who rejected this task; it is not offered to them again.
     pub rejected_by: Vec<String>,
     pub version: u64,
+    /// `RoutingTarget`: a Worker (offered to that worker only), a TaskQueue or a Workflow.
+    pub routing_target: Option<String>,
+    /// `TaskQueueSid`, or a `RoutingTarget` naming a queue: the task goes straight there.
+    pub fixed_queue: Option<String>,
+    /// `IgnoreCapacity`: offered even when the worker's channel is full.
+    pub ignore_capacity: bool,
+    /// `VirtualStartTime` (default: creation): the task's age, and its place in the queue.
+    pub virtual_start: OffsetDateTime,
 }
 
 pub struct Reservation {
@@ -231,6 +239,10 @@ pub struct NewTask {
     pub timeout: Option<String>,
     pub workflow_sid: Option<String>,
     pub task_channel: Option<String>,
+    pub task_queue_sid: Option<String>,
+    pub routing_target: Option<String>,
+    pub ignore_capacity: Option<String>,
+    pub virtual_start_time: Option<String>,
 }
 
 #[derive(Debug, Default)]

@@ -76,6 +76,25 @@ pub(super) fn routing(
 impl State {
     /// Evaluates the task against its Workflow's filters and puts it in the matched queue.
     pub(super) fn enter_workflow(&mut self, ti: usize) {
+        if let Some(queue_sid) = self.tasks[ti].fixed_queue.clone() {
+            // TaskQueueSid or a RoutingTarget naming a queue: straight in, no Workflow filter.
+            if self.tasks[ti].queue_sid.is_none() {
+                let task = &mut self.tasks[ti];
+                task.queue_sid = Some(queue_sid.clone());
+                task.queue_entered = Some(now());
+                let sid = task.sid.clone();
+                let name = self
+                    .queue(&queue_sid)
+                    .map(|q| q.friendly_name.clone())
+                    .unwrap_or_default();
+                self.emit_task(
+                    "task-queue.entered",
+                    ti,
+                    format!("Task {sid} entered TaskQueue {name}"),
+                );
+            }
+            return;
+        }
         let task = &self.tasks[ti];
         let Some(workflow) = self.workflow(&task.workflow_sid) else {
             return;
@@ -157,6 +176,7 @@ impl State {
             let (a, b) = (&self.tasks[a], &self.tasks[b]);
             b.priority
                 .cmp(&a.priority)
+                .then(a.virtual_start.cmp(&b.virtual_start))
                 .then(a.queue_entered.cmp(&b.queue_entered))
         });
         for ti in order {
@@ -172,13 +192,25 @@ impl State {
         (0..self.workers.len())
             .filter(|&wi| {
                 let worker = &self.workers[wi];
+                // A RoutingTarget naming a worker offers the task to that worker alone,
+                // whatever the queue's expression says.
+                let targeted = task
+                    .routing_target
+                    .as_deref()
+                    .filter(|t| t.starts_with("WK"));
+                if let Some(target) = targeted {
+                    return worker.sid == target
+                        && self.worker_available(worker)
+                        && !task.rejected_by.contains(&worker.sid)
+                        && (task.ignore_capacity || self.has_room(worker, &task.channel_sid));
+                }
                 self.worker_available(worker)
                     && !task.rejected_by.contains(&worker.sid)
                     && !self
                         .reservations
                         .iter()
                         .any(|r| r.worker_sid == worker.sid && r.status == rs::PENDING)
-                    && self.has_room(worker, &task.channel_sid)
+                    && (task.ignore_capacity || self.has_room(worker, &task.channel_sid))
                     && queue.target.matches(Subject {
                         own: &worker.attrs,
                         worker: Some(&worker.attrs),
