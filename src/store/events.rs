@@ -209,29 +209,10 @@ impl Reader<'_> {
         let mut args: Vec<Value> = vec![Value::Integer(filter.before.unwrap_or(i64::MAX))];
         let mut inner =
             String::from("SELECT DISTINCT request_id FROM request_events WHERE request_id < ?");
-        let conds = [
-            (" AND event_type = ?", filter.event_type.clone()),
-            (
-                " AND workspace_sid = ?",
-                filter.workspace_sid.as_ref().map(|s| s.to_string()),
-            ),
-            (
-                " AND task_sid = ?",
-                filter.task_sid.as_ref().map(|s| s.to_string()),
-            ),
-            (
-                " AND reservation_sid = ?",
-                filter.reservation_sid.as_ref().map(|s| s.to_string()),
-            ),
-            (
-                " AND worker_sid = ?",
-                filter.worker_sid.as_ref().map(|s| s.to_string()),
-            ),
-        ];
-        for (clause, value) in conds {
+        for (clause, value) in filter.event_conditions() {
             if let Some(value) = value {
                 inner.push_str(clause);
-                args.push(Value::Text(value));
+                args.push(Value::Text(value.to_owned()));
             }
         }
         let mut sql = format!("SELECT {columns} FROM requests WHERE id IN ({inner})");

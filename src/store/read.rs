@@ -33,6 +33,30 @@ pub struct RequestFilter {
 }
 
 impl RequestFilter {
+    /// The event-type and SID conditions, as SQL clauses with their values: columns that
+    /// `requests` and `request_events` share, so both queries build them from here.
+    pub(super) fn event_conditions(&self) -> [(&'static str, Option<&str>); 5] {
+        [
+            (" AND event_type = ?", self.event_type.as_deref()),
+            (
+                " AND workspace_sid = ?",
+                self.workspace_sid.as_ref().map(|s| s.as_str()),
+            ),
+            (
+                " AND task_sid = ?",
+                self.task_sid.as_ref().map(|s| s.as_str()),
+            ),
+            (
+                " AND reservation_sid = ?",
+                self.reservation_sid.as_ref().map(|s| s.as_str()),
+            ),
+            (
+                " AND worker_sid = ?",
+                self.worker_sid.as_ref().map(|s| s.as_str()),
+            ),
+        ]
+    }
+
     /// True when no column filter is set (paging fields aside).
     fn is_unfiltered(&self) -> bool {
         self.kind.is_none()
@@ -124,27 +148,8 @@ fn list_query(filter: &RequestFilter) -> (String, Vec<Value>) {
     if let Some(kind) = filter.kind {
         push(" AND kind = ?", Value::Text(kind.as_str().to_owned()));
     }
-    let text_filters = [
-        (" AND event_type = ?", filter.event_type.as_deref()),
-        (
-            " AND workspace_sid = ?",
-            filter.workspace_sid.as_ref().map(|s| s.as_str()),
-        ),
-        (
-            " AND task_sid = ?",
-            filter.task_sid.as_ref().map(|s| s.as_str()),
-        ),
-        (
-            " AND reservation_sid = ?",
-            filter.reservation_sid.as_ref().map(|s| s.as_str()),
-        ),
-        (
-            " AND worker_sid = ?",
-            filter.worker_sid.as_ref().map(|s| s.as_str()),
-        ),
-        (" AND path = ?", filter.path.as_deref()),
-    ];
-    for (clause, value) in text_filters {
+    let path = (" AND path = ?", filter.path.as_deref());
+    for (clause, value) in filter.event_conditions().into_iter().chain([path]) {
         if let Some(value) = value {
             push(clause, Value::Text(value.to_owned()));
         }

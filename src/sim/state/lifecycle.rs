@@ -169,7 +169,20 @@ impl State {
     /// Reject: worker to `activity` (else back to its activity before the reservation), task
     /// back to `pending` and offered to someone else.
     pub(super) fn reject(&mut self, ri: usize, activity: Option<String>) {
-        self.end_reservation(ri, rs::REJECTED);
+        self.release(ri, rs::REJECTED, "rejected", activity);
+    }
+
+    /// Ends a pending reservation as `status` (`reservation.{status}` described by `verb`):
+    /// the worker to `activity` (else back to its activity before the reservation), the task
+    /// back to `pending` and offered again — to someone else after a rejection.
+    pub(super) fn release(
+        &mut self,
+        ri: usize,
+        status: &'static str,
+        verb: &str,
+        activity: Option<String>,
+    ) {
+        self.end_reservation(ri, status);
         let reservation = &self.reservations[ri];
         let activity = activity.unwrap_or_else(|| reservation.previous_activity_sid.clone());
         let worker_sid = reservation.worker_sid.clone();
@@ -183,8 +196,10 @@ impl State {
         task.status = TaskStatus::Pending;
         task.updated = now();
         task.version += 1;
-        task.rejected_by.push(worker_sid);
-        self.emit_reservation("reservation.rejected", ri, "rejected");
+        if status == rs::REJECTED {
+            task.rejected_by.push(worker_sid);
+        }
+        self.emit_reservation(&format!("reservation.{status}"), ri, verb);
         self.set_worker_activity(wi, &activity);
         self.route();
     }

@@ -10,7 +10,7 @@
 use serde_json::{Map, Value};
 
 use super::model::Params;
-use super::{State, TaskStatus, now, reservation_status as rs};
+use super::{State, reservation_status as rs};
 
 /// A voice instruction with the parameters the sim checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -338,26 +338,12 @@ impl State {
     /// The call for a reservation failed: `reservation.canceled`, the worker back to the
     /// activity it had, the task offered again.
     fn cancel_reservation(&mut self, ri: usize) {
-        self.end_reservation(ri, rs::CANCELED);
-        let reservation = &self.reservations[ri];
-        let activity = reservation.previous_activity_sid.clone();
-        let (Some(ti), Some(wi)) = (
-            self.task_index(&reservation.task_sid),
-            self.worker_index(&reservation.worker_sid),
-        ) else {
-            return;
-        };
-        let task = &mut self.tasks[ti];
-        task.status = TaskStatus::Pending;
-        task.updated = now();
-        task.version += 1;
-        self.emit_reservation(
-            "reservation.canceled",
+        self.release(
             ri,
+            rs::CANCELED,
             "canceled: the call could not be set up",
+            None,
         );
-        self.set_worker_activity(wi, &activity);
-        self.route();
     }
 }
 
