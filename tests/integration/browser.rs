@@ -378,3 +378,26 @@ async fn replay_and_clear_all_work_when_clicked_in_chromium() {
     browser.screenshot("inspector-cleared").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn the_public_url_in_the_top_bar_is_shown_and_copied() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let public = "https://abc123.ngrok-free.app";
+    let app = spawn_app_with(|c| c.capture.public_url = Some(public.into())).await;
+    let c = &browser.client;
+    c.goto(&app.inspector_url(&format!("/?token={INSPECTOR_TOKEN}")))
+        .await
+        .unwrap();
+    let shown = wait_for(&browser, "#public-url").await;
+    assert_eq!(shown.text().await.unwrap().trim(), public);
+    c.find(Locator::Css("#public-url button.copy"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&browser, "#toast:not([hidden])").await;
+    assert_eq!(browser.clipboard_text().await, public);
+}
