@@ -19,8 +19,8 @@ use serde::Deserialize;
 use crate::store::models::{NewRequest, RequestSummary, StoredRequest, now_micros};
 use crate::store::writer::Writer;
 use crate::store::{Store, StoreError};
-use crate::taskrouter::callback::{Params, derive_request, search_text};
-use crate::taskrouter::signature::{self, AuthToken, is_form};
+use crate::taskrouter::callback::analyze;
+use crate::taskrouter::signature::{self, AuthToken};
 use crate::wire::{
     self, Header, MAX_RESPONSE_BODY, RecordedResponse, client_builder, is_hop_by_hop, json_error,
     read_capped, response_headers, root_cause,
@@ -445,13 +445,13 @@ impl Replayer {
             .unwrap_or_default();
         let query = parsed.as_ref().and_then(|u| u.query().map(str::to_owned));
         let content_type = wire::content_type(&outgoing.headers);
-        let params = Params::collect(
+        let (derived, search_text) = analyze(
+            &outgoing.method,
+            &path,
             query.as_deref(),
             content_type,
-            &outgoing.method,
             &outgoing.body,
         );
-        let derived = derive_request(&params, content_type, &outgoing.body);
         let header = wire::header(&outgoing.headers, signature::HEADER);
         let check = signature::verify(
             self.config.token.as_ref(),
@@ -465,12 +465,7 @@ impl Replayer {
             received_at_us,
             remote_addr: format!("replay of #{original}"),
             method: outgoing.method.clone(),
-            search_text: search_text(
-                &path,
-                &params,
-                is_form(content_type, &outgoing.method),
-                &outgoing.body,
-            ),
+            search_text,
             path,
             query,
             http_version: "HTTP/1.1".into(),

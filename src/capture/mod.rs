@@ -29,8 +29,8 @@ use tracing::Instrument;
 use crate::server::Slot;
 use crate::store::models::{NewRequest, now_micros};
 use crate::store::writer::Writer;
-use crate::taskrouter::callback::{Params, derive_request, search_text};
-use crate::taskrouter::signature::{self, AuthToken, Check, Verdict, is_form};
+use crate::taskrouter::callback::analyze;
+use crate::taskrouter::signature::{self, AuthToken, Check, Verdict};
 use crate::taskrouter::status::Kind;
 use crate::tunnel::PublicUrl;
 use crate::wire::{self, Header, RecordedResponse, json_error};
@@ -159,11 +159,8 @@ impl Capture {
 
         let content_type = wire::content_type(&headers);
         let method = parts.method.as_str();
-        let params = Params::collect(query.as_deref(), content_type, method, &read.bytes);
-        let derived = derive_request(&params, content_type, &read.bytes);
-        let search_text = search_text(&path, &params, is_form(content_type, method), &read.bytes);
-        // The decoded parameters can be as large as the body; only what was derived is kept.
-        drop(params);
+        let (derived, search_text) =
+            analyze(method, &path, query.as_deref(), content_type, &read.bytes);
         let mut forward_error = None;
         let response = match (&read.failure, not_origin_form, &self.settings.forward) {
             (Some(failure), _, _) => {

@@ -18,7 +18,8 @@ use rusqlite::{Connection, Row, params, params_from_iter, types::Value};
 use serde::Serialize;
 
 use super::StoreError;
-use super::models::{NewRequest, RequestSummary, format_micros};
+use super::indexer::IndexJob;
+use super::models::{RequestSummary, format_micros};
 use super::read::{Reader, RequestFilter};
 use crate::taskrouter::sid::{AccountSid, ReservationSid, TaskSid, WorkerSid, WorkspaceSid};
 
@@ -73,9 +74,10 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<StreamEvent> {
 }
 
 /// Stores the CloudEvents of request `id` (if it carried any) and moves reservation state for
-/// each first-seen TaskRouter event. Runs inside the writer's transaction.
-pub(super) fn insert_events(tx: &Connection, id: i64, r: &NewRequest) -> rusqlite::Result<()> {
-    let Some(batch) = &r.derived.batch else {
+/// each first-seen TaskRouter event. Runs inside the indexer's transaction.
+pub(super) fn insert_events(tx: &Connection, job: &IndexJob) -> rusqlite::Result<()> {
+    let id = job.id;
+    let Some(batch) = &job.derived.batch else {
         return Ok(());
     };
     let mut first = tx.prepare_cached(
@@ -118,11 +120,11 @@ pub(super) fn insert_events(tx: &Connection, id: i64, r: &NewRequest) -> rusqlit
             duplicate_of,
         ])?;
         // A re-delivered event or a replay has already been counted once.
-        if duplicate_of.is_some() || r.replay_of.is_some() {
+        if duplicate_of.is_some() || job.replay {
             continue;
         }
         if let (Some(reservation_sid), Some(status)) = (&e.reservation_sid, e.reservation_status) {
-            let at = e.time_us.unwrap_or(r.received_at_us);
+            let at = e.time_us.unwrap_or(job.received_at_us);
             upsert.execute(params![
                 reservation_sid,
                 e.task_sid,

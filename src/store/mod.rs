@@ -6,8 +6,10 @@
 //! has committed. The database runs in WAL mode; with [`SyncMode::Full`] (the default) every
 //! commit is fsynced, so an acknowledged request survives a crash and a power loss.
 
+mod checkpoint;
 pub mod connect;
 pub mod events;
+mod indexer;
 pub mod lock;
 pub mod models;
 mod read;
@@ -18,6 +20,7 @@ pub mod writer;
 pub use read::{Reader, RequestFilter, Stats, TaskHistory};
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,7 +28,7 @@ use include_dir::{Dir, include_dir};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::Migrations;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use models::RequestSummary;
 
@@ -158,6 +161,15 @@ struct StoreInner {
 pub struct Shared {
     pub(crate) committed: broadcast::Sender<RequestSummary>,
     write_error: Arc<Mutex<Option<String>>>,
+    pub(crate) progress: Arc<Progress>,
+}
+
+/// How far the writer has got: the newest request acknowledged and the newest indexed (every
+/// request up to it is indexed). Reads wait on the difference, see [`Store::read`].
+#[derive(Debug)]
+pub(crate) struct Progress {
+    pub(crate) acked: AtomicI64,
+    pub(crate) indexed: watch::Sender<i64>,
 }
 
 impl Shared {
@@ -246,6 +258,10 @@ impl Store {
         let shared = Shared {
             committed,
             write_error: Arc::default(),
+            progress: Arc::new(Progress {
+                acked: AtomicI64::new(0),
+                indexed: watch::Sender::new(0),
+            }),
         };
         let busy_timeout = options.busy_timeout;
         let read_permits = Arc::new(tokio::sync::Semaphore::new(
@@ -298,7 +314,7 @@ impl Store {
         })?;
         let settings = writer::WriterSettings {
             retention: self.inner.options.retention.clone(),
-            busy_timeout: self.inner.options.busy_timeout,
+            sync_full: self.inner.options.sync == SyncMode::Full,
             clear_step: self.inner.options.clear_step.max(1),
             file: self
                 .inner
@@ -335,6 +351,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Reader<'_>) -> Result<T, StoreError> + Send + 'static,
     {
+        self.caught_up().await;
         let store = self.clone();
         // The semaphore is never closed, so acquiring only waits.
         let permit = self
@@ -352,6 +369,20 @@ impl Store {
         })
         .await
         .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
+    }
+
+    /// Waits until every request acknowledged before this call is indexed (normally well under
+    /// a millisecond, never more than [`CATCH_UP_WAIT`]), so a read that starts after a
+    /// callback was answered finds it in lists, filters and search.
+    async fn caught_up(&self) {
+        let progress = &self.inner.shared.progress;
+        let target = progress.acked.load(Ordering::Acquire);
+        let mut indexed = progress.indexed.subscribe();
+        if *indexed.borrow_and_update() >= target {
+            return;
+        }
+        // Past the wait (a stalled indexer) the read goes ahead with what is indexed.
+        let _ = tokio::time::timeout(CATCH_UP_WAIT, indexed.wait_for(|&i| i >= target)).await;
     }
 
     /// Like [`Store::read`] for synchronous callers (the CLI).
@@ -383,6 +414,9 @@ fn check_not_too_new(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// Longest a read waits for the indexer to reach the requests acknowledged before it.
+const CATCH_UP_WAIT: Duration = Duration::from_millis(500);
 
 /// Bytes the WAL is truncated to after a checkpoint (`PRAGMA journal_size_limit`).
 const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;

@@ -5,7 +5,13 @@
 //! holding it has committed; that is what lets the capture path promise "acknowledged means
 //! stored". If the batch cannot be committed (disk full, database locked past the busy
 //! timeout), every caller in it gets a [`WriteError`] and must not acknowledge.
+//!
+//! That acknowledging transaction holds the raw records only. The same thread indexes them
+//! right after, in transactions of its own ([`super::indexer`]), and a [`Checkpointer`] on its
+//! own thread and connection copies the WAL back, so neither is paid for by the callers waiting
+//! on a commit.
 
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -13,6 +19,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Shared;
+use super::checkpoint::Checkpointer;
+use super::indexer::{self, IndexJob};
 use super::models::{NewAction, NewRequest, RequestSummary, encode_headers, format_micros};
 use super::retention::Retention;
 
@@ -88,9 +96,23 @@ impl Writer {
         settings: WriterSettings,
     ) -> (Writer, WriterThread) {
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
+        // Its own thread and connection; without one the writer's commits checkpoint
+        // themselves (SQLite's automatic checkpoint), as they did before issue 17.
+        let checkpointer = match Checkpointer::start(&settings.file.path) {
+            Ok(checkpointer) => {
+                if let Err(err) = conn.pragma_update(None, "wal_autocheckpoint", 0) {
+                    tracing::warn!(error = %err, "cannot turn off automatic checkpoints");
+                }
+                Some(checkpointer)
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "no checkpointer; commits checkpoint the WAL themselves");
+                None
+            }
+        };
         let handle = std::thread::Builder::new()
             .name("taskhook-writer".into())
-            .spawn(move || run(conn, rx, shared, settings))
+            .spawn(move || run(conn, rx, shared, settings, checkpointer))
             .expect("spawning the writer thread");
         (Writer { queue }, WriterThread { handle })
     }
@@ -137,18 +159,18 @@ pub(super) const RETENTION_STEP: i64 = 2000;
 /// Measured with 100k rows of callbacks on the project's VM, see docs/reliability.md.
 pub const CLEAR_STEP: i64 = 500;
 
-/// A WAL past this is checkpointed and truncated after the batch that grew it, so it stays
-/// far below its bound of max(64 MiB, the database) whatever readers do.
-const WAL_CHECKPOINT_AT: u64 = 16 * 1024 * 1024;
-/// How long a checkpoint waits for readers to move off the WAL: short, since capture waits
-/// meanwhile; one that cannot finish is tried again after the next batch or tick.
-const CHECKPOINT_WAIT: Duration = Duration::from_millis(100);
+/// Most acknowledged rows indexed in one transaction.
+const INDEX_BATCH: usize = 4096;
+/// How long acknowledged rows may wait to be indexed while more requests keep coming: waiting
+/// gathers bigger index transactions (each full-text flush and each randomly placed index page
+/// is then paid once for many rows); with nothing else queued they are indexed at once.
+const INDEX_DELAY: Duration = Duration::from_millis(2);
 
 /// What the writer needs besides its connection.
 pub(super) struct WriterSettings {
     pub retention: Retention,
-    /// The busy timeout of the write connection, restored after a checkpoint's shorter one.
-    pub busy_timeout: Duration,
+    /// `synchronous=FULL`: the indexer's commits switch to NORMAL and back.
+    pub sync_full: bool,
     pub clear_step: i64,
     /// The database file as opened; checked before each commit and on every tick.
     pub file: FileIdentity,
@@ -213,9 +235,19 @@ struct State {
     clearing: Option<Clearing>,
     /// Set once the database file is found deleted or replaced: from then every write fails.
     lost: Option<WriteError>,
+    /// Acknowledged, not yet indexed, oldest first; and since when the oldest has waited.
+    pending: Vec<IndexJob>,
+    pending_since: Option<Instant>,
+    checkpointer: Option<Checkpointer>,
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, shared: Shared, settings: WriterSettings) {
+fn run(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Job>,
+    shared: Shared,
+    settings: WriterSettings,
+    checkpointer: Option<Checkpointer>,
+) {
     // A small single-threaded runtime on this thread gives the loop a timeout, so retention
     // runs even when no requests arrive; all SQLite work stays on this one thread.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -234,14 +266,19 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, shared: Shared, settings: 
         settings,
         clearing: None,
         lost: None,
+        pending: Vec::new(),
+        pending_since: None,
+        checkpointer,
     };
+    state.recover();
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut retry_after = Instant::now();
     let mut last_maintenance = Instant::now();
     runtime.block_on(async {
         loop {
-            // While clearing, take only what is already queued: the next step follows at once.
-            let first = if state.clearing.is_some() {
+            // While clearing or indexing, take only what is already queued: the next step
+            // follows at once.
+            let first = if state.clearing.is_some() || !state.pending.is_empty() {
                 rx.try_recv().ok()
             } else {
                 // recv returns None once every sender is dropped and the queue is empty, which
@@ -257,11 +294,17 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, shared: Shared, settings: 
             if let Some(first) = first {
                 let mut next = Some(first);
                 while let Some(job) = next.take() {
-                    if matches!(job.row, Row::ClearAll) {
+                    match job.row {
                         // What was queued before the click is written first; what comes after
                         // waits for the next round, so it is not part of what is cleared.
-                        clear_request = Some(job);
-                        break;
+                        Row::ClearAll => {
+                            clear_request = Some(job);
+                            break;
+                        }
+                        // An action moves reservation state that callbacks set: what was
+                        // acknowledged before it is indexed first, so the action lands last.
+                        Row::Action(_) => state.index_all(),
+                        Row::Request(_) => {}
                     }
                     batch.push(job);
                     if batch.len() < MAX_BATCH {
@@ -273,6 +316,8 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, shared: Shared, settings: 
                 }
             }
             if let Some(job) = clear_request {
+                // Clear all covers what was acknowledged before the click, indexed or not.
+                state.index_all();
                 state.start_clearing(job.done);
             }
             if state.clearing.is_some() {
@@ -280,13 +325,14 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, shared: Shared, settings: 
             } else {
                 state.check_file();
             }
-            // A large WAL after a batch, any WAL once idle: checkpoint and truncate it.
-            let idle = !wrote && state.clearing.is_none();
-            state.bound_wal(if idle { 1 } else { WAL_CHECKPOINT_AT });
+            if state.index_due(rx.is_empty()) {
+                state.index_pending();
+            }
             // After every batch (the checks are index lookups) and on idle ticks; a failed
-            // step is retried at the next tick instead of after every batch.
+            // step is retried at the next tick instead of after every batch. Never with rows
+            // waiting to be indexed: retention must not delete a row under the indexer.
             let idle_due = last_maintenance.elapsed() >= MAINTENANCE_INTERVAL;
-            if (wrote || idle_due) && Instant::now() >= retry_after {
+            if (wrote || idle_due) && state.pending.is_empty() && Instant::now() >= retry_after {
                 last_maintenance = Instant::now();
                 if state.settings.retention.is_set()
                     && state.lost.is_none()
@@ -297,37 +343,93 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, shared: Shared, settings: 
                 }
             }
         }
-        // Queued Clear all callers are answered even when the queue closes mid-clear.
+        // Queued Clear all callers are answered even when the queue closes mid-clear, and
+        // nothing acknowledged is left unindexed by a graceful stop.
         while state.clearing.is_some() {
             state.clear_step();
         }
+        state.index_all();
     });
     tracing::debug!("store writer stopped");
 }
 
 impl State {
-    /// Runs `PRAGMA wal_checkpoint(TRUNCATE)` when the WAL is at least `at` bytes. It copies
-    /// the WAL into the database, waits (briefly) for readers still using it, then truncates
-    /// it to zero; readers that start meanwhile read the database file, so a stream of short
-    /// reads cannot hold it off (reads never keep a transaction past their query).
-    fn bound_wal(&mut self, at: u64) {
-        if self.lost.is_some() || wal_bytes(&self.conn) < at {
-            return;
+    /// Indexes what a crash left acknowledged but unindexed, before any new work.
+    fn recover(&mut self) {
+        match indexer::recover(&mut self.conn) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                rows = n,
+                "indexed requests acknowledged before the last stop but not yet indexed"
+            ),
+            // They stay at indexed = 0 (stored, listed, readable) and are tried at next start.
+            Err(err) => tracing::error!(error = %err, "cannot index requests left unindexed"),
         }
-        let _ = self.conn.busy_timeout(CHECKPOINT_WAIT);
-        let result = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                r.get::<_, i64>(0)
-            });
-        let _ = self.conn.busy_timeout(self.settings.busy_timeout);
+        self.committed();
+    }
+
+    /// True when the waiting rows should be indexed now: nothing else is queued, or enough
+    /// rows or time have gathered.
+    fn index_due(&self, queue_empty: bool) -> bool {
+        let Some(since) = self.pending_since else {
+            return false;
+        };
+        queue_empty || self.pending.len() >= INDEX_BATCH || since.elapsed() >= INDEX_DELAY
+    }
+
+    fn index_all(&mut self) {
+        while !self.pending.is_empty() {
+            if !self.index_pending() {
+                return;
+            }
+        }
+    }
+
+    /// Indexes up to [`INDEX_BATCH`] waiting rows in one transaction, then announces them.
+    /// `false` when the step failed (the rows stay waiting and are tried again).
+    fn index_pending(&mut self) -> bool {
+        if self.pending.is_empty() || self.lost.is_some() {
+            return self.lost.is_none();
+        }
+        let take = self.pending.len().min(INDEX_BATCH);
+        // What the indexer writes is rebuilt from the raw records after a crash, so its
+        // commits need no fsync of their own; the next acknowledging commit's covers them.
+        let full = self.settings.sync_full;
+        if full {
+            let _ = self.conn.pragma_update(None, "synchronous", "NORMAL");
+        }
+        let result = indexer::index(&mut self.conn, &self.pending[..take]);
+        if full {
+            let _ = self.conn.pragma_update(None, "synchronous", "FULL");
+        }
+        self.committed();
         match result {
-            Ok(0) => tracing::debug!("WAL checkpointed and truncated"),
-            Ok(_) => tracing::debug!("WAL checkpoint waits for readers; will retry"),
-            Err(err) => tracing::debug!(error = %err, "WAL checkpoint failed; will retry"),
+            Ok(()) => {
+                let done: Vec<IndexJob> = self.pending.drain(..take).collect();
+                self.pending_since = (!self.pending.is_empty()).then(Instant::now);
+                if let Some(last) = done.last() {
+                    self.shared.progress.indexed.send_replace(last.id);
+                }
+                for job in done {
+                    // No subscribers is normal (no inspector open).
+                    if let Some(summary) = job.summary {
+                        let _ = self.shared.committed.send(summary);
+                    }
+                }
+                true
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, rows = take, "indexing failed; will retry");
+                false
+            }
         }
-        // SQLite keeps the descriptors of read connections closed meanwhile until this
-        // process next unlocks the file; the checkpoint's read of the database does that.
+    }
+
+    /// Tells the checkpointer a commit went in.
+    fn committed(&self) {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.committed();
+        }
     }
 
     /// Notices a deleted or replaced database file (once; logged once).
@@ -359,7 +461,12 @@ impl State {
             }
             return;
         }
-        write(&mut self.conn, batch, &self.shared);
+        let stored = write(&mut self.conn, batch, &self.shared);
+        self.committed();
+        if !stored.is_empty() && self.pending_since.is_none() {
+            self.pending_since = Some(Instant::now());
+        }
+        self.pending.extend(stored);
     }
 
     fn start_clearing(&mut self, done: oneshot::Sender<Result<i64, WriteError>>) {
@@ -457,24 +564,31 @@ fn clear_step(conn: &mut Connection, c: &mut Clearing, step: i64) -> rusqlite::R
     Ok(more)
 }
 
-/// Size of the WAL file beside the database (0 when there is none).
-fn wal_bytes(conn: &Connection) -> u64 {
-    conn.path()
-        .and_then(|db| std::fs::metadata(format!("{db}-wal")).ok())
-        .map_or(0, |m| m.len())
-}
-
-fn write(conn: &mut Connection, batch: &mut Vec<Job>, shared: &Shared) {
+/// Commits `batch` and answers its callers; returns the stored requests, for the indexer.
+fn write(conn: &mut Connection, batch: &mut Vec<Job>, shared: &Shared) -> Vec<IndexJob> {
+    let mut stored_requests = Vec::new();
     match commit_batch(conn, batch) {
         Ok(outcomes) => {
             shared.set_write_error(None);
+            // Published before any caller hears back, so a read that starts after an
+            // acknowledgement waits for that row's indexing (see `Store::read`).
+            let newest = batch
+                .iter()
+                .zip(&outcomes)
+                .filter(|(job, outcome)| matches!(job.row, Row::Request(_)) && outcome.is_ok())
+                .filter_map(|(_, outcome)| outcome.as_ref().ok().map(|s| s.id))
+                .max();
+            if let Some(newest) = newest {
+                shared.progress.acked.fetch_max(newest, Ordering::Release);
+            }
             for (job, outcome) in batch.drain(..).zip(outcomes) {
                 match outcome {
                     Ok(stored) => {
                         let _ = job.done.send(Ok(stored.id));
-                        if let Row::Request(request) = &job.row {
-                            // No subscribers is normal (no inspector open).
-                            let _ = shared.committed.send(summarize(&stored, request));
+                        if let Row::Request(request) = job.row {
+                            let summary = summarize(&stored, &request);
+                            stored_requests
+                                .push(IndexJob::from_request(stored.id, *request, summary));
                         }
                     }
                     Err(err) => {
@@ -493,6 +607,7 @@ fn write(conn: &mut Connection, batch: &mut Vec<Job>, shared: &Shared) {
             }
         }
     }
+    stored_requests
 }
 
 /// What was stored for one row.
@@ -515,7 +630,7 @@ impl Stored {
 
 /// True for an error that belongs to the row being written (a constraint, a value SQLite
 /// refuses), as opposed to one about the database (full, busy, I/O), which fails the batch.
-fn is_row_error(err: &rusqlite::Error) -> bool {
+pub(super) fn is_row_error(err: &rusqlite::Error) -> bool {
     match err.sqlite_error_code() {
         Some(code) => matches!(
             code,
@@ -565,6 +680,8 @@ fn original_gone_note(original: i64) -> String {
     format!("replay of #{original}, which was deleted before this replay was stored")
 }
 
+/// The acknowledging insert: the raw record (and the derived columns, written inline at no
+/// extra cost), `indexed = 0`; the indexer does the rest.
 fn insert_request(tx: &Connection, r: &NewRequest) -> rusqlite::Result<Stored> {
     let d = &r.derived;
     // The original of a replay may have been deleted (retention, Clear all) while the replay
@@ -587,9 +704,10 @@ fn insert_request(tx: &Connection, r: &NewRequest) -> rusqlite::Result<Stored> {
         "INSERT INTO requests (received_at, remote_addr, method, path, query, http_version, \
          headers, body, body_size, body_truncated, response_status, response_headers, \
          response_body, duration_us, kind, event_type, account_sid, workspace_sid, task_sid, \
-         reservation_sid, worker_sid, signature, signature_reason, replay_of, error, replay_note) \
+         reservation_sid, worker_sid, signature, signature_reason, replay_of, error, replay_note, \
+         indexed) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-         ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+         ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, 0)",
     )?
     .execute(params![
         r.received_at_us,
@@ -620,26 +738,6 @@ fn insert_request(tx: &Connection, r: &NewRequest) -> rusqlite::Result<Stored> {
         replay_note,
     ])?;
     let id = tx.last_insert_rowid();
-    tx.prepare_cached("INSERT INTO requests_fts (rowid, text) VALUES (?1, ?2)")?
-        .execute(params![id, r.search_text])?;
-    super::events::insert_events(tx, id, r)?;
-    // Replays re-send old callbacks; they must not move a reservation's state.
-    if let (Some(reservation_sid), Some(status), None) =
-        (&d.reservation_sid, d.reservation_status, r.replay_of)
-    {
-        let offered_at = status.is_pending().then_some(r.received_at_us);
-        tx.prepare_cached(UPSERT_RESERVATION)?.execute(params![
-            reservation_sid,
-            d.task_sid,
-            d.workspace_sid,
-            d.worker_sid,
-            d.worker_name,
-            offered_at,
-            status,
-            r.received_at_us,
-            id,
-        ])?;
-    }
     Ok(Stored {
         id,
         replay_of,
@@ -682,22 +780,6 @@ fn insert_action(tx: &Connection, a: &NewAction) -> rusqlite::Result<i64> {
     }
     Ok(id)
 }
-
-/// Keeps one row per reservation current. A `pending` report never overrides a later state
-/// (an assignment callback replayed after the accept must not reopen the reservation).
-const UPSERT_RESERVATION: &str = "\
-    INSERT INTO reservations (reservation_sid, task_sid, workspace_sid, worker_sid, worker_name, \
-        offered_at, status, status_at, first_request_id, last_request_id) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) \
-    ON CONFLICT (reservation_sid) DO UPDATE SET \
-        task_sid = coalesce(excluded.task_sid, task_sid), \
-        workspace_sid = coalesce(excluded.workspace_sid, workspace_sid), \
-        worker_sid = coalesce(excluded.worker_sid, worker_sid), \
-        worker_name = coalesce(excluded.worker_name, worker_name), \
-        offered_at = coalesce(offered_at, excluded.offered_at), \
-        status = CASE WHEN excluded.status = 'pending' THEN status ELSE excluded.status END, \
-        status_at = CASE WHEN excluded.status = 'pending' THEN status_at ELSE excluded.status_at END, \
-        last_request_id = excluded.last_request_id";
 
 fn summarize(stored: &Stored, r: &NewRequest) -> RequestSummary {
     let d = &r.derived;

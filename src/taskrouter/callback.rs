@@ -161,6 +161,25 @@ pub fn derive_request(params: &Params, content_type: Option<&[u8]>, body: &[u8])
     derived
 }
 
+/// Everything read out of one request's raw parts: its TaskRouter facts and its search text.
+///
+/// The capture path, replays and the indexer's crash recovery (rows acknowledged but not yet
+/// indexed when the process died) all derive through here, so a row rebuilt from its raw
+/// record is indexed exactly as it would have been the first time.
+pub fn analyze(
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    content_type: Option<&[u8]>,
+    body: &[u8],
+) -> (Derived, String) {
+    let params = Params::collect(query, content_type, method, body);
+    let derived = derive_request(&params, content_type, body);
+    let text = search_text(path, &params, is_form(content_type, method), body);
+    // The decoded parameters can be as large as the body; only what was derived is kept.
+    (derived, text)
+}
+
 /// Most body text indexed for full-text search.
 const MAX_SEARCH_BODY: usize = 64 * 1024;
 

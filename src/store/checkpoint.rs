@@ -1,0 +1,162 @@
+//! The checkpointer: copies the WAL back into the database file on its own connection and
+//! thread, so the acknowledging commit never pays for it (issue 17: the automatic checkpoint
+//! inside the commit was 22% of the writer's time, and a checkpoint waiting for readers held
+//! acknowledgements up to 100 ms).
+//!
+//! It runs PASSIVE checkpoints, which never wait for anyone, as the writer reports commits (at
+//! most one per [`PASSIVE_EVERY`]). Copying frames does not shrink the WAL; SQLite restarts it
+//! from its first frame when a write transaction begins after every frame was copied and no
+//! reader still uses them. Under continuous load that moment never comes on its own, so past
+//! [`RESTART_AT`] the writer asks for one last pass and waits for it (bounded by
+//! [`CATCH_UP_WAIT`]): only the frames written since the previous pass are left to copy. Once
+//! the writer has been idle for a tick, a TRUNCATE checkpoint empties the WAL file.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags};
+
+/// Least time between two PASSIVE passes under load.
+const PASSIVE_EVERY: Duration = Duration::from_millis(5);
+/// WAL frames past which the writer waits for a checkpoint pass so the WAL can restart.
+pub(super) const RESTART_AT: u64 = 4096;
+/// Longest the writer waits for that pass.
+const CATCH_UP_WAIT: Duration = Duration::from_millis(50);
+/// With no commit reported for this long, the WAL is truncated to zero bytes.
+const IDLE: Duration = Duration::from_millis(250);
+/// How long an idle TRUNCATE waits for readers, and for a writer that arrives meanwhile: short,
+/// so a callback arriving then is not held; it is retried at the next idle tick.
+const TRUNCATE_WAIT: Duration = Duration::from_millis(5);
+
+enum Nudge {
+    /// A commit went in.
+    Grew,
+    /// Copy everything now and say when done.
+    CatchUp(SyncSender<()>),
+}
+
+/// The writer's handle to the checkpointer thread. Dropping it stops the thread after a last
+/// TRUNCATE.
+pub(super) struct Checkpointer {
+    nudges: SyncSender<Nudge>,
+    /// Frames in the WAL at the last checkpoint pass (0 after a restart or truncate).
+    frames: Arc<AtomicU64>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Opens its own connection to `path` and starts the thread.
+    pub fn start(path: &Path) -> rusqlite::Result<Self> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        // Never its own automatic checkpoint, never a wait on its own commits: it makes none.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let (nudges, rx) = mpsc::sync_channel(1);
+        let frames = Arc::new(AtomicU64::new(0));
+        let seen = frames.clone();
+        let handle = std::thread::Builder::new()
+            .name("taskhook-checkpoint".into())
+            .spawn(move || run(conn, rx, seen))
+            .expect("spawning the checkpointer thread");
+        Ok(Self {
+            nudges,
+            frames,
+            handle: Some(handle),
+        })
+    }
+
+    /// Called after every commit. Never blocks, except past [`RESTART_AT`] frames, where it
+    /// waits (at most [`CATCH_UP_WAIT`]) for a pass to finish so the next transaction restarts
+    /// the WAL.
+    pub fn committed(&self) {
+        if self.frames.load(Ordering::Relaxed) >= RESTART_AT {
+            let (done, wait) = mpsc::sync_channel(1);
+            if self.nudges.send(Nudge::CatchUp(done)).is_ok() {
+                let _ = wait.recv_timeout(CATCH_UP_WAIT);
+            }
+            return;
+        }
+        match self.nudges.try_send(Nudge::Grew) {
+            // Full: a nudge is already waiting, which is as good.
+            Ok(()) | Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        // Closing the channel ends the loop.
+        let (closed, _) = mpsc::sync_channel(0);
+        drop(std::mem::replace(&mut self.nudges, closed));
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn run(conn: Connection, rx: Receiver<Nudge>, frames: Arc<AtomicU64>) {
+    let pass = |mode: &str| {
+        if mode == "TRUNCATE" {
+            let _ = conn.busy_timeout(TRUNCATE_WAIT);
+        }
+        let result = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        });
+        if mode == "TRUNCATE" {
+            let _ = conn.busy_timeout(Duration::ZERO);
+        }
+        match result {
+            Ok((busy, log, copied)) => {
+                // After a TRUNCATE that went through, the WAL is empty.
+                let left = if mode == "TRUNCATE" && busy == 0 {
+                    0
+                } else {
+                    log.max(0) as u64
+                };
+                frames.store(left, Ordering::Relaxed);
+                tracing::trace!(mode, busy, log, copied, "checkpoint");
+            }
+            Err(err) => tracing::debug!(mode, error = %err, "checkpoint failed; will retry"),
+        }
+    };
+    let mut dirty = false;
+    let mut last_pass = Instant::now();
+    loop {
+        match rx.recv_timeout(IDLE) {
+            Ok(Nudge::Grew) => {
+                dirty = true;
+                // At most one pass per PASSIVE_EVERY: each pass that copies frames also
+                // fsyncs the database file, on the disk the writer's commits fsync to.
+                let since = last_pass.elapsed();
+                if since < PASSIVE_EVERY {
+                    std::thread::sleep(PASSIVE_EVERY - since);
+                }
+                pass("PASSIVE");
+                last_pass = Instant::now();
+            }
+            Ok(Nudge::CatchUp(done)) => {
+                dirty = true;
+                pass("PASSIVE");
+                let _ = done.send(());
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if dirty {
+                    pass("TRUNCATE");
+                    dirty = frames.load(Ordering::Relaxed) > 0;
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    pass("TRUNCATE");
+}
