@@ -56,6 +56,9 @@ pub struct Callbacks {
     /// Next task number; every request gets a fresh one, so every SID is unique.
     next: AtomicU64,
     step: usize,
+    /// When set, each acknowledged request's TaskSid and the moment its answer arrived (for
+    /// the stored → visible measurement).
+    acks: Option<std::sync::Mutex<Vec<(u64, Instant)>>>,
 }
 
 impl Callbacks {
@@ -70,14 +73,31 @@ impl Callbacks {
                 .iter()
                 .position(|s| *s == Step::Assignment)
                 .expect("assignment is a step"),
+            acks: None,
         }
+    }
+
+    /// Like [`Callbacks::assignments`], also logging when each one was acknowledged.
+    pub fn logged_assignments(first: u64) -> Self {
+        Self {
+            acks: Some(std::sync::Mutex::default()),
+            ..Self::assignments(first)
+        }
+    }
+
+    /// The acknowledgements logged: (task number, when its answer arrived).
+    pub fn take_acks(&self) -> Vec<(u64, Instant)> {
+        self.acks
+            .as_ref()
+            .map(|log| std::mem::take(&mut *log.lock().unwrap_or_else(|e| e.into_inner())))
+            .unwrap_or_default()
     }
 
     pub fn body_len(&self) -> usize {
         self.templates[0].body.len()
     }
 
-    fn request(&self) -> Request<Full<Bytes>> {
+    fn request(&self) -> (u64, Request<Full<Bytes>>) {
         let task = self.next.fetch_add(1, Ordering::Relaxed);
         let template = &self.templates[(task % WORKERS as u64) as usize];
         let now = SystemTime::now()
@@ -90,9 +110,10 @@ impl Callbacks {
         for (name, value) in request_headers(task, self.step) {
             builder = builder.header(name, value);
         }
-        builder
+        let request = builder
             .body(Full::new(Bytes::from(template.fill(task, now))))
-            .expect("valid request")
+            .expect("valid request");
+        (task, request)
     }
 }
 
@@ -297,7 +318,7 @@ async fn connection(
         if Instant::now() >= end {
             break;
         }
-        let request = callbacks.request();
+        let (task, request) = callbacks.request();
         if let Err(e) = sender.ready().await {
             fail(&mut out, format!("connection closed: {e}"));
             break;
@@ -314,7 +335,14 @@ async fn connection(
         let body = response.into_body().collect().await;
         let done = Instant::now();
         match body {
-            Ok(_) if status.is_success() => out.acked += 1,
+            Ok(_) if status.is_success() => {
+                out.acked += 1;
+                if let Some(log) = &callbacks.acks {
+                    log.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((task, done));
+                }
+            }
             Ok(body) => fail(
                 &mut out,
                 format!(
@@ -397,4 +425,61 @@ impl Getter {
         }
         Ok((elapsed, body))
     }
+}
+
+/// Reads the inspector's live stream (`GET /live`, Server-Sent Events) until `until`, noting
+/// when each request's row arrived, by its TaskSid.
+pub async fn watch_live(
+    addr: SocketAddr,
+    token: String,
+    until: Instant,
+) -> Result<std::collections::HashMap<String, Instant>, String> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(conn);
+    let request = Request::builder()
+        .method(Method::GET)
+        .uri("/live")
+        .header(header::HOST, addr.to_string())
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::ACCEPT, "text/event-stream")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("GET /live: {e}"))?;
+    if response.status() != StatusCode::OK {
+        return Err(format!("GET /live: {}", response.status()));
+    }
+    let mut body = response.into_body();
+    let mut seen = std::collections::HashMap::new();
+    let mut pending = Vec::new();
+    loop {
+        let frame = match tokio::time::timeout_at(until.into(), body.frame()).await {
+            Err(_) | Ok(None) => break,
+            Ok(Some(frame)) => frame.map_err(|e| format!("/live: {e}"))?,
+        };
+        let at = Instant::now();
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
+        pending.extend_from_slice(data);
+        while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            let Some(json) = line.strip_prefix(b"data:") else {
+                continue;
+            };
+            if let Ok(row) = serde_json::from_slice::<serde_json::Value>(json.trim_ascii())
+                && let Some(task) = row["task_sid"].as_str()
+            {
+                seen.insert(task.to_owned(), at);
+            }
+        }
+    }
+    Ok(seen)
 }
