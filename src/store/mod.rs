@@ -352,6 +352,16 @@ impl Store {
         F: FnOnce(&Reader<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         self.caught_up().await;
+        self.read_announced(f).await
+    }
+
+    /// [`Store::read`] without waiting for the indexer: for reads about rows already
+    /// announced on the live feed (hence indexed), which must not queue behind newer ones.
+    pub async fn read_announced<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Reader<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
         let store = self.clone();
         // The semaphore is never closed, so acquiring only waits.
         let permit = self
