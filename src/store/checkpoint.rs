@@ -6,14 +6,14 @@
 //! It runs PASSIVE checkpoints, which never wait for anyone, as the writer reports commits (at
 //! most one per [`PASSIVE_EVERY`]). Copying frames does not shrink the WAL; SQLite restarts it
 //! from its first frame when a write transaction begins after every frame was copied and no
-//! reader still uses them. Under continuous load that moment never comes on its own, so past
-//! [`RESTART_AT`] the writer asks for one last pass and waits for it (bounded by
-//! [`CATCH_UP_WAIT`]): only the frames written since the previous pass are left to copy. Once
-//! the writer has been idle for a tick, a TRUNCATE checkpoint empties the WAL file.
+//! reader still uses them. Under continuous load that moment may not come on its own, so once
+//! the WAL file is [`RESTART_AT`] long (a restart cuts it back to `journal_size_limit`, so its
+//! length says how far the WAL got since) the writer asks for a pass and waits for it between
+//! two transactions (bounded by [`CATCH_UP_WAIT`]): only the frames written since the previous
+//! pass are left to copy. Once the writer has been idle for a tick, a TRUNCATE checkpoint
+//! empties the WAL file.
 
-use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -22,8 +22,10 @@ use rusqlite::{Connection, OpenFlags};
 
 /// Least time between two PASSIVE passes under load.
 const PASSIVE_EVERY: Duration = Duration::from_millis(5);
-/// WAL frames past which the writer waits for a checkpoint pass so the WAL can restart.
-pub(super) const RESTART_AT: u64 = 4096;
+/// WAL file length past which the writer waits for a checkpoint pass so the WAL can restart.
+const RESTART_AT: u64 = 16 * 1024 * 1024;
+/// Least time between two such waits.
+const CATCH_UP_EVERY: Duration = Duration::from_millis(50);
 /// Longest the writer waits for that pass.
 const CATCH_UP_WAIT: Duration = Duration::from_millis(50);
 /// With no commit reported for this long, the WAL is truncated to zero bytes.
@@ -43,8 +45,12 @@ enum Nudge {
 /// TRUNCATE.
 pub(super) struct Checkpointer {
     nudges: SyncSender<Nudge>,
-    /// Frames in the WAL at the last checkpoint pass (0 after a restart or truncate).
-    frames: Arc<AtomicU64>,
+    /// The WAL file: its length is how far the WAL got since it last restarted (a restart
+    /// cuts it back to `journal_size_limit`).
+    wal: PathBuf,
+    /// When the writer last waited for a pass: at most once per [`CATCH_UP_EVERY`], so a
+    /// reader that pins the WAL cannot make every commit wait.
+    last_catch_up: std::cell::Cell<Option<Instant>>,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -58,15 +64,16 @@ impl Checkpointer {
         // Never its own automatic checkpoint, never a wait on its own commits: it makes none.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let (nudges, rx) = mpsc::sync_channel(1);
-        let frames = Arc::new(AtomicU64::new(0));
-        let seen = frames.clone();
         let handle = std::thread::Builder::new()
             .name("taskhook-checkpoint".into())
-            .spawn(move || run(conn, rx, seen))
+            .spawn(move || run(conn, rx))
             .expect("spawning the checkpointer thread");
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
         Ok(Self {
             nudges,
-            frames,
+            wal: wal.into(),
+            last_catch_up: std::cell::Cell::new(None),
             handle: Some(handle),
         })
     }
@@ -75,7 +82,12 @@ impl Checkpointer {
     /// waits (at most [`CATCH_UP_WAIT`]) for a pass to finish so the next transaction restarts
     /// the WAL.
     pub fn committed(&self) {
-        if self.frames.load(Ordering::Relaxed) >= RESTART_AT {
+        let due = self
+            .last_catch_up
+            .get()
+            .is_none_or(|at| at.elapsed() >= CATCH_UP_EVERY);
+        if due && std::fs::metadata(&self.wal).is_ok_and(|m| m.len() >= RESTART_AT) {
+            self.last_catch_up.set(Some(Instant::now()));
             let (done, wait) = mpsc::sync_channel(1);
             if self.nudges.send(Nudge::CatchUp(done)).is_ok() {
                 let _ = wait.recv_timeout(CATCH_UP_WAIT);
@@ -100,7 +112,7 @@ impl Drop for Checkpointer {
     }
 }
 
-fn run(conn: Connection, rx: Receiver<Nudge>, frames: Arc<AtomicU64>) {
+fn run(conn: Connection, rx: Receiver<Nudge>) {
     let pass = |mode: &str| {
         if mode == "TRUNCATE" {
             let _ = conn.busy_timeout(TRUNCATE_WAIT);
@@ -117,16 +129,13 @@ fn run(conn: Connection, rx: Receiver<Nudge>, frames: Arc<AtomicU64>) {
         }
         match result {
             Ok((busy, log, copied)) => {
-                // After a TRUNCATE that went through, the WAL is empty.
-                let left = if mode == "TRUNCATE" && busy == 0 {
-                    0
-                } else {
-                    log.max(0) as u64
-                };
-                frames.store(left, Ordering::Relaxed);
                 tracing::trace!(mode, busy, log, copied, "checkpoint");
+                busy == 0 && copied >= log
             }
-            Err(err) => tracing::debug!(mode, error = %err, "checkpoint failed; will retry"),
+            Err(err) => {
+                tracing::debug!(mode, error = %err, "checkpoint failed; will retry");
+                false
+            }
         }
     };
     let mut dirty = false;
@@ -141,22 +150,21 @@ fn run(conn: Connection, rx: Receiver<Nudge>, frames: Arc<AtomicU64>) {
                 if since < PASSIVE_EVERY {
                     std::thread::sleep(PASSIVE_EVERY - since);
                 }
-                pass("PASSIVE");
+                let _ = pass("PASSIVE");
                 last_pass = Instant::now();
             }
             Ok(Nudge::CatchUp(done)) => {
                 dirty = true;
-                pass("PASSIVE");
+                let _ = pass("PASSIVE");
                 let _ = done.send(());
             }
             Err(RecvTimeoutError::Timeout) => {
                 if dirty {
-                    pass("TRUNCATE");
-                    dirty = frames.load(Ordering::Relaxed) > 0;
+                    dirty = !pass("TRUNCATE");
                 }
             }
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
-    pass("TRUNCATE");
+    let _ = pass("TRUNCATE");
 }

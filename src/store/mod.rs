@@ -428,8 +428,9 @@ fn check_not_too_new(conn: &Connection, path: &Path) -> Result<(), StoreError> {
 /// Longest a read waits for the indexer to reach the requests acknowledged before it.
 const CATCH_UP_WAIT: Duration = Duration::from_millis(500);
 
-/// Bytes the WAL is truncated to after a checkpoint (`PRAGMA journal_size_limit`).
-const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+/// Bytes the WAL is cut back to when it restarts (`PRAGMA journal_size_limit`); the
+/// checkpointer reads the WAL's length as how far it got since (see `checkpoint`).
+const WAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
 
 pub(crate) fn open_writer(
     path: &Path,
