@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags};
 
 /// Least time between two PASSIVE passes under load.
-const PASSIVE_EVERY: Duration = Duration::from_millis(5);
+const PASSIVE_EVERY: Duration = Duration::from_millis(20);
 /// WAL file length past which the writer waits for a checkpoint pass so the WAL can restart.
 const RESTART_AT: u64 = 16 * 1024 * 1024;
 /// Least time between two such waits.
