@@ -179,13 +179,18 @@ impl Shared {
                 tokio::time::sleep(after).await;
                 shared.timer_fired(&key);
             });
-            core.timers.insert(sid, timer.abort_handle());
+            if let Some(replaced) = core.timers.insert(sid, timer.abort_handle()) {
+                replaced.abort();
+            }
         }
     }
 
-    /// A reservation's timeout or a task's TTL (timers are keyed by the SID they are for).
+    /// A reservation's timeout, a task's TTL (timers keyed by the SID they are for) or a
+    /// task's Workflow step timeout (keyed `WT…#seq`).
     fn timer_fired(self: &Arc<Self>, sid: &str) {
-        if sid.starts_with("WT") {
+        if sid.contains('#') {
+            self.with_world(|world| world.step_timeout(sid));
+        } else if sid.starts_with("WT") {
             self.with_world(|world| world.expire_task(sid));
         } else {
             self.with_world(|world| world.timeout_reservation(sid));

@@ -108,7 +108,7 @@ impl State {
             priority,
             reason: None,
             queue_sid: None,
-            target_expression: None,
+            step: None,
             workflow_sid,
             channel_sid,
             timeout,
@@ -149,6 +149,8 @@ impl State {
         ) else {
             return;
         };
+        // Accepted: the Workflow's step timeouts no longer apply.
+        self.end_step_timer(ti);
         let task = &mut self.tasks[ti];
         task.status = TaskStatus::Assigned;
         task.updated = now();
@@ -435,6 +437,7 @@ impl State {
     pub(super) fn finish(&mut self, ti: usize, status: TaskStatus, reason: Option<String>) {
         if matches!(status, TaskStatus::Canceled | TaskStatus::Completed) {
             self.ended_timers.push(self.tasks[ti].sid.clone());
+            self.end_step_timer(ti);
         }
         let task = &mut self.tasks[ti];
         task.status = status;
@@ -443,6 +446,15 @@ impl State {
         }
         task.updated = now();
         task.version += 1;
+    }
+
+    /// The task's routing step timer is not needed any more.
+    pub(super) fn end_step_timer(&mut self, ti: usize) {
+        let task = &self.tasks[ti];
+        if let Some(step) = task.step.as_ref().filter(|s| s.target().timeout.is_some()) {
+            let key = super::routing::step_timer(&task.sid, step.seq);
+            self.ended_timers.push(key);
+        }
     }
 
     pub(super) fn reservations_of(&self, task_sid: &str, statuses: &[&str]) -> Vec<usize> {

@@ -138,7 +138,8 @@ pub struct State {
     /// Every event emitted since the last flush, (EventType, callback fields), for Event
     /// Streams subscriptions (see `sim::streams`).
     pub stream_outbox: Vec<(String, Params)>,
-    /// Timers to start: a reservation's timeout or a task's TTL, by SID, and duration.
+    /// Timers to start: a reservation's timeout or a task's TTL (by SID), a task's Workflow
+    /// step timeout (`WT…#seq`), and their durations.
     pub new_timers: Vec<(String, Duration)>,
     /// Reservations that left `pending` and tasks that ended: their timers are not needed.
     pub ended_timers: Vec<String>,
@@ -221,7 +222,7 @@ impl State {
                     {
                         "filter_friendly_name": "Language - Spanish",
                         "expression": "selected_language==\"es\"",
-                        "targets": [{"queue": spanish, "timeout": reservation_timeout.as_secs().max(1)}]
+                        "targets": [{"queue": spanish}]
                     },
                     {
                         "filter_friendly_name": "Language - English",
@@ -233,7 +234,7 @@ impl State {
             }
         })
         .to_string();
-        let (filters, default_queue_sid) =
+        let (filters, default_target) =
             routing(&configuration, |sid| sid == spanish || sid == english).unwrap_or_default();
         let workflow = Workflow {
             sid: new_sid("WW"),
@@ -243,7 +244,7 @@ impl State {
             reservation_timeout,
             configuration,
             filters,
-            default_queue_sid,
+            default_target,
             created: at,
             updated: at,
         };

@@ -227,7 +227,7 @@ impl State {
         if let Some((configuration, (filters, default_queue))) = routing {
             workflow.configuration = configuration;
             workflow.filters = filters;
-            workflow.default_queue_sid = default_queue;
+            workflow.default_target = default_queue;
         }
         workflow.updated = now();
         let fields = vec![

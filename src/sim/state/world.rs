@@ -133,6 +133,23 @@ impl World {
         }
     }
 
+    /// A routing step timer fired (`WT…#seq`): the Workspace that has the task handles it.
+    pub fn step_timeout(&mut self, key: &str) {
+        let Some((task_sid, seq)) = key.split_once('#') else {
+            return;
+        };
+        let Ok(seq) = seq.parse::<u64>() else {
+            return;
+        };
+        if let Some(state) = self
+            .workspaces
+            .iter_mut()
+            .find(|s| s.task_index(task_sid).is_some())
+        {
+            state.step_timeout(task_sid, seq);
+        }
+    }
+
     /// A reservation timer fired: the Workspace that has the reservation handles it.
     pub fn timeout_reservation(&mut self, reservation_sid: &str) {
         if let Some(state) = self
@@ -224,7 +241,7 @@ impl State {
             }
         })
         .to_string();
-        let (filters, default_queue_sid): (Vec<Filter>, _) =
+        let (filters, default_target): (Vec<Filter>, _) =
             routing(&configuration, |q| q == queue_sid).unwrap_or_default();
         self.workflows.push(Workflow {
             sid: new_sid("WW"),
@@ -234,7 +251,7 @@ impl State {
             reservation_timeout,
             configuration,
             filters,
-            default_queue_sid,
+            default_target,
             created: at,
             updated: at,
         });
