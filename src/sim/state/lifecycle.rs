@@ -155,7 +155,12 @@ impl State {
         task.status = TaskStatus::Assigned;
         task.updated = now();
         task.version += 1;
+        let task_sid = task.sid.clone();
         self.emit_reservation("reservation.accepted", ri, "accepted");
+        // Multi-reservation: the other workers offered the task lose it.
+        for sibling in self.reservations_of(&task_sid, &[rs::PENDING]) {
+            self.rescind(sibling);
+        }
         let assignment_activity = self.tasks[ti]
             .queue_sid
             .as_deref()
@@ -194,12 +199,9 @@ impl State {
         ) else {
             return;
         };
-        let task = &mut self.tasks[ti];
-        task.status = TaskStatus::Pending;
-        task.updated = now();
-        task.version += 1;
+        self.back_to_pending(ti);
         if status == rs::REJECTED {
-            task.rejected_by.push(worker_sid);
+            self.tasks[ti].rejected_by.push(worker_sid);
         }
         self.emit_reservation(&format!("reservation.{status}"), ri, verb);
         self.set_worker_activity(wi, &activity);
@@ -241,10 +243,7 @@ impl State {
         ) else {
             return;
         };
-        let task = &mut self.tasks[ti];
-        task.status = TaskStatus::Pending;
-        task.updated = now();
-        task.version += 1;
+        self.back_to_pending(ti);
         self.emit_reservation("reservation.timeout", ri, "timed out");
         let activity = self.workspace.timeout_activity_sid.clone();
         self.set_worker_activity(wi, &activity);
@@ -444,6 +443,21 @@ impl State {
         if reason.is_some() {
             task.reason = reason;
         }
+        task.updated = now();
+        task.version += 1;
+    }
+
+    /// A reserved task whose last pending reservation ended is `pending` again; while another
+    /// worker still holds an offer (multi-reservation) it stays `reserved`.
+    pub(super) fn back_to_pending(&mut self, ti: usize) {
+        let task = &self.tasks[ti];
+        if task.status != TaskStatus::Reserved
+            || !self.reservations_of(&task.sid, &[rs::PENDING]).is_empty()
+        {
+            return;
+        }
+        let task = &mut self.tasks[ti];
+        task.status = TaskStatus::Pending;
         task.updated = now();
         task.version += 1;
     }

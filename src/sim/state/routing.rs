@@ -456,14 +456,8 @@ impl State {
         let previous = reservation.previous_activity_sid.clone();
         let task_sid = reservation.task_sid.clone();
         let worker = self.worker_index(&reservation.worker_sid);
-        if let Some(ti) = self.task_index(&task_sid)
-            && self.tasks[ti].status == TaskStatus::Reserved
-            && self.reservations_of(&task_sid, &[rs::PENDING]).is_empty()
-        {
-            let task = &mut self.tasks[ti];
-            task.status = TaskStatus::Pending;
-            task.updated = now();
-            task.version += 1;
+        if let Some(ti) = self.task_index(&task_sid) {
+            self.back_to_pending(ti);
         }
         self.emit_reservation("reservation.rescinded", ri, "rescinded");
         if let Some(wi) = worker {
@@ -570,7 +564,22 @@ impl State {
                 .then(a.queue_entered.cmp(&b.queue_entered))
         });
         for ti in order {
-            if let Some(wi) = self.pick_worker(ti) {
+            // MaxReservedWorkers (multi-reservation): up to that many workers are offered the
+            // task at once; the first to accept takes it. A worker offered directly
+            // (RoutingTarget) is the only one.
+            let task = &self.tasks[ti];
+            let max = match task.routing_target.as_deref() {
+                Some(target) if target.starts_with("WK") => 1,
+                _ => task
+                    .queue_sid
+                    .as_deref()
+                    .and_then(|q| self.queue(q))
+                    .map_or(1, |q| q.max_reserved_workers.max(1)),
+            };
+            for _ in 0..max {
+                let Some(wi) = self.pick_worker(ti) else {
+                    break;
+                };
                 self.reserve(ti, wi);
             }
         }

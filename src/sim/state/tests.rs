@@ -885,3 +885,72 @@ fn order_by_picks_the_worker_and_a_step_priority_goes_first() {
     }
     assert_eq!(order, [vip, older, newer]);
 }
+
+#[test]
+fn max_reserved_workers_offers_the_task_to_several_and_the_first_accept_rescinds_the_rest() {
+    let (mut state, seeded) = seeded();
+    let everyone = state
+        .create_queue(QueueInput {
+            friendly_name: Some("Everyone".into()),
+            target_workers: Some("1==1".into()),
+            max_reserved_workers: Some("3".into()),
+            ..QueueInput::default()
+        })
+        .unwrap();
+    let carol = idle_worker(&mut state, "Carol", "{}", &seeded.idle);
+    state
+        .update_worker(
+            &seeded.bob,
+            WorkerChanges {
+                activity_sid: Some(seeded.idle.clone()),
+                ..WorkerChanges::default()
+            },
+        )
+        .unwrap();
+    configure(
+        &mut state,
+        serde_json::json!({"task_routing": {"filters": [], "default_filter": {"queue": everyone}}}),
+    );
+    let wt = task(&mut state, "{}");
+    let offered: Vec<String> = state
+        .reservations
+        .iter()
+        .filter(|r| r.task_sid == wt && r.status == rs::PENDING)
+        .map(|r| r.worker_sid.clone())
+        .collect();
+    assert_eq!(offered.len(), 3, "{offered:?}");
+    let of = |state: &State, worker: &str| {
+        state
+            .reservations
+            .iter()
+            .find(|r| r.task_sid == wt && r.worker_sid == worker)
+            .map(|r| r.sid.clone())
+            .unwrap()
+    };
+    let status = |state: &State| state.tasks[state.task_index(&wt).unwrap()].status;
+
+    // Alice rejects: Bob and Carol still hold offers, so the task stays reserved.
+    let alice = of(&state, &seeded.alice);
+    state
+        .update_reservation(&alice, Some("rejected"), None)
+        .unwrap();
+    assert_eq!(status(&state), TaskStatus::Reserved);
+    event_types(&mut state);
+
+    // Carol accepts: Bob's offer is rescinded and he is back where he was.
+    let (bob, carol) = (of(&state, &seeded.bob), of(&state, &carol));
+    state
+        .update_reservation(&carol, Some("accepted"), None)
+        .unwrap();
+    assert_eq!(status(&state), TaskStatus::Assigned);
+    assert_eq!(reservation_of(&state, &bob).status, rs::RESCINDED);
+    assert_eq!(activity_of(&state, &seeded.bob), "Idle");
+    let types = event_types(&mut state);
+    assert_eq!(
+        types[..2],
+        [
+            "reservation.accepted".to_owned(),
+            "reservation.rescinded".to_owned()
+        ]
+    );
+}
