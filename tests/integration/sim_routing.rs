@@ -457,3 +457,86 @@ async fn a_bad_routing_step_is_refused_with_twilios_error_and_changes_nothing() 
     assert_eq!(api.ok(&path).await["configuration"], before);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn with_max_reserved_workers_two_workers_are_offered_and_the_first_accept_rescinds_the_other()
+{
+    let (sim, app, api) = wired(Duration::from_secs(120), |_| {}).await;
+    let idle = api.activity_sid("Idle").await;
+    let (alice, bob) = (sid_of(&api, "Alice").await, sid_of(&api, "Bob").await);
+    set_activity(&api, &bob, &idle).await;
+    let both = create(
+        &api,
+        "/TaskQueues",
+        &[
+            ("FriendlyName", "First to answer"),
+            ("TargetWorkers", r#"languages HAS "en""#),
+            ("MaxReservedWorkers", "2"),
+        ],
+    )
+    .await;
+    configure(
+        &api,
+        &sim,
+        json!({"task_routing": {"filters": [], "default_filter": {"queue": both}}}),
+    )
+    .await;
+    let task = new_task(&api, &sim, "{}").await;
+    let offers = assignments(&app, &task, 2).await;
+    let mut offered: Vec<&str> = offers
+        .iter()
+        .filter_map(|o| o["worker_sid"].as_str())
+        .collect();
+    offered.sort_unstable();
+    let mut expected = [alice.as_str(), bob.as_str()];
+    expected.sort_unstable();
+    assert_eq!(offered, expected);
+
+    let bobs = offers
+        .iter()
+        .find(|o| o["worker_sid"] == bob.as_str())
+        .unwrap();
+    let response = app
+        .post_json(
+            &format!(
+                "/api/reservations/{}/accept",
+                bobs["reservation_sid"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let alices = offers
+        .iter()
+        .find(|o| o["worker_sid"] == alice.as_str())
+        .unwrap()["reservation_sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rescinded = api
+        .ok(&format!("/Tasks/{task}/Reservations/{alices}"))
+        .await;
+    assert_eq!(rescinded["reservation_status"], "rescinded");
+    assert_eq!(api.task(&task).await["assignment_status"], "assigned");
+    assert_eq!(api.worker("Alice").await["activity_name"], "Idle");
+    let events = eventually("reservation.rescinded", async || {
+        let events = task_events(&app, &task).await;
+        types(&events)
+            .contains(&"reservation.rescinded")
+            .then_some(events)
+    })
+    .await;
+    let seen = types(&events);
+    let at = |name: &str| seen.iter().position(|e| *e == name).unwrap();
+    assert!(
+        at("reservation.accepted") < at("reservation.rescinded"),
+        "{seen:?}"
+    );
+    let rescinded_event = fields(&app, &events[at("reservation.rescinded")]).await;
+    assert_eq!(
+        field(&rescinded_event, "ReservationSid"),
+        Some(alices.as_str())
+    );
+    assert_eq!(field(&rescinded_event, "WorkerSid"), Some(alice.as_str()));
+    sim.shutdown().await;
+}
