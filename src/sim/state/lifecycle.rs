@@ -462,12 +462,19 @@ impl State {
         task.version += 1;
     }
 
-    /// The task's routing step timer is not needed any more.
+    /// The task's routing step timer is not needed any more (not even started, when the step
+    /// is left in the transition that entered it, as a `skip_if` does).
     pub(super) fn end_step_timer(&mut self, ti: usize) {
         let task = &self.tasks[ti];
-        if let Some(step) = task.step.as_ref().filter(|s| s.target().timeout.is_some()) {
-            let key = super::routing::step_timer(&task.sid, step.seq);
-            self.ended_timers.push(key);
+        let Some(step) = task.step.as_ref().filter(|s| s.target().timeout.is_some()) else {
+            return;
+        };
+        let key = super::routing::step_timer(&task.sid, step.seq);
+        match self.new_timers.iter().position(|(k, _)| *k == key) {
+            Some(unstarted) => {
+                self.new_timers.remove(unstarted);
+            }
+            None => self.ended_timers.push(key),
         }
     }
 
@@ -496,6 +503,7 @@ impl State {
     pub fn delete_task(&mut self, sid: &str) -> Result<(), Fail> {
         let ti = self.task_index(sid).ok_or(Fail::NotFound)?;
         self.release_pending_reservations(ti);
+        self.end_step_timer(ti);
         self.emit_task("task.deleted", ti, format!("Task {sid} deleted"));
         self.tasks.remove(ti);
         self.reservations.retain(|r| r.task_sid != sid);

@@ -305,6 +305,7 @@ impl State {
     /// Puts the task in `step`: its priority, its queue, `workflow.target-matched` and
     /// `task-queue.entered` / `task-queue.moved`, the step's timer.
     fn enter_step(&mut self, ti: usize, mut step: Step) {
+        self.end_step_timer(ti);
         let at = now();
         let target = step.target().clone();
         step.budget += target.timeout.unwrap_or(0);
@@ -419,11 +420,15 @@ impl State {
                     format!("Task {sid} timed out of its TaskQueue"),
                 );
             }
-            let (event, reason) = match why {
-                Leave::Timeout => ("workflow.timeout", WORKFLOW_TIMEOUT),
-                Leave::Skipped => ("workflow.skipped", WORKFLOW_SKIPPED),
+            let workflow = self
+                .workflow(&self.tasks[ti].workflow_sid)
+                .map(|w| w.friendly_name.clone())
+                .unwrap_or_default();
+            let (event, reason, verb) = match why {
+                Leave::Timeout => ("workflow.timeout", WORKFLOW_TIMEOUT, "timed out of"),
+                Leave::Skipped => ("workflow.skipped", WORKFLOW_SKIPPED, "skipped out of"),
             };
-            self.emit_task(event, ti, format!("Task {sid} {reason}"));
+            self.emit_task(event, ti, format!("Task {sid} {verb} Workflow {workflow}"));
             self.finish(ti, TaskStatus::Canceled, Some(reason.into()));
             self.emit_task("task.canceled", ti, reason.into());
             return;

@@ -583,6 +583,7 @@ fn a_task_not_accepted_in_its_step_moves_on_and_leaves_the_workflow_after_the_la
     };
     // Deadlines count on the task's age: 2 s, then 2 + 3 s.
     assert!(timer(&state, &format!("{wt}#0")).is_some_and(|s| s <= 2));
+    state.new_timers.clear(); // started, as `Shared::flush` does
     event_types(&mut state);
 
     state.step_timeout(&wt, 0);
@@ -604,6 +605,7 @@ fn a_task_not_accepted_in_its_step_moves_on_and_leaves_the_workflow_after_the_la
     let second = pending_reservation(&state, &wt);
     assert_eq!(reservation_of(&state, &second).worker_sid, chloe);
     assert!(timer(&state, &format!("{wt}#1")).is_some_and(|s| (4..=5).contains(&s)));
+    state.new_timers.clear();
 
     // A timer of a step the task has left changes nothing.
     state.step_timeout(&wt, 0);
@@ -738,12 +740,30 @@ fn skip_if_skips_a_step_nobody_can_take_and_out_of_the_workflow_at_the_end() {
         ]
     );
     assert_eq!(queue_of(&state, &waiting), Some(english.clone()));
-    // The skipped step's 30 s do not count: the waiting step has no timer.
+    // The skipped step's 30 s do not count: the waiting step has no timer, and the
+    // skipped one's was never started.
+    let prefix = format!("{waiting}#");
+    assert!(!state.new_timers.iter().any(|(k, _)| k.starts_with(&prefix)));
+    configure(
+        &mut state,
+        serde_json::json!({"task_routing": {"filters": [{
+            "expression": "1==1",
+            "targets": [
+                {"queue": seeded.spanish_queue, "skip_if": "workers.available == 0", "timeout": 30},
+                {"queue": english, "timeout": 2}
+            ]
+        }]}}),
+    );
+    let timed = task(&mut state, "{}");
+    let timers: Vec<(String, u64)> = state
+        .new_timers
+        .iter()
+        .filter(|(k, _)| k.starts_with(&format!("{timed}#")))
+        .map(|(k, d)| (k.clone(), d.as_secs()))
+        .collect();
     assert!(
-        state
-            .new_timers
-            .iter()
-            .all(|(k, _)| !k.contains('#') || k.ends_with("#0"))
+        matches!(timers.as_slice(), [(key, secs)] if *key == format!("{timed}#1") && *secs <= 2),
+        "{timers:?}"
     );
 
     // Skipping a filter's last step is as if it had not matched: the default filter next,

@@ -119,6 +119,10 @@ impl World {
             .extend(state.reservations.iter().map(|r| r.sid.clone()));
         self.ended_timers
             .extend(state.tasks.iter().map(|t| t.sid.clone()));
+        self.ended_timers.extend(state.tasks.iter().filter_map(|t| {
+            let step = t.step.as_ref()?;
+            Some(super::routing::step_timer(&t.sid, step.seq))
+        }));
         Ok(())
     }
 
