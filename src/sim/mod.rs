@@ -14,8 +14,8 @@
 //! Concurrency: all state sits behind one std `Mutex`, never held across an `.await`. Every
 //! change goes through `Shared::with_state`, which afterwards — still under the lock — queues
 //! the callbacks the change caused (so they leave in the order things happened) and starts or
-//! cancels reservation timers. Timers are spawned tasks that re-check the reservation when they
-//! fire.
+//! cancels timers. Timers (a reservation's timeout, a task's TTL, a task's Workflow step
+//! timeout) are spawned tasks that re-check what they are for when they fire.
 //!
 //! Choices where TaskRouter's behaviour is not documented (reference: UNCONFIRMED):
 //! - a task goes to the matching available worker who has been available longest;
@@ -24,15 +24,18 @@
 //!   the reservation (reference §3.3);
 //! - every 400 carries code 20001, including "Reservation WR… is already in state [x] and
 //!   cannot be updated to [y]" (TaskRouter's wording; its numeric code is unconfirmed);
-//! - an instruction answered without `Content-Type: application/json` is ignored (40000).
+//! - an instruction answered without `Content-Type: application/json` is ignored (40000);
+//! - the Workflow routing choices listed in `state::routing` (rescinding on a step change, the
+//!   canceled reasons, a target without `queue` keeping the previous one's).
 //!
 //! Every operation of Twilio's TaskRouter v1 OpenAPI description is served (Workspaces with
 //! `Template=FIFO`, Activities, TaskChannels, TaskQueues, Workflows, Workers and their
 //! Channels with multitasking capacity, Tasks, Reservations, Events, all Statistics computed
 //! from the sim's own state, `ETag` / `If-Match`); `tests/integration/sim_spec.rs` walks the
-//! spec file to keep it so. Not simulated: task TTL expiry, workflow escalation steps (only a
-//! filter's first target is used), the call/conference instructions, and `#ct=…` connection
-//! overrides.
+//! spec file to keep it so. Workflow routing steps (timeouts, escalation, `skip_if`,
+//! `order_by`, priority) and `MaxReservedWorkers` are emulated (`state::routing`). Not
+//! simulated: `known_worker_*` targeting, `supervise`, LIFO task order, transfers, and `#ct=…`
+//! connection overrides.
 
 mod dispatch;
 mod expr;
