@@ -219,6 +219,25 @@ async fn a_task_nobody_accepts_escalates_step_by_step_then_times_out_of_the_work
         ))
         .await;
     assert_eq!(listed["events"].as_array().map(Vec::len), Some(1));
+    let workflow = api
+        .ok(&format!(
+            "/Workflows/{}/CumulativeStatistics",
+            sim.workflow_sid()
+        ))
+        .await;
+    assert_eq!(
+        (
+            workflow["tasks_timed_out_in_workflow"].as_i64(),
+            workflow["tasks_moved"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+    for queue in [&spanish, &french] {
+        let stats = api
+            .ok(&format!("/TaskQueues/{queue}/CumulativeStatistics"))
+            .await;
+        assert_eq!(stats["tasks_entered"], 1, "{queue}: {stats}");
+    }
     sim.shutdown().await;
 }
 
