@@ -349,6 +349,9 @@ pub struct WorkflowChanges {
     pub fallback_assignment_callback_url: Option<String>,
     pub task_reservation_timeout: Option<String>,
     pub configuration: Option<String>,
+    /// `ReEvaluateTasks` (update only): the Workflow's pending tasks are routed again from
+    /// its first filter.
+    pub re_evaluate_tasks: bool,
 }
 
 /// Longest Workflow TaskReservationTimeout (reference §1.1).

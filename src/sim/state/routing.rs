@@ -281,6 +281,26 @@ impl State {
         self.enter_step(ti, step);
     }
 
+    /// Routes a pending task again from its Workflow's first filter, whatever step it is in
+    /// (`ReEvaluateTasks`); the new steps count from now.
+    pub(super) fn reenter_workflow(&mut self, ti: usize) {
+        let Some((filter, filter_name, targets)) = self.match_filter(ti, 0) else {
+            return; // nothing matches now: it stays where it is
+        };
+        let seq = self.tasks[ti].step.as_ref().map_or(0, |s| s.seq + 1);
+        let step = Step {
+            filter,
+            filter_name,
+            targets,
+            index: 0,
+            seq,
+            budget: 0,
+            started: now(),
+            skip_pending: false,
+        };
+        self.enter_step(ti, step);
+    }
+
     /// The first filter at or after `from` whose expression matches the task, else the
     /// default filter: (filter index or `None`, its name, its steps).
     fn match_filter(&self, ti: usize, from: usize) -> Option<(Option<usize>, String, Vec<Target>)> {

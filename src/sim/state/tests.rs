@@ -974,3 +974,61 @@ fn max_reserved_workers_offers_the_task_to_several_and_the_first_accept_rescinds
         ]
     );
 }
+
+#[test]
+fn re_evaluate_tasks_routes_waiting_tasks_through_the_new_configuration() {
+    let (mut state, seeded) = seeded();
+    let english = state.queues[1].sid.clone();
+    state
+        .update_worker(
+            &seeded.alice,
+            WorkerChanges {
+                activity_sid: Some(seeded.offline.clone()),
+                ..WorkerChanges::default()
+            },
+        )
+        .unwrap();
+    let waiting = task(&mut state, r#"{"selected_language":"es"}"#);
+    assert_eq!(
+        queue_of(&state, &waiting),
+        Some(seeded.spanish_queue.clone())
+    );
+    let everything_english = serde_json::json!({"task_routing": {
+        "filters": [], "default_filter": {"queue": english}
+    }})
+    .to_string();
+    let wf = state.workflows[0].sid.clone();
+    // Without ReEvaluateTasks the waiting task keeps its step.
+    state
+        .update_workflow(
+            &wf,
+            WorkflowChanges {
+                configuration: Some(everything_english.clone()),
+                ..WorkflowChanges::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        queue_of(&state, &waiting),
+        Some(seeded.spanish_queue.clone())
+    );
+    event_types(&mut state);
+    state
+        .update_workflow(
+            &wf,
+            WorkflowChanges {
+                re_evaluate_tasks: true,
+                ..WorkflowChanges::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(queue_of(&state, &waiting), Some(english));
+    assert_eq!(
+        event_types(&mut state),
+        [
+            "workflow.updated",
+            "workflow.target-matched",
+            "task-queue.moved"
+        ]
+    );
+}
