@@ -238,6 +238,35 @@ async fn a_task_nobody_accepts_escalates_step_by_step_then_times_out_of_the_work
             .await;
         assert_eq!(stats["tasks_entered"], 1, "{queue}: {stats}");
     }
+    // The inspector's task page tells the story in that order.
+    let page = app
+        .inspector_get(&format!("/tasks/{task}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let caption = &page[page
+        .find("<figcaption class=\"steps\">")
+        .expect("a timeline")..];
+    let caption = &caption[..caption.find("</figcaption>").unwrap()];
+    let labels: Vec<&str> = caption
+        .split("</span>")
+        .filter_map(|part| part.rsplit("\">").next())
+        .filter(|label| !label.is_empty() && !label.contains('<'))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "created",
+            "reserved",
+            "rescinded",
+            "moved",
+            "reserved",
+            "reservation canceled",
+            "canceled"
+        ],
+        "{caption}"
+    );
     sim.shutdown().await;
 }
 
