@@ -56,7 +56,7 @@ use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::taskrouter::sid::is_sid;
 use crate::taskrouter::signature::AuthToken;
-use state::{Fail, NewTask, Outgoing, State, World};
+use state::{Fail, NewTask, Outgoing, State, Timer, World};
 
 /// How long [`Sim::shutdown`] waits for the REST server and for queued callbacks.
 const SERVER_DRAIN: Duration = Duration::from_secs(5);
@@ -122,7 +122,7 @@ pub(crate) struct Shared {
 struct Core {
     world: World,
     /// Running timers (reservation timeouts, task TTLs) by the SID they are for.
-    timers: HashMap<String, AbortHandle>,
+    timers: HashMap<Timer, AbortHandle>,
     /// The dispatcher's queue; `None` once the sim is shutting down.
     queue: Option<mpsc::UnboundedSender<Outgoing>>,
     /// Event Streams sinks and subscriptions.
@@ -149,8 +149,8 @@ impl Shared {
     fn flush(self: &Arc<Self>, core: &mut Core) {
         let world = &mut core.world;
         let mut outgoing: Vec<Outgoing> = std::mem::take(&mut world.outbox);
-        let mut ended: Vec<String> = std::mem::take(&mut world.ended_timers);
-        let mut started: Vec<(String, Duration)> = Vec::new();
+        let mut ended: Vec<Timer> = std::mem::take(&mut world.ended_timers);
+        let mut started: Vec<(Timer, Duration)> = Vec::new();
         let mut stream_events = Vec::new();
         for state in &mut world.workspaces {
             outgoing.append(&mut state.outbox);
@@ -167,37 +167,30 @@ impl Shared {
                 let _ = queue.send(outgoing);
             }
         }
-        for sid in ended {
-            if let Some(timer) = core.timers.remove(&sid) {
+        for key in ended {
+            if let Some(timer) = core.timers.remove(&key) {
                 timer.abort();
             }
         }
-        for (sid, after) in started {
+        for (key, after) in started {
             if core.queue.is_none() {
                 continue; // shutting down: no new timers
             }
             let shared = Arc::clone(self);
-            let key = sid.clone();
+            let fired = key.clone();
             let timer = tokio::spawn(async move {
                 tokio::time::sleep(after).await;
-                shared.timer_fired(&key);
+                shared.timer_fired(&fired);
             });
-            if let Some(replaced) = core.timers.insert(sid, timer.abort_handle()) {
+            if let Some(replaced) = core.timers.insert(key, timer.abort_handle()) {
                 replaced.abort();
             }
         }
     }
 
-    /// A reservation's timeout, a task's TTL (timers keyed by the SID they are for) or a
-    /// task's Workflow step timeout (keyed `WT…#seq`).
-    fn timer_fired(self: &Arc<Self>, sid: &str) {
-        if sid.contains('#') {
-            self.with_world(|world| world.step_timeout(sid));
-        } else if sid.starts_with("WT") {
-            self.with_world(|world| world.expire_task(sid));
-        } else {
-            self.with_world(|world| world.timeout_reservation(sid));
-        }
+    /// A reservation's timeout, a task's TTL or a task's Workflow step timeout.
+    fn timer_fired(self: &Arc<Self>, timer: &Timer) {
+        self.with_world(|world| world.timer_fired(timer));
     }
 
     /// Stops timers and closes the dispatcher's queue (it drains what is already queued).

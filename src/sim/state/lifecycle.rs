@@ -4,7 +4,7 @@
 
 use super::{
     DEFAULT_TASK_TIMEOUT, Fail, Instruction, MAX_TASK_TIMEOUT, NewTask, State, Task, TaskChanges,
-    TaskStatus, attributes, integer, new_sid, now, reservation_status as rs,
+    TaskStatus, Timer, attributes, integer, new_sid, now, reservation_status as rs,
 };
 
 /// TaskRouter's description (and reason) of a task canceled by its TTL.
@@ -124,8 +124,10 @@ impl State {
         });
         let ti = self.tasks.len() - 1;
         // The task's TTL: unassigned when it runs out, it is canceled (see `expire_task`).
-        self.new_timers
-            .push((sid.clone(), std::time::Duration::from_secs(timeout)));
+        self.new_timers.push((
+            Timer::TaskTtl(sid.clone()),
+            std::time::Duration::from_secs(timeout),
+        ));
         self.emit_task("task.created", ti, format!("Task {sid} created"));
         self.enter_workflow(ti);
         self.route();
@@ -136,7 +138,8 @@ impl State {
         let reservation = &mut self.reservations[ri];
         reservation.status = status;
         reservation.updated = now();
-        self.ended_timers.push(reservation.sid.clone());
+        self.ended_timers
+            .push(Timer::Reservation(reservation.sid.clone()));
     }
 
     /// Accept: worker to the queue's assignment activity, task `assigned`.
@@ -435,7 +438,8 @@ impl State {
 
     pub(super) fn finish(&mut self, ti: usize, status: TaskStatus, reason: Option<String>) {
         if matches!(status, TaskStatus::Canceled | TaskStatus::Completed) {
-            self.ended_timers.push(self.tasks[ti].sid.clone());
+            self.ended_timers
+                .push(Timer::TaskTtl(self.tasks[ti].sid.clone()));
             self.end_step_timer(ti);
         }
         let task = &mut self.tasks[ti];
@@ -469,7 +473,10 @@ impl State {
         let Some(step) = task.step.as_ref().filter(|s| s.target().timeout.is_some()) else {
             return;
         };
-        let key = super::routing::step_timer(&task.sid, step.seq);
+        let key = Timer::Step {
+            task_sid: task.sid.clone(),
+            seq: step.seq,
+        };
         match self.new_timers.iter().position(|(k, _)| *k == key) {
             Some(unstarted) => {
                 self.new_timers.remove(unstarted);

@@ -138,11 +138,10 @@ pub struct State {
     /// Every event emitted since the last flush, (EventType, callback fields), for Event
     /// Streams subscriptions (see `sim::streams`).
     pub stream_outbox: Vec<(String, Params)>,
-    /// Timers to start: a reservation's timeout or a task's TTL (by SID), a task's Workflow
-    /// step timeout (`WT…#seq`), and their durations.
-    pub new_timers: Vec<(String, Duration)>,
+    /// Timers to start, and their durations.
+    pub new_timers: Vec<(Timer, Duration)>,
     /// Reservations that left `pending` and tasks that ended: their timers are not needed.
-    pub ended_timers: Vec<String>,
+    pub ended_timers: Vec<Timer>,
 }
 
 /// Some seeded SIDs, for the unit tests.

@@ -250,6 +250,17 @@ pub struct Reservation {
     pub previous_activity_sid: String,
 }
 
+/// What a timer is for; the sim keeps one running timer per key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Timer {
+    /// The reservation's timeout (the Workflow's TaskReservationTimeout).
+    Reservation(String),
+    /// The task's TTL (its `Timeout`).
+    TaskTtl(String),
+    /// The end of the task's Workflow routing step number `seq` (see `Step::seq`).
+    Step { task_sid: String, seq: u64 },
+}
+
 /// A callback to deliver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outgoing {

@@ -35,8 +35,8 @@ use serde_json::{Map, Value};
 
 use super::super::expr::{Expr, Subject};
 use super::{
-    Fail, Filter, MAX_TASK_TIMEOUT, OrderBy, Reservation, State, Step, Target, TaskStatus, new_sid,
-    now, reservation_status as rs,
+    Fail, Filter, MAX_TASK_TIMEOUT, OrderBy, Reservation, State, Step, Target, TaskStatus, Timer,
+    new_sid, now, reservation_status as rs,
 };
 
 /// The name TaskRouter events give the default filter.
@@ -334,7 +334,10 @@ impl State {
             let deadline = step.started + time::Duration::seconds(step.budget as i64);
             let left = (deadline - at).max(time::Duration::ZERO);
             (
-                step_timer(&self.tasks[ti].sid, step.seq),
+                Timer::Step {
+                    task_sid: self.tasks[ti].sid.clone(),
+                    seq: step.seq,
+                },
                 std::time::Duration::try_from(left).unwrap_or_default(),
             )
         });
@@ -385,7 +388,7 @@ impl State {
         );
     }
 
-    /// A step timer fired (`WT…#seq`): a task still unassigned in that step moves on.
+    /// A step timer fired: a task still unassigned in that step moves on.
     pub fn step_timeout(&mut self, task_sid: &str, seq: u64) {
         let Some(ti) = self.task_index(task_sid) else {
             return;
@@ -709,17 +712,14 @@ impl State {
         let Some(workflow) = self.workflows.iter().find(|w| w.sid == task.workflow_sid) else {
             return;
         };
-        self.new_timers
-            .push((sid.clone(), workflow.reservation_timeout));
+        self.new_timers.push((
+            Timer::Reservation(sid.clone()),
+            workflow.reservation_timeout,
+        ));
         if let Some(outgoing) = self.assignment_callback(ti, wi, &sid, at) {
             self.outbox.push(outgoing);
         }
     }
-}
-
-/// The key of a task's step timer: `WT…#seq`.
-pub(super) fn step_timer(task_sid: &str, seq: u64) -> String {
-    format!("{task_sid}#{seq}")
 }
 
 /// Compares two workers' attributes by the `order_by` clauses: a worker with the attribute

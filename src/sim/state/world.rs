@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use super::{
-    Activity, Fail, Filter, Outgoing, State, TaskQueue, Workflow, Workspace, callback_url, new_sid,
-    now, routing,
+    Activity, Fail, Filter, Outgoing, State, TaskQueue, Timer, Workflow, Workspace, callback_url,
+    new_sid, now, routing,
 };
 use crate::sim::expr::Expr;
 
@@ -29,7 +29,7 @@ pub struct World {
     /// Callbacks of Workspaces that no longer exist (`workspace.deleted`).
     pub outbox: Vec<Outgoing>,
     /// Timers of reservations whose Workspace was deleted.
-    pub ended_timers: Vec<String>,
+    pub ended_timers: Vec<Timer>,
 }
 
 impl World {
@@ -115,19 +115,26 @@ impl World {
             Vec::new(),
         );
         self.outbox.append(&mut state.outbox);
-        self.ended_timers
-            .extend(state.reservations.iter().map(|r| r.sid.clone()));
-        self.ended_timers
-            .extend(state.tasks.iter().map(|t| t.sid.clone()));
-        self.ended_timers.extend(state.tasks.iter().filter_map(|t| {
-            let step = t.step.as_ref()?;
-            Some(super::routing::step_timer(&t.sid, step.seq))
-        }));
+        self.ended_timers.extend(
+            state
+                .reservations
+                .iter()
+                .map(|r| Timer::Reservation(r.sid.clone())),
+        );
+        for task in &state.tasks {
+            self.ended_timers.push(Timer::TaskTtl(task.sid.clone()));
+            if let Some(step) = &task.step {
+                self.ended_timers.push(Timer::Step {
+                    task_sid: task.sid.clone(),
+                    seq: step.seq,
+                });
+            }
+        }
         Ok(())
     }
 
     /// A task's TTL timer fired: the Workspace that has the task handles it.
-    pub fn expire_task(&mut self, task_sid: &str) {
+    fn expire_task(&mut self, task_sid: &str) {
         if let Some(state) = self
             .workspaces
             .iter_mut()
@@ -137,14 +144,17 @@ impl World {
         }
     }
 
-    /// A routing step timer fired (`WT…#seq`): the Workspace that has the task handles it.
-    pub fn step_timeout(&mut self, key: &str) {
-        let Some((task_sid, seq)) = key.split_once('#') else {
-            return;
-        };
-        let Ok(seq) = seq.parse::<u64>() else {
-            return;
-        };
+    /// A timer fired: the Workspace that has its task or reservation handles it.
+    pub fn timer_fired(&mut self, timer: &Timer) {
+        match timer {
+            Timer::Reservation(sid) => self.timeout_reservation(sid),
+            Timer::TaskTtl(sid) => self.expire_task(sid),
+            Timer::Step { task_sid, seq } => self.step_timeout(task_sid, *seq),
+        }
+    }
+
+    /// A routing step timer fired: the Workspace that has the task handles it.
+    fn step_timeout(&mut self, task_sid: &str, seq: u64) {
         if let Some(state) = self
             .workspaces
             .iter_mut()
@@ -155,7 +165,7 @@ impl World {
     }
 
     /// A reservation timer fired: the Workspace that has the reservation handles it.
-    pub fn timeout_reservation(&mut self, reservation_sid: &str) {
+    fn timeout_reservation(&mut self, reservation_sid: &str) {
         if let Some(state) = self
             .workspaces
             .iter_mut()
