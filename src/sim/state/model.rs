@@ -2,6 +2,7 @@
 //! Task, Reservation), what a transition sends out ([`Outgoing`]), and the inputs and failures
 //! of the REST operations. Plain data: the rules live in the sibling modules.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -129,8 +130,8 @@ pub struct TaskQueue {
 pub struct Filter {
     pub friendly_name: String,
     pub expression: Expr,
-    /// Never empty.
-    pub targets: Vec<Target>,
+    /// Never empty. Shared with the tasks routed through them (see [`Step`]).
+    pub targets: Arc<[Target]>,
 }
 
 /// One routing step (a filter's `targets[]` entry, or the `default_filter`).
@@ -158,14 +159,15 @@ pub struct OrderBy {
 }
 
 /// Where a task is in its Workflow: which filter (or the default filter), which step, and
-/// the step's deadline. The targets are a copy, so a Workflow updated meanwhile does not
-/// pull a routing step out from under a waiting task.
+/// the step's deadline. The targets are the ones the task was routed with (shared, not
+/// copied), so a Workflow updated meanwhile does not pull a step out from under a waiting
+/// task.
 #[derive(Clone, Debug)]
 pub struct Step {
     /// Index into the Workflow's filters; `None` for the default filter.
     pub filter: Option<usize>,
     pub filter_name: String,
-    pub targets: Vec<Target>,
+    pub targets: Arc<[Target]>,
     /// Index into `targets`.
     pub index: usize,
     /// Counts every step entered, so a timer started for an earlier step is recognised.

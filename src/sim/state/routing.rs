@@ -31,6 +31,8 @@
 //! canceled reasons are `Workflow Timeout` and `Workflow Skipped`. `known_worker_sid` /
 //! `known_worker_friendly_name` are accepted and ignored.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use super::super::expr::{Expr, Subject};
@@ -91,7 +93,7 @@ pub(super) fn routing(
                 .unwrap_or_default()
                 .to_owned(),
             expression,
-            targets,
+            targets: targets.into(),
         });
     }
     let default_target = match routing.get("default_filter") {
@@ -303,7 +305,11 @@ impl State {
 
     /// The first filter at or after `from` whose expression matches the task, else the
     /// default filter: (filter index or `None`, its name, its steps).
-    fn match_filter(&self, ti: usize, from: usize) -> Option<(Option<usize>, String, Vec<Target>)> {
+    fn match_filter(
+        &self,
+        ti: usize,
+        from: usize,
+    ) -> Option<(Option<usize>, String, Arc<[Target]>)> {
         let task = &self.tasks[ti];
         let workflow = self.workflow(&task.workflow_sid)?;
         let subject = Subject::of(&task.attrs);
@@ -318,7 +324,7 @@ impl State {
                 workflow
                     .default_target
                     .clone()
-                    .map(|t| (None, DEFAULT_FILTER.to_owned(), vec![t]))
+                    .map(|t| (None, DEFAULT_FILTER.to_owned(), Arc::from([t])))
             })
     }
 
