@@ -224,10 +224,10 @@ impl State {
         if let Some(timeout) = timeout {
             workflow.reservation_timeout = timeout;
         }
-        if let Some((configuration, (filters, default_queue))) = routing {
+        if let Some((configuration, (filters, default_target))) = routing {
             workflow.configuration = configuration;
             workflow.filters = filters;
-            workflow.default_target = default_queue;
+            workflow.default_target = default_target;
         }
         workflow.updated = now();
         let fields = vec![

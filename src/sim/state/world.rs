@@ -28,7 +28,7 @@ pub struct World {
     pub reservation_timeout: Duration,
     /// Callbacks of Workspaces that no longer exist (`workspace.deleted`).
     pub outbox: Vec<Outgoing>,
-    /// Timers of reservations whose Workspace was deleted.
+    /// Timers of a deleted Workspace's reservations and tasks.
     pub ended_timers: Vec<Timer>,
 }
 
