@@ -41,6 +41,8 @@ fn milestone_of(event_type: &str) -> Option<(&'static str, &'static str)> {
         "reservation.timeout" => ("timed out", "warn"),
         "reservation.canceled" => ("reservation canceled", "warn"),
         "reservation.rescinded" => ("rescinded", "warn"),
+        // A Workflow step timed out or was skipped: the task went on to another queue.
+        "task-queue.moved" => ("moved", "neutral"),
         "task.wrapup" => ("wrapping", "neutral"),
         "task.completed" => ("completed", "ok"),
         "task.canceled" => ("canceled", "err"),

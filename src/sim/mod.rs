@@ -14,8 +14,8 @@
 //! Concurrency: all state sits behind one std `Mutex`, never held across an `.await`. Every
 //! change goes through `Shared::with_state`, which afterwards — still under the lock — queues
 //! the callbacks the change caused (so they leave in the order things happened) and starts or
-//! cancels reservation timers. Timers are spawned tasks that re-check the reservation when they
-//! fire.
+//! cancels timers. Timers (a reservation's timeout, a task's TTL, a task's Workflow step
+//! timeout) are spawned tasks that re-check what they are for when they fire.
 //!
 //! Choices where TaskRouter's behaviour is not documented (reference: UNCONFIRMED):
 //! - a task goes to the matching available worker who has been available longest;
@@ -24,15 +24,18 @@
 //!   the reservation (reference §3.3);
 //! - every 400 carries code 20001, including "Reservation WR… is already in state [x] and
 //!   cannot be updated to [y]" (TaskRouter's wording; its numeric code is unconfirmed);
-//! - an instruction answered without `Content-Type: application/json` is ignored (40000).
+//! - an instruction answered without `Content-Type: application/json` is ignored (40000);
+//! - the Workflow routing choices listed in `state::routing` (rescinding on a step change, the
+//!   canceled reasons, a target without `queue` keeping the previous one's).
 //!
 //! Every operation of Twilio's TaskRouter v1 OpenAPI description is served (Workspaces with
 //! `Template=FIFO`, Activities, TaskChannels, TaskQueues, Workflows, Workers and their
 //! Channels with multitasking capacity, Tasks, Reservations, Events, all Statistics computed
 //! from the sim's own state, `ETag` / `If-Match`); `tests/integration/sim_spec.rs` walks the
-//! spec file to keep it so. Not simulated: task TTL expiry, workflow escalation steps (only a
-//! filter's first target is used), the call/conference instructions, and `#ct=…` connection
-//! overrides.
+//! spec file to keep it so. Workflow routing steps (timeouts, escalation, `skip_if`,
+//! `order_by`, priority) and `MaxReservedWorkers` are emulated (`state::routing`). Not
+//! simulated: `known_worker_*` targeting, `supervise`, LIFO task order, transfers, and `#ct=…`
+//! connection overrides.
 
 mod dispatch;
 mod expr;
@@ -53,7 +56,7 @@ use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::taskrouter::sid::is_sid;
 use crate::taskrouter::signature::AuthToken;
-use state::{Fail, NewTask, Outgoing, State, World};
+use state::{Fail, NewTask, Outgoing, State, Timer, World};
 
 /// How long [`Sim::shutdown`] waits for the REST server and for queued callbacks.
 const SERVER_DRAIN: Duration = Duration::from_secs(5);
@@ -119,7 +122,7 @@ pub(crate) struct Shared {
 struct Core {
     world: World,
     /// Running timers (reservation timeouts, task TTLs) by the SID they are for.
-    timers: HashMap<String, AbortHandle>,
+    timers: HashMap<Timer, AbortHandle>,
     /// The dispatcher's queue; `None` once the sim is shutting down.
     queue: Option<mpsc::UnboundedSender<Outgoing>>,
     /// Event Streams sinks and subscriptions.
@@ -146,8 +149,8 @@ impl Shared {
     fn flush(self: &Arc<Self>, core: &mut Core) {
         let world = &mut core.world;
         let mut outgoing: Vec<Outgoing> = std::mem::take(&mut world.outbox);
-        let mut ended: Vec<String> = std::mem::take(&mut world.ended_timers);
-        let mut started: Vec<(String, Duration)> = Vec::new();
+        let mut ended: Vec<Timer> = std::mem::take(&mut world.ended_timers);
+        let mut started: Vec<(Timer, Duration)> = Vec::new();
         let mut stream_events = Vec::new();
         for state in &mut world.workspaces {
             outgoing.append(&mut state.outbox);
@@ -164,32 +167,30 @@ impl Shared {
                 let _ = queue.send(outgoing);
             }
         }
-        for sid in ended {
-            if let Some(timer) = core.timers.remove(&sid) {
+        for key in ended {
+            if let Some(timer) = core.timers.remove(&key) {
                 timer.abort();
             }
         }
-        for (sid, after) in started {
+        for (key, after) in started {
             if core.queue.is_none() {
                 continue; // shutting down: no new timers
             }
             let shared = Arc::clone(self);
-            let key = sid.clone();
+            let fired = key.clone();
             let timer = tokio::spawn(async move {
                 tokio::time::sleep(after).await;
-                shared.timer_fired(&key);
+                shared.timer_fired(&fired);
             });
-            core.timers.insert(sid, timer.abort_handle());
+            if let Some(replaced) = core.timers.insert(key, timer.abort_handle()) {
+                replaced.abort();
+            }
         }
     }
 
-    /// A reservation's timeout or a task's TTL (timers are keyed by the SID they are for).
-    fn timer_fired(self: &Arc<Self>, sid: &str) {
-        if sid.starts_with("WT") {
-            self.with_world(|world| world.expire_task(sid));
-        } else {
-            self.with_world(|world| world.timeout_reservation(sid));
-        }
+    /// A reservation's timeout, a task's TTL or a task's Workflow step timeout.
+    fn timer_fired(self: &Arc<Self>, timer: &Timer) {
+        self.with_world(|world| world.timer_fired(timer));
     }
 
     /// Stops timers and closes the dispatcher's queue (it drains what is already queued).

@@ -198,10 +198,11 @@ impl Stats<'_> {
                 );
             }
             Scope::Queue(_) => {
-                out.insert(
-                    "tasks_entered".into(),
-                    json!(self.count(scope, "task-queue.entered")),
-                );
+                // A task escalated into the queue (`task-queue.moved` names the queue entered)
+                // entered it too.
+                let entered =
+                    self.count(scope, "task-queue.entered") + self.count(scope, "task-queue.moved");
+                out.insert("tasks_entered".into(), json!(entered));
                 out.insert(
                     "wait_duration_in_queue_until_accepted".into(),
                     durations(&accepted),

@@ -36,6 +36,8 @@ mod retention;
 mod secrets;
 /// The local TaskRouter wired to the app: quickstart lifecycle, reject, timeout, REST shapes.
 mod sim;
+/// The sim's Workflow routing steps: step timeouts and escalation, skip_if, order_by, priority.
+mod sim_routing;
 /// Issue 19, store side: bad rows, Clear all under load, a deleted database file, pool, WAL, lock.
 mod store_attacks;
 /// Event Streams: CloudEvents batches split, deduplicated, ordered by event time (issue 15).

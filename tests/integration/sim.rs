@@ -15,7 +15,7 @@ use taskhook::taskrouter::signature::AuthToken;
 use crate::helpers::*;
 
 /// The sim's REST API as a helper library calls it: basic auth, form bodies, JSON answers.
-struct SimApi {
+pub(crate) struct SimApi {
     base: String,
     workspace: String,
     account: String,
@@ -24,7 +24,7 @@ struct SimApi {
 }
 
 impl SimApi {
-    fn new(sim: &Sim) -> Self {
+    pub(crate) fn new(sim: &Sim) -> Self {
         Self {
             base: sim.base_url(),
             workspace: sim.workspace_sid().to_owned(),
@@ -60,11 +60,11 @@ impl SimApi {
         (status, body)
     }
 
-    async fn get(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
         self.send(self.http.get(self.url(path))).await
     }
 
-    async fn post(&self, path: &str, params: &[(&str, &str)]) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str, params: &[(&str, &str)]) -> (u16, Value) {
         self.send(self.http.post(self.url(path)).form(params)).await
     }
 
@@ -73,18 +73,18 @@ impl SimApi {
     }
 
     /// `GET` that must answer 200.
-    async fn ok(&self, path: &str) -> Value {
+    pub(crate) async fn ok(&self, path: &str) -> Value {
         let (status, body) = self.get(path).await;
         assert_eq!(status, 200, "GET {path}: {body}");
         body
     }
 
-    async fn worker(&self, name: &str) -> Value {
+    pub(crate) async fn worker(&self, name: &str) -> Value {
         let list = self.ok(&format!("/Workers?FriendlyName={name}")).await;
         list["workers"][0].clone()
     }
 
-    async fn activity_sid(&self, name: &str) -> String {
+    pub(crate) async fn activity_sid(&self, name: &str) -> String {
         let list = self.ok(&format!("/Activities?FriendlyName={name}")).await;
         list["activities"][0]["sid"]
             .as_str()
@@ -92,14 +92,17 @@ impl SimApi {
             .to_owned()
     }
 
-    async fn task(&self, sid: &str) -> Value {
+    pub(crate) async fn task(&self, sid: &str) -> Value {
         self.ok(&format!("/Tasks/{sid}")).await
     }
 }
 
 /// A sim with `timeout` and an app wired to each other: the app's REST client and signature
 /// token point at the sim; the sim's callbacks, set through its REST API, point at the app.
-async fn wired(timeout: Duration, tweak: impl FnOnce(&mut Config)) -> (Sim, TestApp, SimApi) {
+pub(crate) async fn wired(
+    timeout: Duration,
+    tweak: impl FnOnce(&mut Config),
+) -> (Sim, TestApp, SimApi) {
     let mut config = SimConfig::new("127.0.0.1:0".parse().unwrap());
     config.reservation_timeout = timeout;
     let sim = Sim::start(config).await.expect("sim starts");
@@ -136,7 +139,7 @@ async fn wired(timeout: Duration, tweak: impl FnOnce(&mut Config)) -> (Sim, Test
 }
 
 /// Polls `check` every 20 ms for at most 5 s.
-async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+pub(crate) async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         if let Some(found) = check().await {
@@ -148,7 +151,7 @@ async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) ->
 }
 
 /// Everything the app recorded, oldest first.
-async fn recorded(app: &TestApp) -> Vec<Value> {
+pub(crate) async fn recorded(app: &TestApp) -> Vec<Value> {
     let mut requests = app.api("/api/requests?limit=500").await["requests"]
         .as_array()
         .cloned()
@@ -158,7 +161,7 @@ async fn recorded(app: &TestApp) -> Vec<Value> {
 }
 
 /// The recorded event callbacks' EventTypes, oldest first.
-async fn event_types(app: &TestApp) -> Vec<String> {
+pub(crate) async fn event_types(app: &TestApp) -> Vec<String> {
     recorded(app)
         .await
         .iter()
@@ -167,7 +170,7 @@ async fn event_types(app: &TestApp) -> Vec<String> {
         .collect()
 }
 
-async fn wait_for_event(app: &TestApp, event: &str) -> Vec<String> {
+pub(crate) async fn wait_for_event(app: &TestApp, event: &str) -> Vec<String> {
     eventually(event, async || {
         let events = event_types(app).await;
         events.iter().any(|e| e == event).then_some(events)
@@ -176,7 +179,7 @@ async fn wait_for_event(app: &TestApp, event: &str) -> Vec<String> {
 }
 
 /// The assignment callbacks recorded for `task`, oldest first, once there are `n`.
-async fn assignments(app: &TestApp, task: &str, n: usize) -> Vec<Value> {
+pub(crate) async fn assignments(app: &TestApp, task: &str, n: usize) -> Vec<Value> {
     eventually("an assignment callback", async || {
         let found: Vec<Value> = recorded(app)
             .await

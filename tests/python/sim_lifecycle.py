@@ -8,6 +8,7 @@ Run by tests/integration/sim_spec.rs with SIM_URL, SIM_ACCOUNT_SID and SIM_AUTH_
 import json
 import os
 import sys
+import time
 
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
@@ -74,10 +75,46 @@ def main() -> None:
     channel = workspace.workers(worker.sid).worker_channels("default").fetch()
     assert channel.configured_capacity == 1, channel.configured_capacity
 
+    # Escalation: not accepted within its step's 1 s in Support, the task moves to Tier 2
+    # and Ada's offer is rescinded.
+    tier2 = workspace.task_queues.create(
+        friendly_name="Tier 2", target_workers='skills HAS "tier2"'
+    )
+    grace = workspace.workers.create(
+        friendly_name="Grace",
+        attributes=json.dumps({"skills": ["tier2"]}),
+        activity_sid=activities["Available"],
+    )
+    steps = [{"queue": queue.sid, "timeout": 1}, {"queue": tier2.sid}]
+    escalating = workspace.workflows.create(
+        friendly_name="Escalating",
+        configuration=json.dumps(
+            {"task_routing": {"filters": [{"expression": "1==1", "targets": steps}]}}
+        ),
+    )
+    waiting = workspace.tasks(
+        workspace.tasks.create(attributes="{}", workflow_sid=escalating.sid).sid
+    )
+    assert [r.worker_sid for r in waiting.reservations.list()] == [worker.sid]
+    deadline = time.monotonic() + 5
+    while waiting.fetch().task_queue_sid != tier2.sid:
+        assert time.monotonic() < deadline, "the task never moved to Tier 2"
+        time.sleep(0.1)
+    rescinded = waiting.reservations.list(reservation_status="rescinded")
+    assert [r.worker_sid for r in rescinded] == [worker.sid], rescinded
+    offered = waiting.reservations.list(reservation_status="pending")
+    assert [r.worker_sid for r in offered] == [grace.sid], offered
+    types = [e.event_type for e in workspace.events.list(task_sid=waiting.fetch().sid)]
+    assert "task-queue.moved" in types and "reservation.rescinded" in types, types
+    assert waiting.update(assignment_status="canceled").assignment_status == "canceled"
+
     # Teardown.
     workspace.workers(worker.sid).delete()
+    workspace.workers(grace.sid).delete()
     workspace.workflows(workflow.sid).delete()
+    workspace.workflows(escalating.sid).delete()
     workspace.task_queues(queue.sid).delete()
+    workspace.task_queues(tier2.sid).delete()
     workspace.delete()
     try:
         taskrouter.workspaces(ws.sid).fetch()

@@ -225,6 +225,7 @@ pub async fn create_workflow(
                 fallback_assignment_callback_url: field(&params, "FallbackAssignmentCallbackUrl"),
                 task_reservation_timeout: field(&params, "TaskReservationTimeout"),
                 configuration: field(&params, "Configuration"),
+                re_evaluate_tasks: false,
             },
             default_timeout,
         )?;

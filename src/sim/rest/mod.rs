@@ -754,6 +754,7 @@ async fn update_workflow(
                 fallback_assignment_callback_url: field(&params, "FallbackAssignmentCallbackUrl"),
                 task_reservation_timeout: field(&params, "TaskReservationTimeout"),
                 configuration: field(&params, "Configuration"),
+                re_evaluate_tasks: flag(&params, "ReEvaluateTasks").unwrap_or(false),
             },
         )?;
         let workflow = state.workflow(&sid).ok_or(Fail::NotFound)?;

@@ -294,10 +294,7 @@ impl State {
             .iter()
             .position(|q| q.sid == sid)
             .ok_or(Fail::NotFound)?;
-        if self.workflows.iter().any(|w| {
-            w.default_queue_sid.as_deref() == Some(sid)
-                || w.filters.iter().any(|f| f.queue_sid == sid)
-        }) {
+        if self.workflows.iter().any(|w| w.routes_to(sid)) {
             return Err(self.refuse_delete("TaskQueue", sid, "a Workflow routes to it"));
         }
         if self.tasks.iter().any(|t| {
@@ -324,8 +321,7 @@ impl State {
         let friendly_name = required("FriendlyName", changes.friendly_name.clone())?;
         let configuration = required("Configuration", changes.configuration.clone())?;
         let queues: Vec<String> = self.queues.iter().map(|q| q.sid.clone()).collect();
-        let (filters, default_queue_sid) =
-            routing(&configuration, |q| queues.iter().any(|s| s == q))?;
+        let (filters, default_target) = routing(&configuration, |q| queues.iter().any(|s| s == q))?;
         let assignment = match changes.assignment_callback_url.as_deref() {
             Some(url) => callback_url("AssignmentCallbackUrl", url)?,
             None => None,
@@ -351,7 +347,7 @@ impl State {
             reservation_timeout,
             configuration,
             filters,
-            default_queue_sid,
+            default_target,
             created: at,
             updated: at,
         });

@@ -4,7 +4,7 @@
 
 use super::{
     DEFAULT_TASK_TIMEOUT, Fail, Instruction, MAX_TASK_TIMEOUT, NewTask, State, Task, TaskChanges,
-    TaskStatus, attributes, integer, new_sid, now, reservation_status as rs,
+    TaskStatus, Timer, attributes, integer, new_sid, now, reservation_status as rs,
 };
 
 /// TaskRouter's description (and reason) of a task canceled by its TTL.
@@ -108,7 +108,7 @@ impl State {
             priority,
             reason: None,
             queue_sid: None,
-            target_expression: None,
+            step: None,
             workflow_sid,
             channel_sid,
             timeout,
@@ -124,8 +124,10 @@ impl State {
         });
         let ti = self.tasks.len() - 1;
         // The task's TTL: unassigned when it runs out, it is canceled (see `expire_task`).
-        self.new_timers
-            .push((sid.clone(), std::time::Duration::from_secs(timeout)));
+        self.new_timers.push((
+            Timer::TaskTtl(sid.clone()),
+            std::time::Duration::from_secs(timeout),
+        ));
         self.emit_task("task.created", ti, format!("Task {sid} created"));
         self.enter_workflow(ti);
         self.route();
@@ -136,7 +138,8 @@ impl State {
         let reservation = &mut self.reservations[ri];
         reservation.status = status;
         reservation.updated = now();
-        self.ended_timers.push(reservation.sid.clone());
+        self.ended_timers
+            .push(Timer::Reservation(reservation.sid.clone()));
     }
 
     /// Accept: worker to the queue's assignment activity, task `assigned`.
@@ -149,11 +152,18 @@ impl State {
         ) else {
             return;
         };
+        // Accepted: the Workflow's step timeouts no longer apply.
+        self.end_step_timer(ti);
         let task = &mut self.tasks[ti];
         task.status = TaskStatus::Assigned;
         task.updated = now();
         task.version += 1;
+        let task_sid = task.sid.clone();
         self.emit_reservation("reservation.accepted", ri, "accepted");
+        // Multi-reservation: the other workers offered the task lose it.
+        for sibling in self.reservations_of(&task_sid, &[rs::PENDING]) {
+            self.rescind(sibling);
+        }
         let assignment_activity = self.tasks[ti]
             .queue_sid
             .as_deref()
@@ -192,12 +202,9 @@ impl State {
         ) else {
             return;
         };
-        let task = &mut self.tasks[ti];
-        task.status = TaskStatus::Pending;
-        task.updated = now();
-        task.version += 1;
+        self.back_to_pending(ti);
         if status == rs::REJECTED {
-            task.rejected_by.push(worker_sid);
+            self.tasks[ti].rejected_by.push(worker_sid);
         }
         self.emit_reservation(&format!("reservation.{status}"), ri, verb);
         self.set_worker_activity(wi, &activity);
@@ -239,10 +246,7 @@ impl State {
         ) else {
             return;
         };
-        let task = &mut self.tasks[ti];
-        task.status = TaskStatus::Pending;
-        task.updated = now();
-        task.version += 1;
+        self.back_to_pending(ti);
         self.emit_reservation("reservation.timeout", ri, "timed out");
         let activity = self.workspace.timeout_activity_sid.clone();
         self.set_worker_activity(wi, &activity);
@@ -434,7 +438,9 @@ impl State {
 
     pub(super) fn finish(&mut self, ti: usize, status: TaskStatus, reason: Option<String>) {
         if matches!(status, TaskStatus::Canceled | TaskStatus::Completed) {
-            self.ended_timers.push(self.tasks[ti].sid.clone());
+            self.ended_timers
+                .push(Timer::TaskTtl(self.tasks[ti].sid.clone()));
+            self.end_step_timer(ti);
         }
         let task = &mut self.tasks[ti];
         task.status = status;
@@ -443,6 +449,40 @@ impl State {
         }
         task.updated = now();
         task.version += 1;
+    }
+
+    /// A reserved task whose last pending reservation ended is `pending` again; while another
+    /// worker still holds an offer (multi-reservation) it stays `reserved`.
+    pub(super) fn back_to_pending(&mut self, ti: usize) {
+        let task = &self.tasks[ti];
+        if task.status != TaskStatus::Reserved
+            || !self.reservations_of(&task.sid, &[rs::PENDING]).is_empty()
+        {
+            return;
+        }
+        let task = &mut self.tasks[ti];
+        task.status = TaskStatus::Pending;
+        task.updated = now();
+        task.version += 1;
+    }
+
+    /// The task's routing step timer is not needed any more (not even started, when the step
+    /// is left in the transition that entered it, as a `skip_if` does).
+    pub(super) fn end_step_timer(&mut self, ti: usize) {
+        let task = &self.tasks[ti];
+        let Some(step) = task.step.as_ref().filter(|s| s.target().timeout.is_some()) else {
+            return;
+        };
+        let key = Timer::Step {
+            task_sid: task.sid.clone(),
+            seq: step.seq,
+        };
+        match self.new_timers.iter().position(|(k, _)| *k == key) {
+            Some(unstarted) => {
+                self.new_timers.remove(unstarted);
+            }
+            None => self.ended_timers.push(key),
+        }
     }
 
     pub(super) fn reservations_of(&self, task_sid: &str, statuses: &[&str]) -> Vec<usize> {
@@ -470,6 +510,7 @@ impl State {
     pub fn delete_task(&mut self, sid: &str) -> Result<(), Fail> {
         let ti = self.task_index(sid).ok_or(Fail::NotFound)?;
         self.release_pending_reservations(ti);
+        self.end_step_timer(ti);
         self.emit_task("task.deleted", ti, format!("Task {sid} deleted"));
         self.tasks.remove(ti);
         self.reservations.retain(|r| r.task_sid != sid);

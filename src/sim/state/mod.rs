@@ -138,10 +138,10 @@ pub struct State {
     /// Every event emitted since the last flush, (EventType, callback fields), for Event
     /// Streams subscriptions (see `sim::streams`).
     pub stream_outbox: Vec<(String, Params)>,
-    /// Timers to start: a reservation's timeout or a task's TTL, by SID, and duration.
-    pub new_timers: Vec<(String, Duration)>,
+    /// Timers to start, and their durations.
+    pub new_timers: Vec<(Timer, Duration)>,
     /// Reservations that left `pending` and tasks that ended: their timers are not needed.
-    pub ended_timers: Vec<String>,
+    pub ended_timers: Vec<Timer>,
 }
 
 /// Some seeded SIDs, for the unit tests.
@@ -221,7 +221,7 @@ impl State {
                     {
                         "filter_friendly_name": "Language - Spanish",
                         "expression": "selected_language==\"es\"",
-                        "targets": [{"queue": spanish, "timeout": reservation_timeout.as_secs().max(1)}]
+                        "targets": [{"queue": spanish}]
                     },
                     {
                         "filter_friendly_name": "Language - English",
@@ -233,7 +233,7 @@ impl State {
             }
         })
         .to_string();
-        let (filters, default_queue_sid) =
+        let (filters, default_target) =
             routing(&configuration, |sid| sid == spanish || sid == english).unwrap_or_default();
         let workflow = Workflow {
             sid: new_sid("WW"),
@@ -243,7 +243,7 @@ impl State {
             reservation_timeout,
             configuration,
             filters,
-            default_queue_sid,
+            default_target,
             created: at,
             updated: at,
         };

@@ -2,6 +2,7 @@
 //! Task, Reservation), what a transition sends out ([`Outgoing`]), and the inputs and failures
 //! of the REST operations. Plain data: the rules live in the sibling modules.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -53,6 +54,7 @@ pub mod reservation_status {
     pub const REJECTED: &str = "rejected";
     pub const TIMEOUT: &str = "timeout";
     pub const CANCELED: &str = "canceled";
+    pub const RESCINDED: &str = "rescinded";
     pub const WRAPPING: &str = "wrapping";
     pub const COMPLETED: &str = "completed";
 }
@@ -122,14 +124,66 @@ pub struct TaskQueue {
     pub updated: OffsetDateTime,
 }
 
-/// One `task_routing.filters[]` entry; only its first target is used.
+/// One `task_routing.filters[]` entry: a task whose attributes match `expression` works
+/// through `targets` (routing steps) in order.
 #[derive(Clone)]
 pub struct Filter {
     pub friendly_name: String,
     pub expression: Expr,
+    /// Never empty. Shared with the tasks routed through them (see [`Step`]).
+    pub targets: Arc<[Target]>,
+}
+
+/// One routing step (a filter's `targets[]` entry, or the `default_filter`).
+#[derive(Clone, Debug)]
+pub struct Target {
     pub queue_sid: String,
-    /// The target's worker-side `expression` (`worker.x HAS task.y`), if any.
-    pub target_expression: Option<Expr>,
+    /// The worker-side `expression` (`worker.x HAS task.y`), if any.
+    pub expression: Option<Expr>,
+    /// Overrides the task's priority while it is in this step.
+    pub priority: Option<i64>,
+    /// Seconds; counted on the task's age, summed over the steps before (see `routing`).
+    pub timeout: Option<u64>,
+    /// Which eligible worker is reserved first; empty: the one available longest.
+    pub order_by: Vec<OrderBy>,
+    /// Evaluated on entering the step when no reservation was made at once: true skips it.
+    pub skip_if: Option<Expr>,
+}
+
+/// One `order_by` clause: `worker.english_level DESC`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderBy {
+    /// The attribute path under the worker's attributes (`english_level`, `skills.fr`).
+    pub path: Vec<String>,
+    pub descending: bool,
+}
+
+/// Where a task is in its Workflow: which filter (or the default filter), which step, and
+/// the step's deadline. The targets are the ones the task was routed with (shared, not
+/// copied), so a Workflow updated meanwhile does not pull a step out from under a waiting
+/// task.
+#[derive(Clone, Debug)]
+pub struct Step {
+    /// Index into the Workflow's filters; `None` for the default filter.
+    pub filter: Option<usize>,
+    pub filter_name: String,
+    pub targets: Arc<[Target]>,
+    /// Index into `targets`.
+    pub index: usize,
+    /// Counts every step entered, so a timer started for an earlier step is recognised.
+    pub seq: u64,
+    /// Sum of the timeouts of the steps entered so far and not skipped, in seconds.
+    pub budget: u64,
+    /// When the filter's steps began: the step's deadline is `started + budget`.
+    pub started: OffsetDateTime,
+    /// Entered a step with `skip_if`; evaluated once the first offer round is over.
+    pub skip_pending: bool,
+}
+
+impl Step {
+    pub fn target(&self) -> &Target {
+        &self.targets[self.index]
+    }
 }
 
 pub struct Workflow {
@@ -141,9 +195,19 @@ pub struct Workflow {
     /// As sent / seeded (JSON).
     pub configuration: String,
     pub filters: Vec<Filter>,
-    pub default_queue_sid: Option<String>,
+    pub default_target: Option<Target>,
     pub created: OffsetDateTime,
     pub updated: OffsetDateTime,
+}
+
+impl Workflow {
+    /// True when any routing step, the default filter's included, names this queue.
+    pub fn routes_to(&self, queue_sid: &str) -> bool {
+        self.default_target
+            .iter()
+            .chain(self.filters.iter().flat_map(|f| f.targets.iter()))
+            .any(|t| t.queue_sid == queue_sid)
+    }
 }
 
 pub struct Task {
@@ -154,7 +218,9 @@ pub struct Task {
     pub priority: i64,
     pub reason: Option<String>,
     pub queue_sid: Option<String>,
-    pub target_expression: Option<Expr>,
+    /// The Workflow routing step the task is in; `None` outside a Workflow (a fixed queue)
+    /// or when no filter matched.
+    pub step: Option<Step>,
     pub workflow_sid: String,
     pub channel_sid: String,
     pub timeout: u64,
@@ -184,6 +250,17 @@ pub struct Reservation {
     /// The worker's activity before the reservation: used on reject without an activity and
     /// on cancel.
     pub previous_activity_sid: String,
+}
+
+/// What a timer is for; the sim keeps one running timer per key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Timer {
+    /// The reservation's timeout (the Workflow's TaskReservationTimeout).
+    Reservation(String),
+    /// The task's TTL (its `Timeout`).
+    TaskTtl(String),
+    /// The end of the task's Workflow routing step number `seq` (see `Step::seq`).
+    Step { task_sid: String, seq: u64 },
 }
 
 /// A callback to deliver.
@@ -285,6 +362,9 @@ pub struct WorkflowChanges {
     pub fallback_assignment_callback_url: Option<String>,
     pub task_reservation_timeout: Option<String>,
     pub configuration: Option<String>,
+    /// `ReEvaluateTasks` (update only): the Workflow's pending tasks are routed again from
+    /// its first filter.
+    pub re_evaluate_tasks: bool,
 }
 
 /// Longest Workflow TaskReservationTimeout (reference §1.1).

@@ -224,10 +224,10 @@ impl State {
         if let Some(timeout) = timeout {
             workflow.reservation_timeout = timeout;
         }
-        if let Some((configuration, (filters, default_queue))) = routing {
+        if let Some((configuration, (filters, default_target))) = routing {
             workflow.configuration = configuration;
             workflow.filters = filters;
-            workflow.default_queue_sid = default_queue;
+            workflow.default_target = default_target;
         }
         workflow.updated = now();
         let fields = vec![
@@ -237,6 +237,21 @@ impl State {
         let description = format!("Workflow {} updated", workflow.friendly_name);
         let sid = workflow.sid.clone();
         self.emit("workflow.updated", description, ("Workflow", &sid), fields);
+        if changes.re_evaluate_tasks {
+            // Without it, tasks already routed keep the steps they were given.
+            let pending: Vec<usize> = (0..self.tasks.len())
+                .filter(|&ti| {
+                    let task = &self.tasks[ti];
+                    task.workflow_sid == sid
+                        && task.fixed_queue.is_none()
+                        && task.status == super::TaskStatus::Pending
+                })
+                .collect();
+            for ti in pending {
+                self.reenter_workflow(ti);
+            }
+            self.route();
+        }
         Ok(())
     }
 }

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use super::{
-    Activity, Fail, Filter, Outgoing, State, TaskQueue, Workflow, Workspace, callback_url, new_sid,
-    now, routing,
+    Activity, Fail, Filter, Outgoing, State, TaskQueue, Timer, Workflow, Workspace, callback_url,
+    new_sid, now, routing,
 };
 use crate::sim::expr::Expr;
 
@@ -28,8 +28,8 @@ pub struct World {
     pub reservation_timeout: Duration,
     /// Callbacks of Workspaces that no longer exist (`workspace.deleted`).
     pub outbox: Vec<Outgoing>,
-    /// Timers of reservations whose Workspace was deleted.
-    pub ended_timers: Vec<String>,
+    /// Timers of a deleted Workspace's reservations and tasks.
+    pub ended_timers: Vec<Timer>,
 }
 
 impl World {
@@ -115,15 +115,26 @@ impl World {
             Vec::new(),
         );
         self.outbox.append(&mut state.outbox);
-        self.ended_timers
-            .extend(state.reservations.iter().map(|r| r.sid.clone()));
-        self.ended_timers
-            .extend(state.tasks.iter().map(|t| t.sid.clone()));
+        self.ended_timers.extend(
+            state
+                .reservations
+                .iter()
+                .map(|r| Timer::Reservation(r.sid.clone())),
+        );
+        for task in &state.tasks {
+            self.ended_timers.push(Timer::TaskTtl(task.sid.clone()));
+            if let Some(step) = &task.step {
+                self.ended_timers.push(Timer::Step {
+                    task_sid: task.sid.clone(),
+                    seq: step.seq,
+                });
+            }
+        }
         Ok(())
     }
 
     /// A task's TTL timer fired: the Workspace that has the task handles it.
-    pub fn expire_task(&mut self, task_sid: &str) {
+    fn expire_task(&mut self, task_sid: &str) {
         if let Some(state) = self
             .workspaces
             .iter_mut()
@@ -133,8 +144,28 @@ impl World {
         }
     }
 
+    /// A timer fired: the Workspace that has its task or reservation handles it.
+    pub fn timer_fired(&mut self, timer: &Timer) {
+        match timer {
+            Timer::Reservation(sid) => self.timeout_reservation(sid),
+            Timer::TaskTtl(sid) => self.expire_task(sid),
+            Timer::Step { task_sid, seq } => self.step_timeout(task_sid, *seq),
+        }
+    }
+
+    /// A routing step timer fired: the Workspace that has the task handles it.
+    fn step_timeout(&mut self, task_sid: &str, seq: u64) {
+        if let Some(state) = self
+            .workspaces
+            .iter_mut()
+            .find(|s| s.task_index(task_sid).is_some())
+        {
+            state.step_timeout(task_sid, seq);
+        }
+    }
+
     /// A reservation timer fired: the Workspace that has the reservation handles it.
-    pub fn timeout_reservation(&mut self, reservation_sid: &str) {
+    fn timeout_reservation(&mut self, reservation_sid: &str) {
         if let Some(state) = self
             .workspaces
             .iter_mut()
@@ -224,7 +255,7 @@ impl State {
             }
         })
         .to_string();
-        let (filters, default_queue_sid): (Vec<Filter>, _) =
+        let (filters, default_target): (Vec<Filter>, _) =
             routing(&configuration, |q| q == queue_sid).unwrap_or_default();
         self.workflows.push(Workflow {
             sid: new_sid("WW"),
@@ -234,7 +265,7 @@ impl State {
             reservation_timeout,
             configuration,
             filters,
-            default_queue_sid,
+            default_target,
             created: at,
             updated: at,
         });
