@@ -29,3 +29,8 @@ CREATE INDEX requests_by_reservation ON requests (reservation_sid, id) WHERE res
 CREATE INDEX requests_by_worker      ON requests (worker_sid, id) WHERE worker_sid IS NOT NULL AND indexed = 1;
 CREATE INDEX requests_by_path        ON requests (path, id) WHERE indexed = 1;
 CREATE INDEX requests_by_status      ON requests (response_status, id) WHERE indexed = 1;
+
+-- The full-text index's term list, read by search to spell a prefix out as whole terms (which
+-- FTS5 reads lazily, newest first) instead of a prefix query (which it merges in full first).
+-- A view onto requests_fts: it stores nothing.
+CREATE VIRTUAL TABLE requests_fts_vocab USING fts5vocab (requests_fts, 'row');

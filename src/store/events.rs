@@ -207,6 +207,7 @@ impl Reader<'_> {
         &self,
         filter: &RequestFilter,
         columns: &str,
+        matching: Option<&str>,
     ) -> Result<Vec<RequestSummary>, StoreError> {
         let mut args: Vec<Value> = vec![Value::Integer(filter.before.unwrap_or(i64::MAX))];
         let mut inner =
@@ -230,9 +231,9 @@ impl Reader<'_> {
             sql.push_str(" AND response_status = ?");
             args.push(Value::Integer(status.into()));
         }
-        if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        if let Some(m) = matching {
             sql.push_str(" AND id IN (SELECT rowid FROM requests_fts WHERE requests_fts MATCH ?)");
-            args.push(Value::Text(super::read::fts_phrase(q)));
+            args.push(Value::Text(m.to_owned()));
         }
         sql.push_str(" ORDER BY id DESC LIMIT ?");
         args.push(Value::Integer(filter.limit.min(10_000) as i64));

@@ -14,6 +14,7 @@ pub mod lock;
 pub mod models;
 mod read;
 pub mod retention;
+mod search;
 mod sql_types;
 pub mod writer;
 

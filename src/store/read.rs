@@ -70,16 +70,10 @@ impl RequestFilter {
     }
 }
 
-/// Quotes user input as one FTS5 phrase (with prefix match on the last word), so search text
-/// is never parsed as FTS5 query syntax.
-pub(super) fn fts_phrase(q: &str) -> String {
-    // FTS5 ends a string at NUL, so control characters become spaces (word breaks anyway).
-    let cleaned: String = q
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    format!("\"{}\" *", cleaned.replace('"', "\"\""))
-}
+/// Full-text matches read per window when search is combined with a filter.
+const SEARCH_WINDOW: i64 = 1000;
+/// Windows read before the rest is one query.
+const SEARCH_WINDOWS: usize = 20;
 
 const SUMMARY_COLUMNS: &str = "id, received_at, remote_addr, method, path, query, response_status, \
      kind, event_type, account_sid, workspace_sid, task_sid, reservation_sid, worker_sid, \
@@ -113,12 +107,29 @@ pub(super) fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<RequestSummary
     })
 }
 
-/// Builds the keyset-paginated list query for `filter`: newest first, never OFFSET.
-fn list_query(filter: &RequestFilter) -> (String, Vec<Value>) {
+/// Builds the keyset-paginated list query for `filter`: newest first, never OFFSET. `matching`
+/// is the FTS5 expression of `filter.q` ([`super::search::match_expression`]); `window` narrows
+/// the full-text matches to ids in `[low, high)` (see [`Reader::list_requests`]).
+fn list_query(
+    filter: &RequestFilter,
+    matching: Option<&str>,
+    window: Option<(i64, i64)>,
+) -> (String, Vec<Value>) {
     let mut args: Vec<Value> = Vec::new();
-    let mut sql = match filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        Some(q) => {
-            args.push(Value::Text(fts_phrase(q)));
+    let mut sql = match matching {
+        Some(m) if window.is_some() => {
+            let (low, high) = window.unwrap_or_default();
+            args.push(Value::Text(m.to_owned()));
+            args.push(Value::Integer(low));
+            args.push(Value::Integer(high));
+            format!(
+                "SELECT {SUMMARY_COLUMNS} FROM requests WHERE id IN \
+                 (SELECT rowid FROM requests_fts WHERE requests_fts MATCH ? \
+                  AND rowid >= ? AND rowid < ?)"
+            )
+        }
+        Some(m) => {
+            args.push(Value::Text(m.to_owned()));
             // With no other filter, walk the full-text matches newest first and stop at the
             // page size, instead of collecting every match of a common word.
             if filter.is_unfiltered() {
@@ -241,16 +252,22 @@ pub struct Reader<'c> {
 impl Reader<'_> {
     /// Requests matching `filter`, newest first.
     pub fn list_requests(&self, filter: &RequestFilter) -> Result<Vec<RequestSummary>, StoreError> {
-        let (sql, args) = list_query(filter);
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(args), summary_from_row)?;
-        let own: Vec<RequestSummary> = rows.collect::<Result<_, _>>()?;
+        let matching = match filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            Some(q) => Some(super::search::match_expression(self.conn, q)?),
+            None => None,
+        };
+        let own = match &matching {
+            // Search and a filter: the matches are taken newest first a window at a time and
+            // filtered, so a common word does not first collect every row it is in.
+            Some(m) if !filter.is_unfiltered() => self.search_in_windows(filter, m)?,
+            _ => self.query_list(filter, matching.as_deref(), None)?,
+        };
         if !super::events::has_event_filter(filter) {
             return Ok(own);
         }
         // Event Streams batches match through their events too (a second indexed query, so
         // the first keeps walking its index with no sort).
-        let by_event = self.requests_by_event(filter, SUMMARY_COLUMNS)?;
+        let by_event = self.requests_by_event(filter, SUMMARY_COLUMNS, matching.as_deref())?;
         Ok(super::events::merge_newest(
             own,
             by_event,
@@ -258,10 +275,66 @@ impl Reader<'_> {
         ))
     }
 
+    fn query_list(
+        &self,
+        filter: &RequestFilter,
+        matching: Option<&str>,
+        window: Option<(i64, i64)>,
+    ) -> Result<Vec<RequestSummary>, StoreError> {
+        let (sql, args) = list_query(filter, matching, window);
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args), summary_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Search combined with column filters: full-text matches are read newest first in
+    /// windows of [`SEARCH_WINDOW`] and each window is filtered, until the page is full. After
+    /// [`SEARCH_WINDOWS`] windows (a rare filter on a common word) the rest is one query over
+    /// every match below the last window.
+    fn search_in_windows(
+        &self,
+        filter: &RequestFilter,
+        matching: &str,
+    ) -> Result<Vec<RequestSummary>, StoreError> {
+        let limit = filter.limit.min(10_000);
+        let mut high = filter.before.unwrap_or(i64::MAX);
+        let mut found = Vec::new();
+        let mut lowest = self.conn.prepare_cached(
+            "SELECT min(rowid), count(*) FROM (SELECT rowid FROM requests_fts \
+             WHERE requests_fts MATCH ?1 AND rowid < ?2 ORDER BY rowid DESC LIMIT ?3)",
+        )?;
+        for _ in 0..SEARCH_WINDOWS {
+            let (low, n): (Option<i64>, i64) = lowest
+                .query_row(params![matching, high, SEARCH_WINDOW], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            let Some(low) = low else {
+                return Ok(found);
+            };
+            let page = RequestFilter {
+                limit: limit - found.len(),
+                ..filter.clone()
+            };
+            found.extend(self.query_list(&page, Some(matching), Some((low, high)))?);
+            if found.len() >= limit || n < SEARCH_WINDOW {
+                return Ok(found);
+            }
+            high = low;
+        }
+        let rest = RequestFilter {
+            before: Some(high),
+            limit: limit - found.len(),
+            ..filter.clone()
+        };
+        found.extend(self.query_list(&rest, Some(matching), None)?);
+        Ok(found)
+    }
+
     /// SQLite's `EXPLAIN QUERY PLAN` lines for the list query of `filter`, to check (in tests
     /// and when debugging) that every filter is served by an index.
     pub fn explain_list(&self, filter: &RequestFilter) -> Result<Vec<String>, StoreError> {
-        let (sql, args) = list_query(filter);
+        let matching = filter.q.as_deref().map(super::search::prefix_phrase);
+        let (sql, args) = list_query(filter, matching.as_deref(), None);
         let mut stmt = self.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
         let rows = stmt.query_map(params_from_iter(args), |row| row.get::<_, String>(3))?;
         Ok(rows.collect::<Result<_, _>>()?)

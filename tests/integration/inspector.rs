@@ -615,3 +615,66 @@ async fn the_token_redirect_never_leaves_the_inspector() {
         );
     }
 }
+
+/// Search is a phrase with a prefix match on its last word; with a filter it reads the matches
+/// newest first a window (1,000 matches) at a time. Across windows, with completions of the
+/// last word and with a rare filter, the page is exactly the newest matching rows.
+#[tokio::test]
+async fn search_with_a_filter_pages_through_many_matches_exactly() {
+    let app = spawn_app().await;
+    // 2,600 callbacks: every one says "inbound…"; every 13th is an assignment on /rare.
+    let mut expected_rare = Vec::new();
+    let bodies: Vec<(String, String)> = (0..2600)
+        .map(|n| {
+            let word = ["inbound", "inbounds", "inboundcall"][n % 3];
+            let path = if n % 13 == 0 { "/rare" } else { "/cb" };
+            (path.to_owned(), format!("Note={word}&N=n{n}"))
+        })
+        .collect();
+    for chunk in bodies.chunks(100) {
+        let sends = chunk.iter().map(|(path, body)| {
+            app.client
+                .post(app.url(path))
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(body.clone())
+                .send()
+        });
+        for sent in futures_util::future::join_all(sends).await {
+            assert_eq!(sent.unwrap().status(), 200);
+        }
+    }
+    assert_eq!(app.api("/api/stats").await["requests"], 2600);
+    let rare = app.api("/api/requests?path=/rare&limit=1000").await;
+    for row in rare["requests"].as_array().unwrap() {
+        expected_rare.push(row["id"].as_i64().unwrap());
+    }
+    assert_eq!(expected_rare.len(), 200);
+    // The prefix "inbou" matches every row through three different terms.
+    let ids = |v: &serde_json::Value| -> Vec<i64> {
+        v["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect()
+    };
+    let page = app.api("/api/requests?q=inbou&path=/rare&limit=250").await;
+    assert_eq!(ids(&page), expected_rare, "every /rare row, newest first");
+    let page = app.api("/api/requests?q=inbou&path=/rare&limit=50").await;
+    assert_eq!(ids(&page), expected_rare[..50]);
+    // Keyset paging goes on below the last id shown.
+    let before = expected_rare[49];
+    let next = app
+        .api(&format!(
+            "/api/requests?q=inbou&path=/rare&limit=50&before={before}"
+        ))
+        .await;
+    assert_eq!(ids(&next), expected_rare[50..100]);
+    // A whole word matches it and its completions, not other words.
+    let inbounds = app.api("/api/requests?q=inbounds&limit=1000").await;
+    assert_eq!(ids(&inbounds).len(), 2600 / 3 + 1);
+    let exact = app
+        .api("/api/requests?q=inboundcall&path=/cb&limit=1000")
+        .await;
+    assert!(ids(&exact).len() < 2600 / 3 + 1 && !ids(&exact).is_empty());
+}
