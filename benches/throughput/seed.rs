@@ -177,7 +177,7 @@ pub fn seed(path: &Path, rows: u64) -> Result<Seeded, Box<dyn std::error::Error>
     let shadow: Vec<String> = {
         let mut stmt = conn.prepare(
             "SELECT name FROM sqlite_schema WHERE type = 'table' \
-             AND name LIKE 'requests\\_fts\\_%' ESCAPE '\\' AND name <> 'requests_fts_config'",
+             AND name LIKE 'requests\\_fts\\_%' ESCAPE '\\' AND name NOT IN ('requests_fts_config', 'requests_fts_vocab')",
         )?;
         stmt.query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?
