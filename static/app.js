@@ -165,22 +165,23 @@
     // One line per row however long the path is (the server cuts its cells the same way).
     const full = visible(r.path + (r.query ? "?" + r.query : ""));
     $(".path", row).textContent = full.length > 160 ? full.slice(0, 160) + "…" : full;
-    if (full.length > 160) $(".path", row).setAttribute("title", full.slice(0, 1000));
+    $("a.req", row).setAttribute("title", visible(r.method) + " " + (full.length > 1000 ? full.slice(0, 1000) + "…" : full));
     const names = r.names || {};
-    if (names.description) $(".desc", row).textContent = names.description;
-    if (names.queue_name) $(".queue-name", row).textContent = names.queue_name;
+    const cut = (el, text) => { el.textContent = text; el.setAttribute("title", text); };
+    if (names.description) cut($(".desc", row), names.description);
+    if (names.queue_name) cut($(".queue-name", row), names.queue_name);
     const kind = $(".kind", row);
     kind.classList.add(r.kind);
-    kind.textContent = visible(r.event_type || r.kind);
+    cut(kind, visible(r.event_type || r.kind));
     const status = $(".status", row);
     status.classList.add(statusClass(r.status));
     status.textContent = String(r.status);
     const named = (cell, cls, text) => {
       if (!text) return;
       const span = document.createElement("span");
-      span.className = cls;
-      span.textContent = text;
-      cell.append(span, " ");
+      span.className = cls + " cut";
+      cut(span, text);
+      cell.append(span);
     };
     named($(".t-task", row), "task-label", names.task_label);
     sidCell($(".t-task", row), r.task_sid);
@@ -195,7 +196,7 @@
       badge.className = "badge replay";
       badge.setAttribute("title", "Replay of #" + r.replay_of + ": it changes no reservation or task state");
       badge.textContent = "replay of #" + r.replay_of;
-      $(".c-req", row).append(" ", badge);
+      $("a.req", row).after(badge);
     }
     const decide = $(".c-decide", row);
     if (decide && window.taskhookDecide) window.taskhookDecide(decide, r);
@@ -356,6 +357,9 @@
       setStatus(box, json.reservation_status);
     }
     if (box.classList.contains("task-actions")) fitTaskActions(box, (json.assignment_status) || taskStatusFrom(json));
+    // Focus lands on the answer, so a keyboard or screen-reader user hears what happened; the
+    // tray redraws its items, so there the toast (a live region) says it instead.
+    if (out.isConnected) { out.tabIndex = -1; out.focus(); }
   });
   function taskStatusFrom(json) {
     const m = /the task is (\w+)/.exec(json.summary || (json.error && json.error.message) || "");
