@@ -245,3 +245,140 @@ async fn every_page_is_accessible_and_fits_at_every_width_in_both_themes() {
     browser.close().await;
     s.demo.sim.shutdown().await;
 }
+
+/// Heights of the request cells (`a.req`) of the list, and the line height they should keep to.
+async fn request_cell_heights(browser: &Browser) -> (Vec<f64>, f64) {
+    let got = browser
+        .client
+        .execute(
+            "const cells = Array.from(document.querySelectorAll('#requests tbody a.req'));
+             const line = parseFloat(getComputedStyle(cells[0]).lineHeight);
+             return [cells.map(a => a.getBoundingClientRect().height), line];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let heights = got[0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_f64().unwrap())
+        .collect();
+    (heights, got[1].as_f64().unwrap())
+}
+
+/// Below 700 px rows are two-line cards and the tray a bottom sheet whose full-width Accept
+/// works when tapped; at every width a long captured path stays one line, full on hover.
+#[tokio::test]
+async fn on_a_phone_rows_are_cards_and_the_tray_is_a_bottom_sheet() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let s = seeded().await;
+    let app = &s.demo.app;
+    let c = &browser.client;
+    browser.emulate(390, false).await;
+    open(&browser, app, &format!("/?token={INSPECTOR_TOKEN}")).await;
+    wait_for(&browser, "#tray:not([hidden]) .tray-item").await;
+
+    // Cards: the header row is hidden, each row is a box of at most three short lines.
+    let layout = c
+        .execute(
+            "const rows = Array.from(document.querySelectorAll('#requests tbody tr'));
+             const head = document.querySelector('#requests thead').getBoundingClientRect();
+             return [head.width, Math.max(...rows.map(r => r.getBoundingClientRect().height)),
+                     getComputedStyle(rows[0]).display];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        layout[0].as_f64().unwrap() <= 1.0,
+        "column headers hidden: {layout}"
+    );
+    assert_eq!(layout[2], "flex", "rows are cards");
+    assert!(
+        layout[1].as_f64().unwrap() < 120.0,
+        "no card taller than request + names + Accept/Reject: {layout}"
+    );
+    let (heights, line) = request_cell_heights(&browser).await;
+    assert!(
+        heights.iter().all(|h| *h <= line * 1.5),
+        "every request cell one line ({line} px): {heights:?}"
+    );
+    // The cut path of the hostile corpus row has its full value as the hover text.
+    let hostile_path = app.latest(100).await;
+    let long = hostile_path
+        .iter()
+        .find(|r| r.summary.path.starts_with("/cb/"))
+        .unwrap();
+    let title = c
+        .find(Locator::Css(&format!(
+            "#requests tr[data-id='{}'] a.req",
+            long.summary.id
+        )))
+        .await
+        .unwrap()
+        .attr("title")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        title.starts_with("POST /cb/%3Cimg") && title.contains("?q="),
+        "{title}"
+    );
+
+    // The tray: fixed to the bottom edge, Accept and Reject sharing its width.
+    let sheet = c
+        .execute(
+            "const t = document.getElementById('tray'); const r = t.getBoundingClientRect();
+             const a = t.querySelector('.tray-item button.act.accept').getBoundingClientRect();
+             return [getComputedStyle(t).position, Math.round(r.bottom), innerHeight, r.width, a.width];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(sheet[0], "fixed", "{sheet}");
+    assert_eq!(
+        sheet[1], sheet[2],
+        "the sheet sits on the bottom edge: {sheet}"
+    );
+    assert!(
+        sheet[4].as_f64().unwrap() > sheet[3].as_f64().unwrap() * 0.4,
+        "Accept takes half the sheet: {sheet}"
+    );
+    browser.screenshot("ui-phone-tray").await;
+    let alice =
+        "//li[contains(@class,'tray-item')][.//strong[.='Alice']]//button[@data-action='accept']";
+    c.find(Locator::XPath(alice))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let toast = wait_for(&browser, "#toast:not([hidden])").await;
+    assert_eq!(toast.text().await.unwrap(), "accept: Alice · accepted");
+    eventually("the reservation accepted in the store", async || {
+        let list = app.api("/api/reservations").await;
+        list["reservations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["task_sid"] == s.demo.task.as_str() && r["status"] == "accepted")
+            .then_some(())
+    })
+    .await;
+
+    // Wider screens: rows, not cards, and still one line per request however long its path.
+    for width in [1024, 1920] {
+        browser.emulate(width, false).await;
+        open(&browser, app, "/").await;
+        let (heights, line) = request_cell_heights(&browser).await;
+        assert!(
+            heights.iter().all(|h| *h <= line * 1.5),
+            "{width} px: every request cell one line ({line} px): {heights:?}"
+        );
+    }
+    browser.close().await;
+    s.demo.sim.shutdown().await;
+}
