@@ -53,6 +53,47 @@
     }
   });
 
+  // ---- tabs -------------------------------------------------------------------------------
+  // `[data-tabs]` boxes hold a tablist and the panels its tabs control. Without JavaScript every
+  // panel shows, one under the other; here one shows at a time (WAI-ARIA tabs: arrows, Home, End).
+  function tabsOf(box) {
+    return $$("[role=tablist]", box).filter((l) => l.closest("[data-tabs]") === box)
+      .flatMap((l) => $$("[role=tab]", l));
+  }
+  function showTab(box, tab) {
+    tabsOf(box).forEach((t) => {
+      const on = t === tab;
+      t.setAttribute("aria-selected", on ? "true" : "false");
+      t.tabIndex = on ? 0 : -1;
+      const panel = document.getElementById(t.getAttribute("aria-controls"));
+      if (panel) panel.hidden = !on;
+    });
+    box.dispatchEvent(new CustomEvent("tabshown", { detail: tab, bubbles: true }));
+  }
+  function setupTabs(root) {
+    $$("[data-tabs]", root).forEach((box) => {
+      if (box.hasAttribute("data-tabs-on")) return;
+      const tabs = tabsOf(box);
+      if (!tabs.length) return;
+      box.setAttribute("data-tabs-on", "");
+      tabs.forEach((t) => { t.closest("[role=tablist]").hidden = false; });
+      showTab(box, tabs.find((t) => t.getAttribute("aria-selected") === "true") || tabs[0]);
+      tabs.forEach((t, i) => {
+        t.addEventListener("click", () => showTab(box, t));
+        t.addEventListener("keydown", (e) => {
+          const n = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[e.key];
+          if (n === undefined) return;
+          e.preventDefault();
+          e.stopPropagation();
+          const next = tabs[(n + tabs.length) % tabs.length];
+          showTab(box, next);
+          next.focus();
+        });
+      });
+    });
+  }
+  setupTabs(document);
+
   // ---- keyboard ---------------------------------------------------------------------------
   function rows() { return $$("table.requests tbody tr[data-href], table.reservations tbody tr[data-href]"); }
   function select(index) {

@@ -59,6 +59,8 @@ pub fn router(state: Arc<InspectorState>, guard: Arc<GuardConfig>) -> Router {
     let pages = Router::new()
         .route("/", get(pages::list))
         .route("/requests/{id}", get(pages::detail))
+        .route("/requests/{id}/body", get(pages::request_body))
+        .route("/requests/{id}/response/body", get(pages::response_body))
         .route("/reservations", get(pages::reservations))
         .route("/tasks/{sid}", get(pages::task))
         .route(

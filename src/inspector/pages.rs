@@ -180,6 +180,8 @@ struct DetailPage {
     duration: String,
     body_size: String,
     body_truncated: bool,
+    /// Bytes the sender sent, when more than were stored (over `--max-body`).
+    body_seen: Option<String>,
     error: Option<String>,
     fields: Vec<Field>,
     headers: Vec<(String, String)>,
@@ -247,7 +249,12 @@ pub async fn detail(
         remote_addr: s.remote_addr.clone(),
         http_version: request.http_version.clone(),
         duration: view::gap(s.duration_us),
-        body_size: view::size(s.body_size),
+        body_size: format!(
+            "{} ({} bytes)",
+            view::size(request.body.len() as u64),
+            view::thousands(request.body.len() as u64)
+        ),
+        body_seen: (s.body_size > request.body.len() as u64).then(|| view::thousands(s.body_size)),
         body_truncated: s.body_truncated,
         error: s.error.clone(),
         fields_hidden: if fields.len() == view::MAX_FIELDS {
@@ -257,7 +264,13 @@ pub async fn detail(
         },
         fields,
         headers: request.headers.iter().map(view::header_text).collect(),
-        body: view::body_view(&request.body),
+        body: view::body_view(
+            &request.body,
+            crate::taskrouter::signature::is_form(
+                crate::wire::content_type(&request.headers),
+                &s.method,
+            ),
+        ),
         response_status: request.response.status,
         response_headers: request
             .response
@@ -265,7 +278,7 @@ pub async fn detail(
             .iter()
             .map(view::header_text)
             .collect(),
-        response_body: view::body_view(&request.response.body),
+        response_body: view::body_view(&request.response.body, false),
         // Copy buttons carry their text in the page; past MAX_COPY the page would balloon, so
         // large bodies are copied from the raw API or exported instead.
         curl: (request.body.len() <= view::MAX_COPY)
@@ -433,4 +446,58 @@ pub fn error_page(status: StatusCode, message: String) -> Response {
     });
     *response.status_mut() = status;
     response
+}
+
+/// Which stored bytes a download is: the request's body or the response's.
+#[derive(Debug, Clone, Copy)]
+pub enum Part {
+    Request,
+    Response,
+}
+
+/// The exact stored bytes of a body, as a file download. Never rendered: whatever the sender
+/// declared, it goes out as `application/octet-stream` with `nosniff` and `attachment`, so no
+/// browser runs or shows it as a page of the inspector's origin.
+pub async fn body_bytes(state: &InspectorState, id: i64, part: Part) -> Result<Response, Failure> {
+    let request: StoredRequest = state
+        .store
+        .read(move |r| r.get_request(id))
+        .await?
+        .ok_or_else(|| Failure::NotFound(format!("no request {id}")))?;
+    let (bytes, name) = match part {
+        Part::Request => (request.body, format!("taskhook-{id}-request-body.bin")),
+        Part::Response => (
+            request.response.body,
+            format!("taskhook-{id}-response-body.bin"),
+        ),
+    };
+    Ok((
+        [
+            (
+                http::header::CONTENT_TYPE,
+                "application/octet-stream".to_owned(),
+            ),
+            (http::header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+            (
+                http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+pub async fn request_body(
+    State(state): State<Arc<InspectorState>>,
+    ParsedPath(id): ParsedPath<i64>,
+) -> Result<Response, Failure> {
+    body_bytes(&state, id, Part::Request).await
+}
+
+pub async fn response_body(
+    State(state): State<Arc<InspectorState>>,
+    ParsedPath(id): ParsedPath<i64>,
+) -> Result<Response, Failure> {
+    body_bytes(&state, id, Part::Response).await
 }

@@ -382,3 +382,130 @@ async fn on_a_phone_rows_are_cards_and_the_tray_is_a_bottom_sheet() {
     browser.close().await;
     s.demo.sim.shutdown().await;
 }
+
+/// The text of the element `css`, as shown.
+pub async fn text_of(browser: &Browser, css: &str) -> String {
+    wait_for(browser, css).await.text().await.unwrap()
+}
+
+/// Whether the element `css` is displayed.
+async fn shown(browser: &Browser, css: &str) -> bool {
+    wait_for(browser, css).await.is_displayed().await.unwrap()
+}
+
+/// A body over the display limit says how much is shown of how much, in Pretty (original key
+/// order), Raw and Hex tabs, and its download link saves exactly the stored bytes.
+#[tokio::test]
+async fn bodies_show_as_they_came_and_a_cut_one_downloads_whole() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let s = seeded().await;
+    let app = &s.demo.app;
+    let c = &browser.client;
+    let stored = app
+        .latest(100)
+        .await
+        .into_iter()
+        .find(|r| r.summary.id == s.big)
+        .unwrap();
+    let total = stored.body.len();
+    let exact = taskhook::inspector::view::thousands(total as u64);
+    open(
+        &browser,
+        app,
+        &format!("/requests/{}?token={INSPECTOR_TOKEN}", s.big),
+    )
+    .await;
+
+    let note = text_of(&browser, "#body-cut").await;
+    assert!(
+        note.starts_with(&format!(
+            "showing the first 256.0 KiB of 300.0 KiB ({exact} bytes)"
+        )),
+        "{note}"
+    );
+    let size = text_of(&browser, "#body-size").await;
+    assert_eq!(size, format!("300.0 KiB ({exact} bytes)"), "sizes agree");
+
+    // Pretty first, keys in the order they were sent (zeta before alpha).
+    assert_eq!(
+        c.find(Locator::Css("#body-tab-pretty"))
+            .await
+            .unwrap()
+            .attr("aria-selected")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("true")
+    );
+    let pretty = text_of(&browser, "#body-pretty").await;
+    assert!(
+        pretty.starts_with("{\n  \"zeta\": 1,\n  \"alpha\": 2,\n  \"items\": ["),
+        "{}",
+        &pretty[..80]
+    );
+    assert!(!shown(&browser, "#body-raw").await);
+
+    wait_for(&browser, "#body-tab-raw")
+        .await
+        .click()
+        .await
+        .unwrap();
+    assert!(shown(&browser, "#body-raw").await);
+    assert!(!shown(&browser, "#body-pretty").await);
+    let raw = text_of(&browser, "#body-raw").await;
+    assert!(
+        raw.starts_with("{\"zeta\":1,\"alpha\":2,\"items\":[\""),
+        "{}",
+        &raw[..60]
+    );
+
+    // Keyboard: arrow right from Raw selects Hex.
+    wait_for(&browser, "#body-tab-raw")
+        .await
+        .send_keys(&fantoccini::key::Key::Right.to_string())
+        .await
+        .unwrap();
+    assert!(shown(&browser, "#body-hex").await);
+    let hex = text_of(&browser, "#body-hex").await;
+    assert!(
+        hex.starts_with("hex of the first 16.0 KiB of 300.0 KiB"),
+        "{hex}"
+    );
+    assert!(
+        hex.contains("00000000  7b 22 7a 65 74 61 22 3a"),
+        "{}",
+        &hex[..200]
+    );
+    browser.screenshot("ui-body-hex").await;
+
+    // The download link in the note saves the exact stored bytes.
+    let dir = tempfile::tempdir().unwrap();
+    browser
+        .cdp(
+            "Browser.setDownloadBehavior",
+            json!({ "behavior": "allow", "downloadPath": dir.path().to_str().unwrap() }),
+        )
+        .await;
+    wait_for(&browser, "#body-tab-pretty")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for(&browser, "#body-cut a[download]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let file = dir
+        .path()
+        .join(format!("taskhook-{}-request-body.bin", s.big));
+    let saved = eventually("the download", async || {
+        std::fs::read(&file).ok().filter(|b| b.len() == total)
+    })
+    .await;
+    assert!(saved == stored.body, "the download is the stored bytes");
+    browser.close().await;
+    s.demo.sim.shutdown().await;
+}
