@@ -6,6 +6,7 @@ pub mod actions;
 pub mod api;
 pub mod assets;
 pub mod clear;
+pub mod diff;
 pub mod error;
 pub mod guard;
 pub mod live;
@@ -60,6 +61,7 @@ pub fn router(state: Arc<InspectorState>, guard: Arc<GuardConfig>) -> Router {
         .route("/", get(pages::list))
         .route("/requests/{id}", get(pages::detail))
         .route("/requests/{id}/body", get(pages::request_body))
+        .route("/requests/{id}/panel", get(pages::panel))
         .route("/requests/{id}/response/body", get(pages::response_body))
         .route("/reservations", get(pages::reservations))
         .route("/tasks/{sid}", get(pages::task))
@@ -134,6 +136,8 @@ pub struct ListQuery {
     pub worker_sid: Option<String>,
     pub status: Option<String>,
     pub q: Option<String>,
+    /// The request shown in the split-view pane (`/?open=ID`); not a filter.
+    pub open: Option<String>,
 }
 
 fn non_empty(value: &Option<String>) -> Option<String> {

@@ -8,6 +8,7 @@ use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use http::StatusCode;
 
+use super::diff::DiffView;
 use super::error::{Failure, ParsedPath};
 use super::timeline::{self, Step, TIMELINE_WIDTH};
 use super::view::{self, BodyView, Field};
@@ -131,6 +132,8 @@ struct ListPage {
     live: bool,
     /// "1,234 requests · 3.2 MiB · since … · keeping …"
     kept: String,
+    /// The request in the split-view pane, for `/?open=ID` (a shared or reloaded selection).
+    open: Option<DetailView>,
 }
 
 pub async fn list(
@@ -159,7 +162,22 @@ pub async fn list(
     let mut views: Vec<RowView> = rows.iter().map(|s| row_view(s, now)).collect();
     with_decisions(&state, &mut views, "/").await?;
     with_names(&state, &mut views).await?;
+    let open = match query
+        .open
+        .as_deref()
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+    {
+        Some(o) => {
+            let id = o.parse().map_err(|_| {
+                Failure::BadRequest(format!("open must be a request number, not {o:?}"))
+            })?;
+            Some(detail_view(&state, id, None, false).await?)
+        }
+        None => None,
+    };
     let page = ListPage {
+        open,
         ctx: Ctx::new(&state, "requests"),
         live: query.before.is_none(),
         rows: views,
@@ -170,10 +188,13 @@ pub async fn list(
     Ok(render(&page))
 }
 
-#[derive(Template)]
-#[template(path = "detail.html")]
-struct DetailPage {
-    ctx: Ctx,
+/// One request as its detail shows it, on its own page or in the list's split-view pane.
+pub struct DetailView {
+    /// On its own page (heading `h1`) rather than in the list's pane (`h2`).
+    page: bool,
+    /// Heading levels of the tab panels and of what is inside them (2 and 3 on the page).
+    h_panel: u8,
+    h_sub: u8,
     row: RowView,
     remote_addr: String,
     http_version: String,
@@ -198,14 +219,47 @@ struct DetailPage {
     fields_hidden: usize,
     replay: ReplayView,
     replays: Vec<RowView>,
-    /// An Event Streams batch's CloudEvents (stream_events.html).
+    /// An Event Streams batch's CloudEvents.
     events: Vec<crate::store::events::StreamEvent>,
+    /// The TaskRouter facts the Summary tab leads with, from the callback's own fields.
+    task_status: Option<String>,
+    task_attributes: Option<String>,
+    activity: Option<String>,
+    /// Against a replay's original, or the request asked for (`?against=ID`).
+    diff: Option<DiffView>,
 }
 
-pub async fn detail(
-    State(state): State<Arc<InspectorState>>,
-    ParsedPath(id): ParsedPath<i64>,
-) -> Result<Response, Failure> {
+/// Which request a detail is compared with, from `?against=ID`.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct DetailQuery {
+    against: Option<String>,
+}
+
+impl DetailQuery {
+    /// A malformed number is a clear 400, not a silently missing diff.
+    fn against(&self) -> Result<Option<i64>, Failure> {
+        match self
+            .against
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            None => Ok(None),
+            Some(a) => a.trim_start_matches('#').parse().map(Some).map_err(|_| {
+                Failure::BadRequest(format!("against must be a request number, not {a:?}"))
+            }),
+        }
+    }
+}
+
+/// Loads and builds a request's detail; `against` picks what its Diff tab compares it with
+/// (a replay's original by default).
+pub(crate) async fn detail_view(
+    state: &InspectorState,
+    id: i64,
+    against: Option<i64>,
+    page: bool,
+) -> Result<DetailView, Failure> {
     let request: StoredRequest = state
         .store
         .read(move |r| r.get_request(id))
@@ -216,7 +270,7 @@ pub async fn detail(
     let back = format!("/requests/{id}");
     let (decision, actions) = match &s.reservation_sid {
         Some(wr) => {
-            let decision = decisions(&state, vec![wr.clone()], &back)
+            let decision = decisions(state, vec![wr.clone()], &back)
                 .await?
                 .pop()
                 .map(|d| DecisionView {
@@ -236,16 +290,43 @@ pub async fn detail(
         None => (None, Vec::new()),
     };
     let replays = state.store.read(move |r| r.replays_of(id)).await?;
+    let diff = match against
+        .map(|a| (a, "asked for"))
+        .or(s.replay_of.map(|o| (o, "the original it replays")))
+    {
+        Some((other, reason)) if other != id => {
+            let before = state
+                .store
+                .read(move |r| r.get_request(other))
+                .await?
+                .ok_or_else(|| Failure::NotFound(format!("no request {other} to compare with")))?;
+            Some(super::diff::diff(&before, &request, reason))
+        }
+        _ => None,
+    };
     let fields = view::form_fields(&request);
-    let page = DetailPage {
+    let field = |name: &str| fields.iter().find(|f| f.name == name);
+    let mut row = row_view(s, now);
+    with_names(state, std::slice::from_mut(&mut row)).await?;
+    let form = crate::taskrouter::signature::is_form(
+        crate::wire::content_type(&request.headers),
+        &s.method,
+    );
+    Ok(DetailView {
+        page,
+        h_panel: if page { 2 } else { 3 },
+        h_sub: if page { 3 } else { 4 },
+        diff,
+        task_status: field("TaskAssignmentStatus").map(|f| f.shown.clone()),
+        task_attributes: field("TaskAttributes").and_then(|f| f.pretty.clone()),
+        activity: field("WorkerActivityName").map(|f| f.shown.clone()),
         events: request.events.clone(),
-        replay: replay_view(&state, &request),
+        replay: replay_view(state, &request),
         replays: replays.iter().map(|r| row_view(r, now)).collect(),
         signature_reason: request.signature_reason.clone(),
         decision,
         actions,
-        ctx: Ctx::new(&state, "requests"),
-        row: row_view(s, now),
+        row,
         remote_addr: s.remote_addr.clone(),
         http_version: request.http_version.clone(),
         duration: view::gap(s.duration_us),
@@ -262,15 +343,8 @@ pub async fn detail(
         } else {
             0
         },
-        fields,
         headers: request.headers.iter().map(view::header_text).collect(),
-        body: view::body_view(
-            &request.body,
-            crate::taskrouter::signature::is_form(
-                crate::wire::content_type(&request.headers),
-                &s.method,
-            ),
-        ),
+        body: view::body_view(&request.body, form),
         response_status: request.response.status,
         response_headers: request
             .response
@@ -284,8 +358,47 @@ pub async fn detail(
         curl: (request.body.len() <= view::MAX_COPY)
             .then(|| curl_command(&request, &state.capture_base)),
         copy_body: request.body.len() <= view::MAX_COPY,
-    };
-    Ok(render(&page))
+        fields,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "detail.html")]
+struct DetailPage {
+    ctx: Ctx,
+    d: DetailView,
+}
+
+pub async fn detail(
+    State(state): State<Arc<InspectorState>>,
+    ParsedPath(id): ParsedPath<i64>,
+    Query(query): Query<DetailQuery>,
+) -> Result<Response, Failure> {
+    let d = detail_view(&state, id, query.against()?, true).await?;
+    Ok(render(&DetailPage {
+        ctx: Ctx::new(&state, "requests"),
+        d,
+    }))
+}
+
+/// The detail alone, for the list's split-view pane (fetched, then shown without a page load).
+#[derive(Template)]
+#[template(path = "panel.html")]
+struct PanelFragment {
+    ctx: Ctx,
+    d: DetailView,
+}
+
+pub async fn panel(
+    State(state): State<Arc<InspectorState>>,
+    ParsedPath(id): ParsedPath<i64>,
+    Query(query): Query<DetailQuery>,
+) -> Result<Response, Failure> {
+    let d = detail_view(&state, id, query.against()?, false).await?;
+    Ok(render(&PanelFragment {
+        ctx: Ctx::new(&state, "requests"),
+        d,
+    }))
 }
 
 #[derive(Template)]

@@ -138,6 +138,11 @@ pub fn pages(s: &Seeded) -> Vec<(String, String)> {
             "/?q=nothing-matches-this".to_owned(),
         ),
         ("error".to_owned(), "/requests/999999".to_owned()),
+        ("split".to_owned(), format!("/?open={}", s.assignment)),
+        (
+            "replay-diff".to_owned(),
+            format!("/requests/{}#d-diff", s.replay),
+        ),
     ];
     for id in &s.hostile {
         pages.push((format!("hostile-{id}"), format!("/requests/{id}")));
@@ -418,6 +423,7 @@ async fn bodies_show_as_they_came_and_a_cut_one_downloads_whole() {
     )
     .await;
 
+    wait_for(&browser, "#t-body").await.click().await.unwrap();
     let note = text_of(&browser, "#body-cut").await;
     assert!(
         note.starts_with(&format!(
@@ -425,7 +431,13 @@ async fn bodies_show_as_they_came_and_a_cut_one_downloads_whole() {
         )),
         "{note}"
     );
+    wait_for(&browser, "#t-summary")
+        .await
+        .click()
+        .await
+        .unwrap();
     let size = text_of(&browser, "#body-size").await;
+    wait_for(&browser, "#t-body").await.click().await.unwrap();
     assert_eq!(size, format!("300.0 KiB ({exact} bytes)"), "sizes agree");
 
     // Pretty first, keys in the order they were sent (zeta before alpha).
@@ -506,6 +518,194 @@ async fn bodies_show_as_they_came_and_a_cut_one_downloads_whole() {
     })
     .await;
     assert!(saved == stored.body, "the download is the stored bytes");
+    browser.close().await;
+    s.demo.sim.shutdown().await;
+}
+
+/// The current URL's path and query.
+async fn here(browser: &Browser) -> String {
+    let url = browser.client.current_url().await.unwrap();
+    match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
+/// The id of the request the pane shows, once it shows `id`.
+async fn pane_shows(browser: &Browser, id: i64) {
+    wait_for(
+        browser,
+        &format!("#pane:not([hidden]) article.request-detail[data-id='{id}']"),
+    )
+    .await;
+}
+
+/// A marker set in the page: still there means no page load happened since.
+async fn mark_page(browser: &Browser) {
+    browser
+        .client
+        .execute("window.__samePage = 'yes'; return true;", vec![])
+        .await
+        .unwrap();
+}
+
+async fn same_page(browser: &Browser) -> bool {
+    browser
+        .client
+        .execute("return window.__samePage === 'yes';", vec![])
+        .await
+        .unwrap()
+        == json!(true)
+}
+
+/// From 1280 px the list and the selected request's detail sit side by side: a click or j/k shows
+/// a request without a page load, the URL names it, Back goes to the one before; below 1280 px
+/// the detail covers the list and Escape closes it.
+#[tokio::test]
+async fn the_split_view_shows_a_request_beside_the_list_without_a_page_load() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let s = seeded().await;
+    let app = &s.demo.app;
+    let c = &browser.client;
+    browser.emulate(1920, false).await;
+    open(&browser, app, &format!("/?token={INSPECTOR_TOKEN}")).await;
+    mark_page(&browser).await;
+
+    let row = format!("#requests tr[data-id='{}']", s.assignment);
+    wait_for(&browser, &format!("{row} a.req"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    pane_shows(&browser, s.assignment).await;
+    assert!(same_page(&browser).await, "no page load");
+    assert_eq!(here(&browser).await, format!("/?open={}", s.assignment));
+    let title = text_of(&browser, "#pane #detail-title").await;
+    assert_eq!(
+        title.split_whitespace().collect::<Vec<_>>(),
+        ["POST", "/assignment"]
+    );
+    assert!(
+        text_of(&browser, "#pane #d-summary")
+            .await
+            .contains("Alice"),
+        "the Summary tab has the worker"
+    );
+    let side = c
+        .execute(
+            "const l = document.getElementById('requests').getBoundingClientRect();
+             const p = document.getElementById('pane').getBoundingClientRect();
+             return [l.right <= p.left, Math.round(p.top) < 300];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(side, json!([true, true]), "list left, detail right");
+    assert_eq!(
+        wait_for(&browser, &row)
+            .await
+            .attr("aria-selected")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("true")
+    );
+    browser.screenshot("ui-split-1920").await;
+
+    // Tabs: Body shows the body, Summary is hidden.
+    wait_for(&browser, "#pane #t-body")
+        .await
+        .click()
+        .await
+        .unwrap();
+    assert!(shown(&browser, "#pane #d-body").await);
+    assert!(!shown(&browser, "#pane #d-summary").await);
+    assert!(
+        text_of(&browser, "#pane #d-body")
+            .await
+            .contains("TaskSid =")
+    );
+
+    // j moves the selection (roving tabindex: the selected row is the focused one).
+    let next = c
+        .execute(
+            &format!(
+                "const r = document.querySelector(\"{row}\").nextElementSibling; return Number(r.dataset.id);"
+            ),
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_i64()
+        .unwrap();
+    c.execute(
+        &format!("document.querySelector(\"{row}\").focus(); return true;"),
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.active_element()
+        .await
+        .unwrap()
+        .send_keys("j")
+        .await
+        .unwrap();
+    pane_shows(&browser, next).await;
+    let focused = c
+        .execute(
+            "const a = document.activeElement; return [a.dataset.id, a.getAttribute('aria-selected'), a.tabIndex];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(focused, json!([next.to_string(), "true", 0]));
+    assert_eq!(here(&browser).await, format!("/?open={next}"));
+    assert!(same_page(&browser).await, "no page load");
+
+    // Back returns to the first selection, still without a page load.
+    c.back().await.unwrap();
+    pane_shows(&browser, s.assignment).await;
+    assert_eq!(here(&browser).await, format!("/?open={}", s.assignment));
+    assert!(same_page(&browser).await);
+
+    // The URL is shareable: loading it shows the same split.
+    open(&browser, app, &format!("/?open={next}")).await;
+    pane_shows(&browser, next).await;
+    assert!(!same_page(&browser).await, "that one was a page load");
+
+    // Below 1280 px the detail covers the list; Escape closes it.
+    browser.emulate(1024, true).await;
+    open(&browser, app, "/").await;
+    wait_for(&browser, &format!("{row} a.req"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    pane_shows(&browser, s.assignment).await;
+    let over = c
+        .execute(
+            "const p = document.getElementById('pane'); const r = p.getBoundingClientRect();
+             return [getComputedStyle(p).position, Math.round(r.left), Math.round(r.width) === innerWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        over,
+        json!(["fixed", 0, true]),
+        "the detail covers the list"
+    );
+    browser.screenshot("ui-overlay-1024-dark").await;
+    c.active_element()
+        .await
+        .unwrap()
+        .send_keys(&fantoccini::key::Key::Escape.to_string())
+        .await
+        .unwrap();
+    wait_for(&browser, "#pane[hidden]").await;
+    assert_eq!(here(&browser).await, "/");
     browser.close().await;
     s.demo.sim.shutdown().await;
 }
