@@ -134,12 +134,17 @@ struct ListPage {
     kept: String,
     /// The request in the split-view pane, for `/?open=ID` (a shared or reloaded selection).
     open: Option<DetailView>,
+    /// For the empty list: the URL TaskRouter should call (the public one once known), and a
+    /// one-line curl that sends a callback-shaped request to this capture listener.
+    capture_url: String,
+    try_curl: String,
 }
 
 pub async fn list(
     State(state): State<Arc<InspectorState>>,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, Failure> {
+    let query = query.normalized();
     let filter = query.to_filter(PAGE_SIZE)?;
     let (rows, stats) = state
         .store
@@ -176,7 +181,18 @@ pub async fn list(
         }
         None => None,
     };
+    let capture_url = state
+        .public_url
+        .borrow()
+        .as_ref()
+        .map(|p| p.url.clone())
+        .unwrap_or_else(|| state.capture_base.clone());
     let page = ListPage {
+        try_curl: format!(
+            "curl -sS {}/events -d EventType=task.created -d TaskSid=WT00000000000000000000000000000000",
+            state.capture_base
+        ),
+        capture_url: view::visible(&capture_url),
         open,
         ctx: Ctx::new(&state, "requests"),
         live: query.before.is_none(),

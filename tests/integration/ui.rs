@@ -709,3 +709,324 @@ async fn the_split_view_shows_a_request_beside_the_list_without_a_page_load() {
     browser.close().await;
     s.demo.sim.shutdown().await;
 }
+
+/// Ids of the list's rows, top to bottom.
+async fn row_ids(browser: &Browser) -> Vec<i64> {
+    let ids = browser
+        .client
+        .execute(
+            "return Array.from(document.querySelectorAll('#requests tbody tr[data-id]')).map(r => Number(r.dataset.id));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    ids.as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect()
+}
+
+/// Pause (Space) holds live rows behind an "N new" button; a pinned request floats to the top and
+/// stays pinned after a reload; times are absolute to the millisecond with the gap to the row
+/// before; the one query box filters by terms and keeps the old parameters working.
+#[tokio::test]
+async fn stream_controls_pause_pin_clock_and_the_query_box() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let s = seeded().await;
+    let app = &s.demo.app;
+    let c = &browser.client;
+    browser.emulate(1920, false).await;
+    open(&browser, app, &format!("/?token={INSPECTOR_TOKEN}")).await;
+
+    let clock = text_of(&browser, "#requests tbody tr:first-child time[data-clock]").await;
+    let digits: Vec<bool> = clock.chars().map(|ch| ch.is_ascii_digit()).collect();
+    assert!(
+        clock.len() == 12 && digits.iter().filter(|d| **d).count() == 9 && &clock[8..9] == ".",
+        "HH:MM:SS.mmm: {clock}"
+    );
+    let gap = text_of(&browser, "#requests tbody tr:first-child .gap").await;
+    assert!(gap.starts_with('+') && gap.contains("ms"), "{gap}");
+
+    // Pause with Space: arrivals are counted, not shown, until resumed.
+    let before = row_ids(&browser).await;
+    c.find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys(" ")
+        .await
+        .unwrap();
+    wait_for(&browser, "#pause[aria-pressed='true']").await;
+    for _ in 0..2 {
+        app.post_form("/events", &reservation_event_params("reservation.accepted"))
+            .await;
+    }
+    let counter = wait_for(&browser, "#new-count:not([hidden])").await;
+    eventually("2 new", async || {
+        (counter.text().await.ok()? == "2 new").then_some(())
+    })
+    .await;
+    assert_eq!(
+        row_ids(&browser).await,
+        before,
+        "nothing added while paused"
+    );
+    browser.screenshot("ui-paused").await;
+    counter.click().await.unwrap();
+    wait_for(&browser, "#pause[aria-pressed='false']").await;
+    let after = row_ids(&browser).await;
+    assert_eq!(after.len(), before.len() + 2, "both shown on resume");
+    assert_eq!(after[2..], before[..], "newest first, on top");
+
+    // Pin the assignment: it floats to the top, and stays there after a reload.
+    let pin = format!("#requests tr[data-id='{}'] button.pin", s.assignment);
+    wait_for(&browser, &pin).await.click().await.unwrap();
+    wait_for(&browser, &format!("{pin}[aria-pressed='true']")).await;
+    assert_eq!(row_ids(&browser).await[0], s.assignment);
+    c.refresh().await.unwrap();
+    wait_for(&browser, &format!("{pin}[aria-pressed='true']")).await;
+    assert_eq!(
+        row_ids(&browser).await[0],
+        s.assignment,
+        "kept across reloads"
+    );
+    assert_eq!(text_of(&browser, "#pin-count").await, "1 pinned");
+    browser.screenshot("ui-pinned").await;
+
+    // The query box: a term filters, and old-style parameters show as terms.
+    let search = wait_for(&browser, "#search").await;
+    search.send_keys("kind:assignment").await.unwrap();
+    search
+        .send_keys(&fantoccini::key::Key::Enter.to_string())
+        .await
+        .unwrap();
+    eventually("the filtered page", async || {
+        here(&browser)
+            .await
+            .contains("q=kind%3Aassignment")
+            .then_some(())
+    })
+    .await;
+    wait_for(&browser, "#requests tbody tr").await;
+    let kinds = c
+        .execute(
+            "return Array.from(document.querySelectorAll('#requests tbody .kind')).map(k => k.textContent);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = kinds
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert!(
+        !kinds.is_empty() && kinds.iter().all(|k| *k == "assignment"),
+        "{kinds:?}"
+    );
+    open(&browser, app, "/?kind=event&status=204").await;
+    assert_eq!(
+        wait_for(&browser, "#search")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("kind:event status:204")
+    );
+    open(&browser, app, "/?q=kind:bogus").await;
+    assert!(
+        text_of(&browser, "main")
+            .await
+            .contains("kind is assignment, event or other"),
+        "a bad term gets a clear answer"
+    );
+    browser.close().await;
+    s.demo.sim.shutdown().await;
+}
+
+/// The Diff tab: an edited replay against its original (the changed field and body line
+/// highlighted), and a request against a pinned one, in the split view's pane.
+#[tokio::test]
+async fn diff_a_replay_against_its_original_and_a_request_against_a_pinned_one() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let s = seeded().await;
+    let app = &s.demo.app;
+    let c = &browser.client;
+    let original = app
+        .latest(100)
+        .await
+        .into_iter()
+        .find(|r| r.summary.id == s.assignment)
+        .unwrap();
+    let body = String::from_utf8(original.body.clone()).unwrap();
+    let es = "selected_language%22%3A%22es%22";
+    assert!(body.contains(es), "{body}");
+    let edited = app
+        .post_json(
+            &format!("/api/requests/{}/replay", s.assignment),
+            json!({ "body": body.replace(es, "selected_language%22%3A%22fr%22") }),
+        )
+        .await;
+    assert_eq!(edited.status(), 201);
+    let edited = edited.json::<Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+
+    browser.emulate(1920, false).await;
+    open(
+        &browser,
+        app,
+        &format!("/requests/{edited}?token={INSPECTOR_TOKEN}"),
+    )
+    .await;
+    wait_for(&browser, "#t-diff").await.click().await.unwrap();
+    let head = text_of(&browser, "#diff-head").await;
+    assert!(
+        head.contains(&format!(
+            "#{edited} compared with #{} POST /assignment",
+            s.assignment
+        )) && head.contains("(the original it replays)"),
+        "{head}"
+    );
+    let changed = text_of(&browser, "#diff-fields tr.changed").await;
+    assert!(
+        changed.starts_with("TaskAttributes") && changed.contains("es") && changed.contains("fr"),
+        "{changed}"
+    );
+    let removed = text_of(&browser, "#diff-body .line.removed").await;
+    let added = text_of(&browser, "#diff-body .line.added").await;
+    assert!(
+        removed.starts_with("- ") && removed.contains("es"),
+        "{removed}"
+    );
+    assert!(added.starts_with("+ ") && added.contains("fr"), "{added}");
+    browser.screenshot("ui-diff-replay").await;
+
+    // Against a pinned request, in the pane: pin the batch, open the assignment, compare.
+    open(&browser, app, "/").await;
+    wait_for(
+        &browser,
+        &format!("#requests tr[data-id='{}'] button.pin", s.batch),
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
+    wait_for(
+        &browser,
+        &format!("#requests tr[data-id='{}'] a.req", s.assignment),
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
+    pane_shows(&browser, s.assignment).await;
+    wait_for(&browser, "#pane #t-diff")
+        .await
+        .click()
+        .await
+        .unwrap();
+    assert!(
+        text_of(&browser, "#pane #diff-none")
+            .await
+            .contains("Pin a request")
+    );
+    wait_for(
+        &browser,
+        &format!("#pane #pinned-choices button[data-against='{}']", s.batch),
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
+    let head = eventually("the pinned diff", async || {
+        let t = c
+            .find(Locator::Css("#pane #diff-head"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        Some(t)
+    })
+    .await;
+    assert!(
+        head.contains(&format!(
+            "#{} compared with #{} POST /streams",
+            s.assignment, s.batch
+        )),
+        "{head}"
+    );
+    assert!(
+        shown(&browser, "#pane #d-diff").await,
+        "the Diff tab stays open"
+    );
+    browser.screenshot("ui-diff-pinned").await;
+
+    // Bad input: a clear answer.
+    open(&browser, app, &format!("/requests/{edited}?against=abc")).await;
+    assert!(
+        text_of(&browser, "main")
+            .await
+            .contains("against must be a request number")
+    );
+    open(&browser, app, &format!("/requests/{edited}?against=999999")).await;
+    assert!(
+        text_of(&browser, "main")
+            .await
+            .contains("no request 999999 to compare with")
+    );
+    browser.close().await;
+    s.demo.sim.shutdown().await;
+}
+
+/// The empty list says where to point TaskRouter and gives a curl that works: copied, run, and
+/// its request appears live.
+#[tokio::test]
+async fn the_empty_list_shows_the_capture_url_and_a_curl_that_works() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = spawn_app().await;
+    open(&browser, &app, &format!("/?token={INSPECTOR_TOKEN}")).await;
+    let url = text_of(&browser, "#capture-url").await;
+    assert_eq!(url, format!("http://{}", app.addr));
+    wait_for(&browser, "#copy-capture-url")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for(&browser, "#toast:not([hidden])").await;
+    assert_eq!(browser.clipboard_text().await, url);
+    browser.screenshot("ui-empty").await;
+    let curl = text_of(&browser, "#try-curl").await;
+    wait_for(&browser, "#copy-try-curl")
+        .await
+        .click()
+        .await
+        .unwrap();
+    eventually("the curl copied", async || {
+        (browser.clipboard_text().await == curl).then_some(())
+    })
+    .await;
+    let ran = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(&curl)
+        .output()
+        .await
+        .expect("sh runs");
+    assert!(ran.status.success(), "{curl}: {ran:?}");
+    let row = wait_for(&browser, "#requests tbody tr[data-id]").await;
+    assert!(row.text().await.unwrap().contains("task.created"));
+    assert!(
+        !shown(&browser, "#empty").await,
+        "the empty state goes once a request arrives"
+    );
+    browser.close().await;
+}
