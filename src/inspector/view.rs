@@ -33,8 +33,16 @@ pub fn gap(us: i64) -> String {
         format!("{} ms", us / 1000)
     } else if us < 60_000_000 {
         format!("{:.1} s", us as f64 / 1e6)
-    } else {
+    } else if us < 3_600_000_000 {
         format!("{} m {:02} s", us / 60_000_000, (us / 1_000_000) % 60)
+    } else if us < 86_400_000_000 {
+        format!("{} h {:02} m", us / 3_600_000_000, (us / 60_000_000) % 60)
+    } else {
+        format!(
+            "{} d {:02} h",
+            us / 86_400_000_000,
+            (us / 3_600_000_000) % 24
+        )
     }
 }
 
@@ -223,6 +231,11 @@ pub fn body_view(body: &[u8], form: bool) -> BodyView {
     }
     let hex_part = &body[..body.len().min(MAX_HEX)];
     let hex = hex_dump(hex_part);
+    // Binary shown as text is mostly replacement characters (three bytes each): a binary body
+    // shows as much raw as hex, and the note says so.
+    if std::str::from_utf8(shown).is_err() {
+        shown = hex_part;
+    }
     let raw = visible_text(&String::from_utf8_lossy(shown));
     let (format, pretty) = match std::str::from_utf8(shown) {
         Ok(text) if is_json(body) => ("json", pretty_json(text)),
@@ -357,6 +370,12 @@ mod tests {
         assert_eq!(gap(850_000), "850 ms");
         assert_eq!(gap(12_340_000), "12.3 s");
         assert_eq!(gap(245_000_000), "4 m 05 s");
+        assert_eq!(gap(7_380_000_000), "2 h 03 m");
+        assert_eq!(
+            gap(29_000_000_000_000),
+            "335 d 15 h",
+            "long gaps stay short"
+        );
         assert_eq!(size(3277), "3.2 KiB");
     }
 
@@ -371,6 +390,17 @@ mod tests {
         );
         assert!(view.text.trim_end().ends_with("..ab"));
         assert_eq!(view.raw, "\u{fffd}\\u{0}ab", "raw: lossy, NUL made visible");
+        let mut binary = vec![0xffu8; MAX_INLINE * 2];
+        binary[0] = 0;
+        let big = body_view(&binary, false);
+        assert_eq!(
+            (big.format, big.shown, big.hex_shown),
+            ("hex", MAX_HEX, MAX_HEX)
+        );
+        assert!(
+            big.cut_note()
+                .starts_with("showing the first 16.0 KiB of 512.0 KiB")
+        );
         let json = body_view(br#"{"a":[1,2]}"#, false);
         assert_eq!(json.format, "json");
         assert!(json.text.contains("\n  \"a\": ["));
