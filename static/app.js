@@ -290,6 +290,7 @@
       const on = list.includes(Number(b.getAttribute("data-pin")));
       b.setAttribute("aria-pressed", on ? "true" : "false");
       if (b.classList.contains("pin-toggle")) b.textContent = on ? "Unpin" : "Pin";
+      else b.textContent = on ? "★" : "☆";
     });
     const body = $("#requests tbody");
     if (body) {

@@ -446,6 +446,9 @@ struct TaskPage {
     ctx: Ctx,
     task: SidView,
     steps: Vec<Step>,
+    /// Another task's timeline beside this one (`?compare=WT…`): the same scenario before and
+    /// after a change.
+    compare: Option<(SidView, Vec<Step>)>,
     timeline_width: u32,
     rows: Vec<RowView>,
     reservations: Vec<ReservationView>,
@@ -503,10 +506,41 @@ fn task_status(history: &crate::store::TaskHistory) -> Option<String> {
     status.map(str::to_owned)
 }
 
+/// `?compare=WT…` on a task's page.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct TaskQuery {
+    compare: Option<String>,
+}
+
 pub async fn task(
     State(state): State<Arc<InspectorState>>,
     ParsedPath(task_sid): ParsedPath<TaskSid>,
+    Query(query): Query<TaskQuery>,
 ) -> Result<Response, Failure> {
+    let compare = match query
+        .compare
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        None => None,
+        Some(c) => {
+            let other: TaskSid = c
+                .parse()
+                .map_err(|e| Failure::BadRequest(format!("compare: {e}")))?;
+            let sid = other.clone();
+            let history = state
+                .store
+                .read(move |r| r.task_history(&sid, 2000))
+                .await?;
+            if history.requests.is_empty() {
+                return Err(Failure::NotFound(format!(
+                    "nothing recorded for task {other} to compare with"
+                )));
+            }
+            Some((SidView::new(&other), timeline::steps(&history)))
+        }
+    };
     let sid = task_sid.clone();
     let history = state
         .store
@@ -546,6 +580,7 @@ pub async fn task(
         ctx: Ctx::new(&state, "requests"),
         task: SidView::new(&task_sid),
         steps: timeline::steps(&history),
+        compare,
         timeline_width: TIMELINE_WIDTH,
         rows: {
             let mut rows: Vec<RowView> =

@@ -140,6 +140,10 @@ pub fn pages(s: &Seeded) -> Vec<(String, String)> {
         ("error".to_owned(), "/requests/999999".to_owned()),
         ("split".to_owned(), format!("/?open={}", s.assignment)),
         (
+            "task-compare".to_owned(),
+            format!("/tasks/{}?compare={TASK}", s.demo.task),
+        ),
+        (
             "replay-diff".to_owned(),
             format!("/requests/{}#d-diff", s.replay),
         ),
@@ -1029,4 +1033,74 @@ async fn the_empty_list_shows_the_capture_url_and_a_curl_that_works() {
         "the empty state goes once a request arrives"
     );
     browser.close().await;
+}
+
+/// Two tasks' timelines side by side: the same scenario run twice, compared by clicking.
+#[tokio::test]
+async fn two_task_timelines_side_by_side() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let s = seeded().await;
+    let app = &s.demo.app;
+    let second = s
+        .demo
+        .sim
+        .create_task(r#"{"selected_language":"es"}"#)
+        .await
+        .unwrap();
+    // Alice is reserved by the first task: the second one waits in the queue.
+    eventually("the second task's task.created", async || {
+        let list = app
+            .api(&format!(
+                "/api/requests?event_type=task.created&task_sid={second}"
+            ))
+            .await;
+        list["requests"][0]["id"].as_i64()
+    })
+    .await;
+    browser.emulate(1920, false).await;
+    open(
+        &browser,
+        app,
+        &format!("/tasks/{}?token={INSPECTOR_TOKEN}", s.demo.task),
+    )
+    .await;
+    let input = wait_for(&browser, ".compare-form input[name='compare']").await;
+    input.send_keys(&second).await.unwrap();
+    wait_for(&browser, ".compare-form button[type='submit']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let caption = text_of(&browser, "#timeline-compare figcaption").await;
+    assert!(
+        caption.starts_with(&taskhook::inspector::view::short_sid(&second))
+            && caption.contains("created"),
+        "{caption}"
+    );
+    let side = browser
+        .client
+        .execute(
+            "const a = document.getElementById('timeline').getBoundingClientRect();
+             const b = document.getElementById('timeline-compare').getBoundingClientRect();
+             return [a.right <= b.left, Math.abs(a.top - b.top) < 2];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(side, json!([true, true]), "side by side");
+    browser.screenshot("ui-task-compare").await;
+    open(
+        &browser,
+        app,
+        &format!("/tasks/{}?compare=nope", s.demo.task),
+    )
+    .await;
+    assert!(
+        text_of(&browser, "main").await.contains("compare:"),
+        "a clear error"
+    );
+    browser.close().await;
+    s.demo.sim.shutdown().await;
 }
