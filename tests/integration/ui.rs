@@ -679,6 +679,23 @@ async fn the_split_view_shows_a_request_beside_the_list_without_a_page_load() {
     pane_shows(&browser, next).await;
     assert!(!same_page(&browser).await, "that one was a page load");
 
+    // The hostile corpus stays inert when its detail arrives as a fragment.
+    for id in &s.hostile {
+        open(&browser, app, "/").await;
+        wait_for(&browser, &format!("#requests tr[data-id='{id}'] a.req"))
+            .await
+            .click()
+            .await
+            .unwrap();
+        pane_shows(&browser, *id).await;
+        for tab in ["#t-fields", "#t-headers", "#t-body", "#t-response"] {
+            if let Ok(t) = c.find(Locator::Css(&format!("#pane {tab}"))).await {
+                t.click().await.unwrap();
+            }
+        }
+        assert_inert(&browser, &format!("the pane of #{id}")).await;
+    }
+
     // Below 1280 px the detail covers the list; Escape closes it.
     browser.emulate(1024, true).await;
     open(&browser, app, "/").await;
