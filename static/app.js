@@ -46,34 +46,352 @@
       copy(button.getAttribute("data-copy"));
       return;
     }
-    // Whole rows are clickable; links and buttons inside keep their own behaviour.
+    // Whole rows are clickable; links and buttons inside keep their own behaviour. On the list
+    // a plain click shows the request in the pane instead of loading its page.
     const row = e.target.closest("tr[data-href]");
+    const plain = !(e.metaKey || e.ctrlKey || e.shiftKey || e.altKey || e.button);
+    if (row && $("#pane") && row.closest("#requests") && plain
+        && (!e.target.closest("a, button, input, select, summary") || e.target.closest("a.req"))) {
+      e.preventDefault();
+      select(rows().indexOf(row), { show: true });
+      return;
+    }
     if (row && !e.target.closest("a, button, input, select")) {
       window.location.assign(row.getAttribute("data-href"));
     }
   });
 
-  // ---- keyboard ---------------------------------------------------------------------------
+  // ---- tabs -------------------------------------------------------------------------------
+  // `[data-tabs]` boxes hold a tablist and the panels its tabs control. Without JavaScript every
+  // panel shows, one under the other; here one shows at a time (WAI-ARIA tabs: arrows, Home, End).
+  function tabsOf(box) {
+    return $$("[role=tablist]", box).filter((l) => l.closest("[data-tabs]") === box)
+      .flatMap((l) => $$("[role=tab]", l));
+  }
+  function showTab(box, tab) {
+    tabsOf(box).forEach((t) => {
+      const on = t === tab;
+      t.setAttribute("aria-selected", on ? "true" : "false");
+      t.tabIndex = on ? 0 : -1;
+      const panel = document.getElementById(t.getAttribute("aria-controls"));
+      if (panel) panel.hidden = !on;
+    });
+    box.dispatchEvent(new CustomEvent("tabshown", { detail: tab, bubbles: true }));
+  }
+  function setupTabs(root) {
+    $$("[data-tabs]", root).forEach((box) => {
+      if (box.hasAttribute("data-tabs-on")) return;
+      const tabs = tabsOf(box);
+      if (!tabs.length) return;
+      box.setAttribute("data-tabs-on", "");
+      tabs.forEach((t) => { t.closest("[role=tablist]").hidden = false; });
+      showTab(box, tabs.find((t) => t.getAttribute("aria-selected") === "true") || tabs[0]);
+      tabs.forEach((t, i) => {
+        t.addEventListener("click", () => showTab(box, t));
+        t.addEventListener("keydown", (e) => {
+          const n = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[e.key];
+          if (n === undefined) return;
+          e.preventDefault();
+          e.stopPropagation();
+          const next = tabs[(n + tabs.length) % tabs.length];
+          showTab(box, next);
+          next.focus();
+        });
+      });
+    });
+  }
+  setupTabs(document);
+
+  // ---- keyboard, selection and the split view ---------------------------------------------
+  // The selected row is the one focusable row (roving tabindex) and carries aria-selected. On the
+  // list, the selection's detail shows in the pane (beside the list from 1280 px, over it below),
+  // fetched as a server-rendered fragment; `?open=ID` in the URL makes it shareable and Back
+  // meaningful.
   function rows() { return $$("table.requests tbody tr[data-href], table.reservations tbody tr[data-href]"); }
-  function select(index) {
+  const wide = window.matchMedia("(min-width: 1280px)");
+  function select(index, opts) {
+    const o = opts || {};
     const all = rows();
     if (!all.length) return;
     const i = Math.max(0, Math.min(all.length - 1, index));
-    all.forEach((r) => r.classList.remove("selected"));
-    all[i].classList.add("selected");
-    all[i].scrollIntoView({ block: "nearest" });
+    all.forEach((r) => { r.classList.remove("selected"); r.tabIndex = -1; r.setAttribute("aria-selected", "false"); });
+    const row = all[i];
+    row.classList.add("selected");
+    row.tabIndex = 0;
+    row.setAttribute("aria-selected", "true");
+    if (o.focus !== false) row.focus({ preventScroll: true });
+    row.scrollIntoView({ block: "nearest" });
+    const id = row.getAttribute("data-id");
+    const pane = $("#pane");
+    if (pane && id && row.closest("#requests") && (o.show || !pane.hidden || wide.matches)) showPane(id, o.push !== false);
   }
+  function openParam() { return new URLSearchParams(location.search).get("open"); }
+  function urlWithOpen(id) {
+    const params = new URLSearchParams(location.search);
+    if (id) params.set("open", id); else params.delete("open");
+    const q = params.toString();
+    return location.pathname + (q ? "?" + q : "");
+  }
+  let paneFor = null, paneAbort = null;
+  async function showPane(id, push, against) {
+    const pane = $("#pane");
+    if (!pane || !window.fetch) { window.location.assign("/requests/" + id); return; }
+    if (push && openParam() !== String(id)) history.pushState({ open: String(id) }, "", urlWithOpen(id));
+    if (paneFor === String(id) && !against && !pane.hidden) return;
+    paneFor = String(id);
+    if (paneAbort) paneAbort.abort();
+    paneAbort = new AbortController();
+    let html;
+    try {
+      const res = await fetch("/requests/" + id + "/panel" + (against ? "?against=" + encodeURIComponent(against) : ""),
+        { credentials: "same-origin", headers: { "Accept": "text/html" }, signal: paneAbort.signal });
+      html = await res.text();
+      if (!res.ok) {
+        // The error page's message, as text.
+        const doc = new DOMParser().parseFromString(html, "text/html");
+        const msg = doc.querySelector(".error-page p");
+        html = null;
+        toast("Request #" + id + ": " + (msg ? msg.textContent : "HTTP " + res.status));
+        return;
+      }
+    } catch (err) {
+      if (err.name !== "AbortError") toast("taskhook did not answer: " + err);
+      return;
+    }
+    // The server escaped every captured byte; parsing its fragment is what loading its page
+    // would do (scripts in parsed documents never run, and the CSP forbids inline ones anyway).
+    const doc = new DOMParser().parseFromString(html, "text/html");
+    const article = doc.querySelector("article.request-detail");
+    if (!article) return;
+    const content = $("#pane-content");
+    content.replaceChildren(document.adoptNode(article));
+    openPane();
+    preparePane(content, against);
+  }
+  function preparePane(content, against) {
+    setupTabs(content);
+    tick();
+    markPins();
+    fillPinnedChoices();
+    if (against) {
+      const tab = $("#t-diff", content);
+      if (tab) tab.click();
+    }
+    $$("time[data-us]", content).forEach((t) => { t.textContent = relative(Number(t.getAttribute("data-us"))); });
+  }
+  function openPane() {
+    const pane = $("#pane");
+    pane.hidden = false;
+    $("#split").classList.add("open");
+    document.body.classList.toggle("pane-over", !wide.matches);
+    if (!wide.matches) { const t = $("#detail-title", pane); if (t) { t.tabIndex = -1; t.focus(); } }
+  }
+  function closePane(push) {
+    const pane = $("#pane");
+    if (!pane || pane.hidden) return;
+    pane.hidden = true;
+    paneFor = null;
+    $("#split").classList.remove("open");
+    document.body.classList.remove("pane-over");
+    $("#pane-content").replaceChildren();
+    if (push) history.pushState({}, "", urlWithOpen(null));
+    const sel = $("#requests tr.selected");
+    if (sel) sel.focus({ preventScroll: true });
+  }
+  window.addEventListener("popstate", () => {
+    const id = openParam();
+    if (id) {
+      const i = rows().findIndex((r) => r.getAttribute("data-id") === id);
+      if (i >= 0) select(i, { show: true, push: false, focus: false }); else showPane(id, false);
+    } else closePane(false);
+  });
+  document.addEventListener("click", (e) => {
+    if (e.target.closest("#pane-close")) closePane(true);
+  });
+  (function initSelection() {
+    const all = rows();
+    if (!all.length) return;
+    const id = openParam();
+    const i = id ? all.findIndex((r) => r.getAttribute("data-id") === id) : -1;
+    if (i >= 0) {
+      all[i].classList.add("selected"); all[i].tabIndex = 0; all[i].setAttribute("aria-selected", "true");
+      paneFor = id;
+      if ($("#pane")) { openPane(); preparePane($("#pane-content")); }
+    } else {
+      all[0].tabIndex = 0;
+    }
+  })();
   document.addEventListener("keydown", (e) => {
     const typing = e.target.closest("input, select, textarea");
     if (e.key === "Escape" && typing) { e.target.blur(); return; }
     if (typing || e.metaKey || e.ctrlKey || e.altKey) return;
+    if (e.target.closest("[role=tab]") && (e.key === "Enter" || e.key === " ")) return;
     const all = rows();
     const current = all.findIndex((r) => r.classList.contains("selected"));
     if (e.key === "j") { select(current + 1); e.preventDefault(); }
     else if (e.key === "k") { select(current < 0 ? 0 : current - 1); e.preventDefault(); }
-    else if (e.key === "Enter" && current >= 0) { window.location.assign(all[current].getAttribute("data-href")); }
+    else if (e.key === "Enter" && current >= 0 && !e.target.closest("a, button, summary")) { window.location.assign(all[current].getAttribute("data-href")); }
+    else if (e.key === "Escape") { closePane(true); }
     else if (e.key === "/") { const s = $("#search"); if (s) { s.focus(); e.preventDefault(); } }
   });
+
+  // ---- pause, pins, clocks -----------------------------------------------------------------
+  // Space pauses live rows ("N new" collects them; a click or Space shows them). Pinned requests
+  // float to the top of the list and are kept across reloads (localStorage, this inspector's
+  // origin only); the Diff tab offers them to compare with.
+  let paused = false;
+  const held = new Map();
+  function showHeld() {
+    const n = $("#new-count");
+    if (!n) return;
+    n.hidden = !paused || held.size === 0;
+    n.textContent = held.size + " new";
+  }
+  function setPaused(on) {
+    const button = $("#pause");
+    if (!button) return;
+    paused = on;
+    button.setAttribute("aria-pressed", on ? "true" : "false");
+    button.textContent = on ? "Resume" : "Pause";
+    if (!on) {
+      const table = $("#requests");
+      const waiting = Array.from(held.values()).sort((a, b) => a.id - b.id);
+      held.clear();
+      waiting.forEach((r) => addRow(table, r));
+    }
+    showHeld();
+    const live = $("#live-status");
+    if (live && live.classList.contains("on")) live.textContent = on ? "paused" : "live";
+  }
+  document.addEventListener("click", (e) => {
+    if (e.target.closest("#pause")) setPaused(!paused);
+    else if (e.target.closest("#new-count")) setPaused(false);
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== " " || e.metaKey || e.ctrlKey || e.altKey || !$("#pause")) return;
+    if (e.target.closest("input, select, textarea, button, a, summary, [role=tab]")) return;
+    e.preventDefault();
+    setPaused(!paused);
+  });
+
+  const PINS = "taskhook.pins";
+  function pins() {
+    try {
+      const list = JSON.parse(localStorage.getItem(PINS) || "[]");
+      return Array.isArray(list) ? list.filter((n) => Number.isInteger(n) && n > 0) : [];
+    } catch (_) { return []; }
+  }
+  function setPins(list) {
+    try { localStorage.setItem(PINS, JSON.stringify(list)); } catch (_) { /* private mode: pins last this page */ }
+  }
+  function markPins() {
+    const list = pins();
+    $$("button[data-pin]").forEach((b) => {
+      const on = list.includes(Number(b.getAttribute("data-pin")));
+      b.setAttribute("aria-pressed", on ? "true" : "false");
+      if (b.classList.contains("pin-toggle")) b.textContent = on ? "Unpin" : "Pin";
+      else b.textContent = on ? "★" : "☆";
+    });
+    const body = $("#requests tbody");
+    if (body) {
+      const rowsNow = Array.from(body.rows);
+      rowsNow.forEach((r) => r.classList.toggle("pinned", list.includes(Number(r.getAttribute("data-id")))));
+      // Pinned rows first, each group newest first.
+      const pinned = rowsNow.filter((r) => r.classList.contains("pinned"));
+      const rest = rowsNow.filter((r) => !r.classList.contains("pinned"));
+      const order = pinned.concat(rest);
+      if (order.some((r, i) => r !== rowsNow[i])) order.forEach((r) => body.appendChild(r));
+    }
+    const count = $("#pin-count");
+    if (count) count.textContent = list.length ? list.length + " pinned" : "";
+    clocks();
+  }
+  document.addEventListener("click", (e) => {
+    const b = e.target.closest("button[data-pin]");
+    if (!b) return;
+    e.preventDefault();
+    e.stopPropagation();
+    const id = Number(b.getAttribute("data-pin"));
+    const list = pins();
+    const on = list.includes(id);
+    setPins(on ? list.filter((n) => n !== id) : [id].concat(list).slice(0, 50));
+    markPins();
+    fillPinnedChoices();
+    toast((on ? "Unpinned #" : "Pinned #") + id);
+  }, true);
+  window.addEventListener("storage", (e) => { if (e.key === PINS) { markPins(); fillPinnedChoices(); } });
+
+  // The Diff tab: one button per pinned request to compare the shown one with.
+  function fillPinnedChoices() {
+    $$("#pinned-choices").forEach((box) => {
+      const form = box.parentElement.querySelector("form.diff-form");
+      const id = form ? Number(form.getAttribute("data-id")) : 0;
+      $$("button", box).forEach((b) => b.remove());
+      const list = pins().filter((n) => n !== id);
+      list.forEach((n) => {
+        const b = document.createElement("button");
+        b.type = "button";
+        b.className = "compare-pinned";
+        b.setAttribute("data-against", String(n));
+        b.textContent = "#" + n;
+        b.setAttribute("aria-label", "Compare with pinned request #" + n);
+        box.appendChild(b);
+      });
+      box.hidden = list.length === 0;
+    });
+  }
+  function compare(id, against) {
+    if ($("#pane") && !$("#pane").hidden) showPane(id, false, against);
+    else window.location.assign("/requests/" + id + "?against=" + encodeURIComponent(against) + "#d-diff");
+  }
+  document.addEventListener("click", (e) => {
+    const b = e.target.closest("button.compare-pinned");
+    if (!b) return;
+    const form = b.closest(".diff-view").querySelector("form.diff-form");
+    compare(form.getAttribute("data-id"), b.getAttribute("data-against"));
+  });
+  document.addEventListener("submit", (e) => {
+    const form = e.target.closest("form.diff-form");
+    if (!form || !$("#pane") || $("#pane").hidden) return;
+    e.preventDefault();
+    compare(form.getAttribute("data-id"), new FormData(form).get("against"));
+  });
+  // The detail page opened with #d-diff (or ?against=) shows its Diff tab.
+  if (document.body.getAttribute("data-page") === "detail" && (location.hash === "#d-diff" || new URLSearchParams(location.search).get("against"))) {
+    const t = $("#t-diff");
+    if (t) t.click();
+  }
+
+  // Absolute times to the millisecond (local time; the exact UTC time is the title), with the
+  // gap to the previous (older) row.
+  function clockText(us) {
+    const d = new Date(us / 1000);
+    const p = (n, w) => String(n).padStart(w || 2, "0");
+    return p(d.getHours()) + ":" + p(d.getMinutes()) + ":" + p(d.getSeconds()) + "." + p(d.getMilliseconds(), 3);
+  }
+  function gapText(us) {
+    if (us < 1e6) return "+" + Math.round(us / 1000) + " ms";
+    if (us < 6e7) return "+" + (us / 1e6).toFixed(1) + " s";
+    if (us < 36e8) return "+" + Math.floor(us / 6e7) + " m " + String(Math.floor(us / 1e6) % 60).padStart(2, "0") + " s";
+    return "+" + (us / 36e8).toFixed(1) + " h";
+  }
+  function clocks() {
+    const times = $$("#requests tbody tr:not(.pinned) time[data-clock]");
+    times.concat($$("#requests tbody tr.pinned time[data-clock]")).forEach((t) => {
+      const us = Number(t.getAttribute("data-us"));
+      t.textContent = clockText(us);
+      t.classList.add("clock");
+    });
+    times.forEach((t, i) => {
+      const cell = t.parentElement;
+      let gap = $(".gap", cell);
+      const older = times[i + 1];
+      if (!older) { if (gap) gap.remove(); return; }
+      if (!gap) { gap = document.createElement("span"); gap.className = "gap"; cell.appendChild(gap); }
+      gap.textContent = gapText(Number(t.getAttribute("data-us")) - Number(older.getAttribute("data-us")));
+      gap.setAttribute("title", "after the previous request");
+    });
+  }
 
   // ---- relative times ---------------------------------------------------------------------
   function relative(us) {
@@ -84,7 +402,7 @@
     return Math.floor(secs / 86400) + "d ago";
   }
   setInterval(() => {
-    $$("time[data-us]").forEach((t) => { t.textContent = relative(Number(t.getAttribute("data-us"))); });
+    $$("time[data-us]:not([data-clock])").forEach((t) => { t.textContent = relative(Number(t.getAttribute("data-us"))); });
   }, 10000);
 
   // ---- live rows --------------------------------------------------------------------------
@@ -148,6 +466,7 @@
   }
 
   function addRow(table, r) {
+    if (paused) { held.set(r.id, r); showHeld(); return; }
     const verdict = matches(table, r);
     if (verdict === false) return;
     if (verdict === null) { $("#new-notice").hidden = false; return; }
@@ -160,27 +479,31 @@
     time.setAttribute("data-us", String(r.received_at_us));
     time.setAttribute("title", r.received_at);
     time.textContent = relative(r.received_at_us);
+    const pin = $("button.pin", row);
+    pin.setAttribute("data-pin", String(r.id));
+    pin.setAttribute("aria-label", "Pin #" + r.id);
     $("a.req", row).setAttribute("href", "/requests/" + r.id);
     $(".method", row).textContent = visible(r.method);
     // One line per row however long the path is (the server cuts its cells the same way).
     const full = visible(r.path + (r.query ? "?" + r.query : ""));
     $(".path", row).textContent = full.length > 160 ? full.slice(0, 160) + "…" : full;
-    if (full.length > 160) $(".path", row).setAttribute("title", full.slice(0, 1000));
+    $("a.req", row).setAttribute("title", visible(r.method) + " " + (full.length > 1000 ? full.slice(0, 1000) + "…" : full));
     const names = r.names || {};
-    if (names.description) $(".desc", row).textContent = names.description;
-    if (names.queue_name) $(".queue-name", row).textContent = names.queue_name;
+    const cut = (el, text) => { el.textContent = text; el.setAttribute("title", text); };
+    if (names.description) cut($(".desc", row), names.description);
+    if (names.queue_name) cut($(".queue-name", row), names.queue_name);
     const kind = $(".kind", row);
     kind.classList.add(r.kind);
-    kind.textContent = visible(r.event_type || r.kind);
+    cut(kind, visible(r.event_type || r.kind));
     const status = $(".status", row);
     status.classList.add(statusClass(r.status));
     status.textContent = String(r.status);
     const named = (cell, cls, text) => {
       if (!text) return;
       const span = document.createElement("span");
-      span.className = cls;
-      span.textContent = text;
-      cell.append(span, " ");
+      span.className = cls + " cut";
+      cut(span, text);
+      cell.append(span);
     };
     named($(".t-task", row), "task-label", names.task_label);
     sidCell($(".t-task", row), r.task_sid);
@@ -195,7 +518,7 @@
       badge.className = "badge replay";
       badge.setAttribute("title", "Replay of #" + r.replay_of + ": it changes no reservation or task state");
       badge.textContent = "replay of #" + r.replay_of;
-      $(".c-req", row).append(" ", badge);
+      $("a.req", row).after(badge);
     }
     const decide = $(".c-decide", row);
     if (decide && window.taskhookDecide) window.taskhookDecide(decide, r);
@@ -205,6 +528,8 @@
     tick(); // start its countdown now, not at the next second
     const extra = body.rows.length - 500;
     for (let i = 0; i < extra; i++) body.deleteRow(body.rows.length - 1);
+    markPins();
+    clocks();
     const empty = $("#empty");
     if (empty) empty.hidden = true;
   }
@@ -356,6 +681,9 @@
       setStatus(box, json.reservation_status);
     }
     if (box.classList.contains("task-actions")) fitTaskActions(box, (json.assignment_status) || taskStatusFrom(json));
+    // Focus lands on the answer, so a keyboard or screen-reader user hears what happened; the
+    // tray redraws its items, so there the toast (a live region) says it instead.
+    if (out.isConnected) { out.tabIndex = -1; out.focus(); }
   });
   function taskStatusFrom(json) {
     const m = /the task is (\w+)/.exec(json.summary || (json.error && json.error.message) || "");
@@ -602,6 +930,8 @@
   });
 
   $$(".task-actions[data-task-status]").forEach((box) => fitTaskActions(box, box.getAttribute("data-task-status")));
+  markPins();
+  fillPinnedChoices();
   refreshTray();
   startLive();
 })();

@@ -28,7 +28,7 @@ pub async fn requests(
     State(state): State<Arc<InspectorState>>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<RequestList>, Failure> {
-    let filter = query.to_filter(50)?;
+    let filter = query.normalized().to_filter(50)?;
     let limit = filter.limit;
     let requests = state.store.read(move |r| r.list_requests(&filter)).await?;
     let next_before = (requests.len() == limit)
@@ -95,7 +95,7 @@ pub async fn export(
     State(state): State<Arc<InspectorState>>,
     Query(query): Query<ExportQuery>,
 ) -> Result<Response, Failure> {
-    let filter = query.filters.to_filter(1000)?;
+    let filter = query.filters.normalized().to_filter(1000)?;
     let format = match query.format.as_deref().unwrap_or("har") {
         "har" => Format::Har,
         "jsonl" => Format::Jsonl,

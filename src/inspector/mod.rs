@@ -6,6 +6,7 @@ pub mod actions;
 pub mod api;
 pub mod assets;
 pub mod clear;
+pub mod diff;
 pub mod error;
 pub mod guard;
 pub mod live;
@@ -59,6 +60,9 @@ pub fn router(state: Arc<InspectorState>, guard: Arc<GuardConfig>) -> Router {
     let pages = Router::new()
         .route("/", get(pages::list))
         .route("/requests/{id}", get(pages::detail))
+        .route("/requests/{id}/body", get(pages::request_body))
+        .route("/requests/{id}/panel", get(pages::panel))
+        .route("/requests/{id}/response/body", get(pages::response_body))
         .route("/reservations", get(pages::reservations))
         .route("/tasks/{sid}", get(pages::task))
         .route(
@@ -132,6 +136,8 @@ pub struct ListQuery {
     pub worker_sid: Option<String>,
     pub status: Option<String>,
     pub q: Option<String>,
+    /// The request shown in the split-view pane (`/?open=ID`); not a filter.
+    pub open: Option<String>,
 }
 
 fn non_empty(value: &Option<String>) -> Option<String> {
@@ -151,7 +157,87 @@ fn sid_filter<P: crate::taskrouter::sid::Prefix>(
         .transpose()
 }
 
+/// Terms of the one query box and the filter each sets.
+const TERMS: [(&str, &str); 8] = [
+    ("kind", "kind"),
+    ("event", "event_type"),
+    ("event_type", "event_type"),
+    ("task", "task_sid"),
+    ("reservation", "reservation_sid"),
+    ("worker", "worker_sid"),
+    ("status", "status"),
+    ("path", "path"),
+];
+
+/// Splits the query box into `term:value` filters (`kind:` `event:` `task:` `reservation:`
+/// `worker:` `status:` `path:`, names case-insensitive) and the free text left over, which
+/// searches bodies. A word with an unknown term or an empty value stays free text.
+pub fn parse_query_box(text: &str) -> (Vec<(&'static str, String)>, String) {
+    let mut terms = Vec::new();
+    let mut free: Vec<&str> = Vec::new();
+    for word in text.split_whitespace() {
+        let known = word.split_once(':').and_then(|(name, value)| {
+            TERMS
+                .iter()
+                .find(|(t, _)| t.eq_ignore_ascii_case(name))
+                .filter(|_| !value.is_empty())
+                .map(|(_, field)| (*field, value.to_owned()))
+        });
+        match known {
+            Some(term) => terms.push(term),
+            None => free.push(word),
+        }
+    }
+    (terms, free.join(" "))
+}
+
 impl ListQuery {
+    /// The query box read into filters: its terms fill the filters that the URL does not set
+    /// itself (the old one-parameter-per-filter URLs keep working), its free text stays `q`.
+    pub fn normalized(&self) -> ListQuery {
+        let mut out = self.clone();
+        let Some(text) = non_empty(&self.q) else {
+            return out;
+        };
+        let (terms, free) = parse_query_box(&text);
+        for (field, value) in terms {
+            let slot = match field {
+                "kind" => &mut out.kind,
+                "event_type" => &mut out.event_type,
+                "task_sid" => &mut out.task_sid,
+                "reservation_sid" => &mut out.reservation_sid,
+                "worker_sid" => &mut out.worker_sid,
+                "status" => &mut out.status,
+                _ => &mut out.path,
+            };
+            if non_empty(slot).is_none() {
+                *slot = Some(value);
+            }
+        }
+        out.q = (!free.is_empty()).then_some(free);
+        out
+    }
+
+    /// What the query box shows: every filter as a term, then the free text.
+    pub fn query_text(&self) -> String {
+        let mut words: Vec<String> = self
+            .pairs()
+            .into_iter()
+            .filter(|(name, _)| *name != "q")
+            .map(|(name, value)| {
+                let term = TERMS
+                    .iter()
+                    .find(|(_, f)| *f == name)
+                    .map_or(name, |(t, _)| *t);
+                format!("{term}:{value}")
+            })
+            .collect();
+        if let Some(q) = non_empty(&self.q) {
+            words.push(q);
+        }
+        words.join(" ")
+    }
+
     /// The store filter; a malformed SID or kind is a clear 400, never a silent empty list.
     pub fn to_filter(&self, default_limit: usize) -> Result<RequestFilter, Failure> {
         let kind = non_empty(&self.kind)
@@ -218,5 +304,79 @@ impl ListQuery {
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v)
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_query_box_reads_terms_and_free_text() {
+        let (terms, free) = parse_query_box(
+            "kind:assignment  Event:reservation.accepted task:WT0123 needle worker:WK1 status:500 \
+             path:/cb foo:bar x: in haystack",
+        );
+        assert_eq!(
+            terms,
+            [
+                ("kind", "assignment".to_owned()),
+                ("event_type", "reservation.accepted".to_owned()),
+                ("task_sid", "WT0123".to_owned()),
+                ("worker_sid", "WK1".to_owned()),
+                ("status", "500".to_owned()),
+                ("path", "/cb".to_owned()),
+            ]
+        );
+        assert_eq!(free, "needle foo:bar x: in haystack");
+    }
+
+    #[test]
+    fn old_parameters_win_over_terms_and_the_box_shows_both() {
+        let query = ListQuery {
+            q: Some("kind:event status:204 hello".into()),
+            kind: Some("assignment".into()),
+            ..ListQuery::default()
+        };
+        let n = query.normalized();
+        assert_eq!(
+            n.kind.as_deref(),
+            Some("assignment"),
+            "the URL's own parameter wins"
+        );
+        assert_eq!(n.status.as_deref(), Some("204"));
+        assert_eq!(n.q.as_deref(), Some("hello"));
+        assert_eq!(n.query_text(), "kind:assignment status:204 hello");
+        let filter = n.to_filter(10).unwrap();
+        assert_eq!(filter.status, Some(204));
+        assert_eq!(filter.q.as_deref(), Some("hello"));
+        // Terms only: no free-text search at all.
+        let only = ListQuery {
+            q: Some("event:task.created".into()),
+            ..ListQuery::default()
+        }
+        .normalized();
+        assert_eq!(only.q, None);
+        assert_eq!(only.event_type.as_deref(), Some("task.created"));
+    }
+
+    #[test]
+    fn a_bad_term_is_a_clear_error() {
+        let bad = |q: &str| {
+            ListQuery {
+                q: Some(q.into()),
+                ..ListQuery::default()
+            }
+            .normalized()
+            .to_filter(10)
+            .unwrap_err()
+            .to_string()
+        };
+        assert!(bad("kind:bogus").contains("kind is assignment, event or other"));
+        assert!(
+            bad("task:WR0123456789abcdef0123456789abcdef").contains("WT"),
+            "{}",
+            bad("task:WR0123456789abcdef0123456789abcdef")
+        );
     }
 }

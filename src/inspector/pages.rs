@@ -8,6 +8,7 @@ use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use http::StatusCode;
 
+use super::diff::DiffView;
 use super::error::{Failure, ParsedPath};
 use super::timeline::{self, Step, TIMELINE_WIDTH};
 use super::view::{self, BodyView, Field};
@@ -131,12 +132,19 @@ struct ListPage {
     live: bool,
     /// "1,234 requests · 3.2 MiB · since … · keeping …"
     kept: String,
+    /// The request in the split-view pane, for `/?open=ID` (a shared or reloaded selection).
+    open: Option<DetailView>,
+    /// For the empty list: the URL TaskRouter should call (the public one once known), and a
+    /// one-line curl that sends a callback-shaped request to this capture listener.
+    capture_url: String,
+    try_curl: String,
 }
 
 pub async fn list(
     State(state): State<Arc<InspectorState>>,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, Failure> {
+    let query = query.normalized();
     let filter = query.to_filter(PAGE_SIZE)?;
     let (rows, stats) = state
         .store
@@ -159,7 +167,33 @@ pub async fn list(
     let mut views: Vec<RowView> = rows.iter().map(|s| row_view(s, now)).collect();
     with_decisions(&state, &mut views, "/").await?;
     with_names(&state, &mut views).await?;
+    let open = match query
+        .open
+        .as_deref()
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+    {
+        Some(o) => {
+            let id = o.parse().map_err(|_| {
+                Failure::BadRequest(format!("open must be a request number, not {o:?}"))
+            })?;
+            Some(detail_view(&state, id, None, false).await?)
+        }
+        None => None,
+    };
+    let capture_url = state
+        .public_url
+        .borrow()
+        .as_ref()
+        .map(|p| p.url.clone())
+        .unwrap_or_else(|| state.capture_base.clone());
     let page = ListPage {
+        try_curl: format!(
+            "curl -sS {}/events -d EventType=task.created -d TaskSid=WT00000000000000000000000000000000",
+            state.capture_base
+        ),
+        capture_url: view::visible(&capture_url),
+        open,
         ctx: Ctx::new(&state, "requests"),
         live: query.before.is_none(),
         rows: views,
@@ -170,16 +204,21 @@ pub async fn list(
     Ok(render(&page))
 }
 
-#[derive(Template)]
-#[template(path = "detail.html")]
-struct DetailPage {
-    ctx: Ctx,
+/// One request as its detail shows it, on its own page or in the list's split-view pane.
+pub struct DetailView {
+    /// On its own page (heading `h1`) rather than in the list's pane (`h2`).
+    page: bool,
+    /// Heading levels of the tab panels and of what is inside them (2 and 3 on the page).
+    h_panel: u8,
+    h_sub: u8,
     row: RowView,
     remote_addr: String,
     http_version: String,
     duration: String,
     body_size: String,
     body_truncated: bool,
+    /// Bytes the sender sent, when more than were stored (over `--max-body`).
+    body_seen: Option<String>,
     error: Option<String>,
     fields: Vec<Field>,
     headers: Vec<(String, String)>,
@@ -196,14 +235,47 @@ struct DetailPage {
     fields_hidden: usize,
     replay: ReplayView,
     replays: Vec<RowView>,
-    /// An Event Streams batch's CloudEvents (stream_events.html).
+    /// An Event Streams batch's CloudEvents.
     events: Vec<crate::store::events::StreamEvent>,
+    /// The TaskRouter facts the Summary tab leads with, from the callback's own fields.
+    task_status: Option<String>,
+    task_attributes: Option<String>,
+    activity: Option<String>,
+    /// Against a replay's original, or the request asked for (`?against=ID`).
+    diff: Option<DiffView>,
 }
 
-pub async fn detail(
-    State(state): State<Arc<InspectorState>>,
-    ParsedPath(id): ParsedPath<i64>,
-) -> Result<Response, Failure> {
+/// Which request a detail is compared with, from `?against=ID`.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct DetailQuery {
+    against: Option<String>,
+}
+
+impl DetailQuery {
+    /// A malformed number is a clear 400, not a silently missing diff.
+    fn against(&self) -> Result<Option<i64>, Failure> {
+        match self
+            .against
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            None => Ok(None),
+            Some(a) => a.trim_start_matches('#').parse().map(Some).map_err(|_| {
+                Failure::BadRequest(format!("against must be a request number, not {a:?}"))
+            }),
+        }
+    }
+}
+
+/// Loads and builds a request's detail; `against` picks what its Diff tab compares it with
+/// (a replay's original by default).
+pub(crate) async fn detail_view(
+    state: &InspectorState,
+    id: i64,
+    against: Option<i64>,
+    page: bool,
+) -> Result<DetailView, Failure> {
     let request: StoredRequest = state
         .store
         .read(move |r| r.get_request(id))
@@ -214,7 +286,7 @@ pub async fn detail(
     let back = format!("/requests/{id}");
     let (decision, actions) = match &s.reservation_sid {
         Some(wr) => {
-            let decision = decisions(&state, vec![wr.clone()], &back)
+            let decision = decisions(state, vec![wr.clone()], &back)
                 .await?
                 .pop()
                 .map(|d| DecisionView {
@@ -234,20 +306,52 @@ pub async fn detail(
         None => (None, Vec::new()),
     };
     let replays = state.store.read(move |r| r.replays_of(id)).await?;
+    let diff = match against
+        .map(|a| (a, "asked for"))
+        .or(s.replay_of.map(|o| (o, "the original it replays")))
+    {
+        Some((other, reason)) if other != id => {
+            let before = state
+                .store
+                .read(move |r| r.get_request(other))
+                .await?
+                .ok_or_else(|| Failure::NotFound(format!("no request {other} to compare with")))?;
+            Some(super::diff::diff(&before, &request, reason))
+        }
+        _ => None,
+    };
     let fields = view::form_fields(&request);
-    let page = DetailPage {
+    let field = |name: &str| fields.iter().find(|f| f.name == name);
+    let mut row = row_view(s, now);
+    with_names(state, std::slice::from_mut(&mut row)).await?;
+    let form = crate::taskrouter::signature::is_form(
+        crate::wire::content_type(&request.headers),
+        &s.method,
+    );
+    Ok(DetailView {
+        page,
+        h_panel: if page { 2 } else { 3 },
+        h_sub: if page { 3 } else { 4 },
+        diff,
+        task_status: field("TaskAssignmentStatus").map(|f| f.shown.clone()),
+        task_attributes: field("TaskAttributes").and_then(|f| f.pretty.clone()),
+        activity: field("WorkerActivityName").map(|f| f.shown.clone()),
         events: request.events.clone(),
-        replay: replay_view(&state, &request),
+        replay: replay_view(state, &request),
         replays: replays.iter().map(|r| row_view(r, now)).collect(),
         signature_reason: request.signature_reason.clone(),
         decision,
         actions,
-        ctx: Ctx::new(&state, "requests"),
-        row: row_view(s, now),
+        row,
         remote_addr: s.remote_addr.clone(),
         http_version: request.http_version.clone(),
         duration: view::gap(s.duration_us),
-        body_size: view::size(s.body_size),
+        body_size: format!(
+            "{} ({} bytes)",
+            view::size(request.body.len() as u64),
+            view::thousands(request.body.len() as u64)
+        ),
+        body_seen: (s.body_size > request.body.len() as u64).then(|| view::thousands(s.body_size)),
         body_truncated: s.body_truncated,
         error: s.error.clone(),
         fields_hidden: if fields.len() == view::MAX_FIELDS {
@@ -255,9 +359,8 @@ pub async fn detail(
         } else {
             0
         },
-        fields,
         headers: request.headers.iter().map(view::header_text).collect(),
-        body: view::body_view(&request.body),
+        body: view::body_view(&request.body, form),
         response_status: request.response.status,
         response_headers: request
             .response
@@ -265,14 +368,53 @@ pub async fn detail(
             .iter()
             .map(view::header_text)
             .collect(),
-        response_body: view::body_view(&request.response.body),
+        response_body: view::body_view(&request.response.body, false),
         // Copy buttons carry their text in the page; past MAX_COPY the page would balloon, so
         // large bodies are copied from the raw API or exported instead.
         curl: (request.body.len() <= view::MAX_COPY)
             .then(|| curl_command(&request, &state.capture_base)),
         copy_body: request.body.len() <= view::MAX_COPY,
-    };
-    Ok(render(&page))
+        fields,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "detail.html")]
+struct DetailPage {
+    ctx: Ctx,
+    d: DetailView,
+}
+
+pub async fn detail(
+    State(state): State<Arc<InspectorState>>,
+    ParsedPath(id): ParsedPath<i64>,
+    Query(query): Query<DetailQuery>,
+) -> Result<Response, Failure> {
+    let d = detail_view(&state, id, query.against()?, true).await?;
+    Ok(render(&DetailPage {
+        ctx: Ctx::new(&state, "requests"),
+        d,
+    }))
+}
+
+/// The detail alone, for the list's split-view pane (fetched, then shown without a page load).
+#[derive(Template)]
+#[template(path = "panel.html")]
+struct PanelFragment {
+    ctx: Ctx,
+    d: DetailView,
+}
+
+pub async fn panel(
+    State(state): State<Arc<InspectorState>>,
+    ParsedPath(id): ParsedPath<i64>,
+    Query(query): Query<DetailQuery>,
+) -> Result<Response, Failure> {
+    let d = detail_view(&state, id, query.against()?, false).await?;
+    Ok(render(&PanelFragment {
+        ctx: Ctx::new(&state, "requests"),
+        d,
+    }))
 }
 
 #[derive(Template)]
@@ -304,6 +446,9 @@ struct TaskPage {
     ctx: Ctx,
     task: SidView,
     steps: Vec<Step>,
+    /// Another task's timeline beside this one (`?compare=WT…`): the same scenario before and
+    /// after a change.
+    compare: Option<(SidView, Vec<Step>)>,
     timeline_width: u32,
     rows: Vec<RowView>,
     reservations: Vec<ReservationView>,
@@ -361,10 +506,41 @@ fn task_status(history: &crate::store::TaskHistory) -> Option<String> {
     status.map(str::to_owned)
 }
 
+/// `?compare=WT…` on a task's page.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct TaskQuery {
+    compare: Option<String>,
+}
+
 pub async fn task(
     State(state): State<Arc<InspectorState>>,
     ParsedPath(task_sid): ParsedPath<TaskSid>,
+    Query(query): Query<TaskQuery>,
 ) -> Result<Response, Failure> {
+    let compare = match query
+        .compare
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        None => None,
+        Some(c) => {
+            let other: TaskSid = c
+                .parse()
+                .map_err(|e| Failure::BadRequest(format!("compare: {e}")))?;
+            let sid = other.clone();
+            let history = state
+                .store
+                .read(move |r| r.task_history(&sid, 2000))
+                .await?;
+            if history.requests.is_empty() {
+                return Err(Failure::NotFound(format!(
+                    "nothing recorded for task {other} to compare with"
+                )));
+            }
+            Some((SidView::new(&other), timeline::steps(&history)))
+        }
+    };
     let sid = task_sid.clone();
     let history = state
         .store
@@ -404,6 +580,7 @@ pub async fn task(
         ctx: Ctx::new(&state, "requests"),
         task: SidView::new(&task_sid),
         steps: timeline::steps(&history),
+        compare,
         timeline_width: TIMELINE_WIDTH,
         rows: {
             let mut rows: Vec<RowView> =
@@ -433,4 +610,58 @@ pub fn error_page(status: StatusCode, message: String) -> Response {
     });
     *response.status_mut() = status;
     response
+}
+
+/// Which stored bytes a download is: the request's body or the response's.
+#[derive(Debug, Clone, Copy)]
+pub enum Part {
+    Request,
+    Response,
+}
+
+/// The exact stored bytes of a body, as a file download. Never rendered: whatever the sender
+/// declared, it goes out as `application/octet-stream` with `nosniff` and `attachment`, so no
+/// browser runs or shows it as a page of the inspector's origin.
+pub async fn body_bytes(state: &InspectorState, id: i64, part: Part) -> Result<Response, Failure> {
+    let request: StoredRequest = state
+        .store
+        .read(move |r| r.get_request(id))
+        .await?
+        .ok_or_else(|| Failure::NotFound(format!("no request {id}")))?;
+    let (bytes, name) = match part {
+        Part::Request => (request.body, format!("taskhook-{id}-request-body.bin")),
+        Part::Response => (
+            request.response.body,
+            format!("taskhook-{id}-response-body.bin"),
+        ),
+    };
+    Ok((
+        [
+            (
+                http::header::CONTENT_TYPE,
+                "application/octet-stream".to_owned(),
+            ),
+            (http::header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+            (
+                http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+pub async fn request_body(
+    State(state): State<Arc<InspectorState>>,
+    ParsedPath(id): ParsedPath<i64>,
+) -> Result<Response, Failure> {
+    body_bytes(&state, id, Part::Request).await
+}
+
+pub async fn response_body(
+    State(state): State<Arc<InspectorState>>,
+    ParsedPath(id): ParsedPath<i64>,
+) -> Result<Response, Failure> {
+    body_bytes(&state, id, Part::Response).await
 }

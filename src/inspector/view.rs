@@ -33,8 +33,16 @@ pub fn gap(us: i64) -> String {
         format!("{} ms", us / 1000)
     } else if us < 60_000_000 {
         format!("{:.1} s", us as f64 / 1e6)
-    } else {
+    } else if us < 3_600_000_000 {
         format!("{} m {:02} s", us / 60_000_000, (us / 1_000_000) % 60)
+    } else if us < 86_400_000_000 {
+        format!("{} h {:02} m", us / 3_600_000_000, (us / 60_000_000) % 60)
+    } else {
+        format!(
+            "{} d {:02} h",
+            us / 86_400_000_000,
+            (us / 3_600_000_000) % 24
+        )
     }
 }
 
@@ -82,12 +90,7 @@ pub fn form_fields(request: &StoredRequest) -> Vec<Field> {
         .map(|(name, value)| {
             let (pretty, invalid_json) = if JSON_FIELDS.contains(&name.as_ref()) {
                 match serde_json::from_str::<serde_json::Value>(&value) {
-                    Ok(json) => (
-                        serde_json::to_string_pretty(&json)
-                            .ok()
-                            .map(|p| visible_text(&p)),
-                        false,
-                    ),
+                    Ok(_) => (pretty_json(&value), false),
                     Err(_) => (None, true),
                 }
             } else {
@@ -104,21 +107,120 @@ pub fn form_fields(request: &StoredRequest) -> Vec<Field> {
         .collect()
 }
 
-/// A body as shown: text when it is UTF-8 (pretty-printed when it is JSON), else a hex dump.
+/// A body as shown, in three views of the same bytes: Pretty (JSON re-indented from the bytes
+/// themselves, so keys keep their order, duplicates and number literals stay as sent; form
+/// fields one per line, decoded), Raw (the bytes as text) and Hex. Each shows at most
+/// [`MAX_INLINE`] bytes of the body; `cut` says so, and the page links the exact bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BodyView {
+    /// What the body's own tab shows first: pretty when there is one, else raw or hex.
     pub text: String,
-    /// "text", "json" or "hex".
+    /// "json", "form", "text" or "hex" (not UTF-8).
     pub format: &'static str,
+    /// Re-indented JSON or decoded form fields; `None` when the body is neither.
+    pub pretty: Option<String>,
+    /// The shown bytes as text, lossily decoded, control characters made visible.
+    pub raw: String,
+    /// Hex dump of the first [`MAX_HEX`] bytes.
+    pub hex: String,
+    /// Bytes stored.
+    pub total: usize,
+    /// Bytes shown in Pretty and Raw.
+    pub shown: usize,
+    /// Bytes shown in Hex.
+    pub hex_shown: usize,
+}
+
+impl BodyView {
+    /// Only part of the body is on the page.
+    pub fn cut(&self) -> bool {
+        self.shown < self.total
+    }
+
+    /// "showing the first 256 KiB of 300.1 KiB (307,216 bytes)".
+    pub fn cut_note(&self) -> String {
+        format!(
+            "showing the first {} of {} ({} bytes)",
+            size(self.shown as u64),
+            size(self.total as u64),
+            thousands(self.total as u64)
+        )
+    }
+
+    /// "Hex of the first 16 KiB of 300.1 KiB", when the hex dump is shorter than the body.
+    pub fn hex_note(&self) -> Option<String> {
+        (self.hex_shown < self.total).then(|| {
+            format!(
+                "hex of the first {} of {}",
+                size(self.hex_shown as u64),
+                size(self.total as u64)
+            )
+        })
+    }
 }
 
 /// Largest body rendered inline; the API and exports have all of it.
-const MAX_INLINE: usize = 256 * 1024;
+pub const MAX_INLINE: usize = 256 * 1024;
+
+/// Largest part of a body dumped as hex in a page (a hex dump is four times the bytes).
+pub const MAX_HEX: usize = 16 * 1024;
+
+/// Largest body validated as JSON before it is pretty-printed from its first bytes.
+const MAX_JSON_CHECK: usize = 4 * 1024 * 1024;
+
+/// Longest pretty view: indentation can make a small document much longer (128 levels of
+/// nesting put 256 spaces before each one-byte line); past this the Raw tab has the rest.
+const MAX_PRETTY: usize = 2 * MAX_INLINE;
 
 /// Largest body embedded in a copy button or the replay editor.
 pub const MAX_COPY: usize = 64 * 1024;
 
-pub fn body_view(body: &[u8]) -> BodyView {
+/// `body` is a JSON document (checked on all of it, not just the part shown).
+fn is_json(body: &[u8]) -> bool {
+    let start = body.iter().position(|b| !b.is_ascii_whitespace());
+    matches!(start.map(|i| body[i]), Some(b'{' | b'['))
+        && body.len() <= MAX_JSON_CHECK
+        // A parsed Value, not IgnoredAny: serde_json skips ignored values without its nesting
+        // limit, and 100,000 levels would then be indented into gigabytes.
+        && serde_json::from_slice::<serde_json::Value>(body).is_ok()
+}
+
+/// JSON re-indented token by token from its own text: key order, repeated keys, number
+/// literals and string escapes stay exactly as sent (a parsed value would lose all four).
+/// The caller has checked that `text` (or the document it begins) is JSON within serde_json's
+/// nesting limit.
+pub fn pretty_json(text: &str) -> Option<String> {
+    let pretty = jsonxf::pretty_print(text).ok()?;
+    let pretty = pretty.trim_end();
+    Some(if pretty.len() > MAX_PRETTY {
+        let mut end = MAX_PRETTY;
+        while !pretty.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!(
+            "{}\n… the pretty view stops here; Raw shows the rest",
+            visible_text(&pretty[..end])
+        )
+    } else {
+        visible_text(pretty)
+    })
+}
+
+/// `1234567` → "1,234,567".
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `form` says the body is form-encoded (from its Content-Type), so Pretty decodes it.
+pub fn body_view(body: &[u8], form: bool) -> BodyView {
     let mut shown = &body[..body.len().min(MAX_INLINE)];
     // A cut inside a multi-byte character is not binary data: end the text before it.
     if shown.len() < body.len()
@@ -127,28 +229,48 @@ pub fn body_view(body: &[u8]) -> BodyView {
     {
         shown = &shown[..err.valid_up_to()];
     }
-    match std::str::from_utf8(shown) {
-        Ok(text) => {
-            let trimmed = text.trim_start();
-            if (trimmed.starts_with('{') || trimmed.starts_with('['))
-                && let Ok(json) = serde_json::from_str::<serde_json::Value>(text)
-                && let Ok(pretty) = serde_json::to_string_pretty(&json)
-            {
-                return BodyView {
-                    text: visible_text(&pretty),
-                    format: "json",
-                };
-            }
-            BodyView {
-                text: visible_text(text),
-                format: "text",
-            }
-        }
-        Err(_) => BodyView {
-            text: hex_dump(shown),
-            format: "hex",
-        },
+    let hex_part = &body[..body.len().min(MAX_HEX)];
+    let hex = hex_dump(hex_part);
+    // Binary shown as text is mostly replacement characters (three bytes each): a binary body
+    // shows as much raw as hex, and the note says so.
+    if std::str::from_utf8(shown).is_err() {
+        shown = hex_part;
     }
+    let raw = visible_text(&String::from_utf8_lossy(shown));
+    let (format, pretty) = match std::str::from_utf8(shown) {
+        Ok(text) if is_json(body) => ("json", pretty_json(text)),
+        Ok(text) if form && !text.is_empty() => ("form", Some(form_lines(shown))),
+        Ok(_) => ("text", None),
+        Err(_) => ("hex", None),
+    };
+    let text = match (&pretty, format) {
+        (Some(p), _) => p.clone(),
+        (None, "hex") => hex.clone(),
+        (None, _) => raw.clone(),
+    };
+    BodyView {
+        text,
+        format,
+        pretty,
+        raw,
+        hex,
+        total: body.len(),
+        shown: shown.len(),
+        hex_shown: hex_part.len(),
+    }
+}
+
+/// Form fields one per line, `name = value`, decoded and made visible.
+fn form_lines(body: &[u8]) -> String {
+    let mut out = String::new();
+    for (name, value) in form_urlencoded::parse(body) {
+        out.push_str(&visible(&name));
+        out.push_str(" = ");
+        out.push_str(&visible(&value));
+        out.push('\n');
+    }
+    out.truncate(out.trim_end().len());
+    out
 }
 
 /// Classic 16-bytes-per-line dump: offset, hex, printable ASCII.
@@ -248,12 +370,18 @@ mod tests {
         assert_eq!(gap(850_000), "850 ms");
         assert_eq!(gap(12_340_000), "12.3 s");
         assert_eq!(gap(245_000_000), "4 m 05 s");
+        assert_eq!(gap(7_380_000_000), "2 h 03 m");
+        assert_eq!(
+            gap(29_000_000_000_000),
+            "335 d 15 h",
+            "long gaps stay short"
+        );
         assert_eq!(size(3277), "3.2 KiB");
     }
 
     #[test]
     fn non_utf8_bodies_become_a_hex_dump_and_json_is_pretty() {
-        let view = body_view(b"\xff\x00ab");
+        let view = body_view(b"\xff\x00ab", false);
         assert_eq!(view.format, "hex");
         assert!(
             view.text.starts_with("00000000  ff 00 61 62"),
@@ -261,17 +389,99 @@ mod tests {
             view.text
         );
         assert!(view.text.trim_end().ends_with("..ab"));
-        let json = body_view(br#"{"a":[1,2]}"#);
+        assert_eq!(view.raw, "\u{fffd}\\u{0}ab", "raw: lossy, NUL made visible");
+        let mut binary = vec![0xffu8; MAX_INLINE * 2];
+        binary[0] = 0;
+        let big = body_view(&binary, false);
+        assert_eq!(
+            (big.format, big.shown, big.hex_shown),
+            ("hex", MAX_HEX, MAX_HEX)
+        );
+        assert!(
+            big.cut_note()
+                .starts_with("showing the first 16.0 KiB of 512.0 KiB")
+        );
+        let json = body_view(br#"{"a":[1,2]}"#, false);
         assert_eq!(json.format, "json");
         assert!(json.text.contains("\n  \"a\": ["));
-        assert_eq!(body_view(b"{broken").format, "text");
+        assert_eq!(body_view(b"{broken", false).format, "text");
+    }
+
+    #[test]
+    fn json_keeps_its_key_order_repeated_keys_and_number_literals() {
+        let body = br#"{"zeta":1,"alpha":{"b":2,"a":1},"zeta":3,"big":123456789012345678901234567890,"f":1.50}"#;
+        let view = body_view(body, false);
+        assert_eq!(
+            view.pretty.as_deref(),
+            Some(
+                "{\n  \"zeta\": 1,\n  \"alpha\": {\n    \"b\": 2,\n    \"a\": 1\n  },\n  \"zeta\": 3,\n  \"big\": 123456789012345678901234567890,\n  \"f\": 1.50\n}"
+            )
+        );
+        assert_eq!(view.raw, std::str::from_utf8(body).unwrap());
+    }
+
+    #[test]
+    fn a_json_body_over_the_display_limit_is_pretty_from_its_first_bytes_and_says_so() {
+        let mut body = br#"{"zeta":1,"items":["#.to_vec();
+        while body.len() < MAX_INLINE + 1000 {
+            body.extend_from_slice(br#""abc","#);
+        }
+        body.extend_from_slice(br#""end"]}"#);
+        let view = body_view(&body, false);
+        assert_eq!(view.format, "json");
+        assert!(view.cut());
+        assert_eq!(view.shown, MAX_INLINE);
+        assert_eq!(view.total, body.len());
+        assert!(
+            view.pretty
+                .as_deref()
+                .unwrap()
+                .starts_with("{\n  \"zeta\": 1,")
+        );
+        assert_eq!(
+            view.cut_note(),
+            format!(
+                "showing the first 256.0 KiB of 257.0 KiB ({} bytes)",
+                thousands(body.len() as u64)
+            )
+        );
+        assert_eq!(view.hex_shown, MAX_HEX);
+        assert!(!body_view(b"{}", false).cut());
+    }
+
+    #[test]
+    fn deeply_nested_json_is_raw_text_and_deep_but_legal_json_stays_small() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let view = body_view(deep.as_bytes(), false);
+        assert_eq!(view.format, "text", "past serde_json's nesting limit");
+        assert!(view.text.len() <= MAX_INLINE);
+        // 100 levels, repeated: every line indented, the pretty view capped.
+        let nested = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+        let body = format!("[{}]", vec![nested; 1200].join(","));
+        let view = body_view(body.as_bytes(), false);
+        assert_eq!(view.format, "json");
+        let pretty = view.pretty.unwrap();
+        assert!(pretty.len() < MAX_PRETTY + 100, "{}", pretty.len());
+        assert!(pretty.ends_with("Raw shows the rest"));
+    }
+
+    #[test]
+    fn form_bodies_are_pretty_one_decoded_field_per_line() {
+        let view = body_view(b"EventType=task.created&Name=%3Cb%3E+x&Bad=%1b", true);
+        assert_eq!(view.format, "form");
+        assert_eq!(
+            view.pretty.as_deref(),
+            Some("EventType = task.created\nName = <b> x\nBad = \\u{1b}")
+        );
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
     }
 
     #[test]
     fn a_long_text_body_cut_inside_a_character_is_still_text() {
         let mut body = vec![b'a'; MAX_INLINE - 1];
         body.extend_from_slice("é and more".as_bytes());
-        let view = body_view(&body);
+        let view = body_view(&body, false);
         assert_eq!(view.format, "text");
         assert_eq!(view.text.len(), MAX_INLINE - 1);
     }

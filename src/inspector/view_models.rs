@@ -202,8 +202,9 @@ pub struct RowView {
     /// Path and query as a list cell shows them: one line, cut at [`MAX_CELL`] characters
     /// (the full value is on the detail page).
     pub cell: String,
-    /// The full path and query when `cell` is cut (itself cut at [`MAX_TITLE`]), for hovering.
-    pub cell_title: Option<String>,
+    /// Path and query cut at [`MAX_TITLE`] only: the hover text of the one-line cell, which CSS
+    /// narrows to the column's width.
+    pub cell_full: String,
     /// Worker, queue, task label and EventDescription, where the callback carries them.
     pub names: Names,
 }
@@ -308,10 +309,7 @@ pub fn row_view(s: &RequestSummary, now: i64) -> RowView {
         replay_note: s.replay_note.as_deref().map(view::visible),
         decision: None,
         cell: view::truncate(&full_cell(s), MAX_CELL),
-        cell_title: {
-            let full = full_cell(s);
-            (full.chars().count() > MAX_CELL).then(|| view::truncate(&full, MAX_TITLE))
-        },
+        cell_full: view::truncate(&full_cell(s), MAX_TITLE),
         names: Names::default(),
     }
 }

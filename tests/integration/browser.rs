@@ -78,6 +78,8 @@ async fn callbacks_appear_live_and_sids_are_one_click_away() {
     c.goto(&app.inspector_url(&format!("/requests/{id}")))
         .await
         .unwrap();
+    // The detail is in tabs (issue 13): the fields are on the Fields tab.
+    wait_for(&browser, "#t-fields").await.click().await.unwrap();
     let fields = wait_for(&browser, "#form-fields")
         .await
         .text()
@@ -87,6 +89,11 @@ async fn callbacks_appear_live_and_sids_are_one_click_away() {
         fields.contains("ReservationSid") && fields.contains("\"selected_language\": \"es\""),
         "{fields}"
     );
+    wait_for(&browser, "#t-summary")
+        .await
+        .click()
+        .await
+        .unwrap();
     c.find(Locator::Css("#copy-curl"))
         .await
         .unwrap()
@@ -208,6 +215,8 @@ async fn hostile_captures_stay_inert_on_first_render_and_on_live_update() {
     c.goto(&app.inspector_url(&format!("/requests/{id}")))
         .await
         .unwrap();
+    // The detail is in tabs (issue 13): the fields are on the Fields tab.
+    wait_for(&browser, "#t-fields").await.click().await.unwrap();
     let fields = wait_for(&browser, "#form-fields")
         .await
         .text()

@@ -150,6 +150,57 @@ impl Browser {
         }
     }
 
+    /// Makes the page `width` CSS pixels wide (900 high) in the light or dark colour scheme, as
+    /// a phone, laptop or desktop would show it. Holds across navigations.
+    pub async fn emulate(&self, width: u32, dark: bool) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": 900, "deviceScaleFactor": 1, "mobile": false }),
+        )
+        .await;
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            json!({ "features": [
+                { "name": "prefers-color-scheme", "value": if dark { "dark" } else { "light" } }
+            ] }),
+        )
+        .await;
+    }
+
+    /// Runs axe-core (from `tests/node/node_modules`, installed by `npm ci --prefix tests/node`)
+    /// on the current page and returns its violations, one line per failing node. Injected
+    /// through WebDriver, so the page's CSP (no inline scripts) does not apply to it.
+    pub async fn axe_violations(&self) -> Vec<String> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/node/node_modules/axe-core/axe.min.js");
+        let source = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!("{}: {e}; run `npm ci --prefix tests/node`", path.display())
+        });
+        self.client
+            .execute(&format!("{source}\n;return true;"), vec![])
+            .await
+            .expect("inject axe-core");
+        const RUN: &str = "const done = arguments[arguments.length - 1];
+            axe.run(document, { resultTypes: ['violations'] }).then(
+                r => done({ violations: r.violations.flatMap(v => v.nodes.map(n =>
+                    v.id + ' (' + v.impact + '): ' + n.target.join(' ') + ' — ' +
+                    (n.failureSummary || '').replace(/\\s+/g, ' ')
+                )) }),
+                e => done({ error: String(e) }));";
+        let answer = self
+            .client
+            .execute_async(RUN, vec![])
+            .await
+            .expect("run axe-core");
+        match answer.get("violations").and_then(Value::as_array) {
+            Some(list) => list
+                .iter()
+                .map(|v| v.as_str().unwrap_or_default().to_owned())
+                .collect(),
+            None => panic!("axe-core failed: {answer}"),
+        }
+    }
+
     /// Closes the session, which quits Chromium, then stops chromedriver. Call at the end of a
     /// test; `Drop` is the fallback.
     pub async fn close(self) {
@@ -159,7 +210,7 @@ impl Browser {
 
     /// Runs a Chrome DevTools Protocol command through chromedriver
     /// (`POST /session/{id}/goog/cdp/execute`) and returns its result.
-    async fn cdp(&self, cmd: &'static str, params: Value) -> Value {
+    pub async fn cdp(&self, cmd: &'static str, params: Value) -> Value {
         self.client
             .issue_cmd(ExecuteCdp { cmd, params })
             .await

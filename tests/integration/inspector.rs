@@ -5,9 +5,11 @@ use taskhook::store::{RequestFilter, Store, StoreOptions};
 use crate::helpers::*;
 
 /// Every route the inspector serves; each must be guarded.
-const ROUTES: [&str; 11] = [
+const ROUTES: [&str; 13] = [
     "/",
     "/requests/1",
+    "/requests/1/body",
+    "/requests/1/response/body",
     "/reservations",
     "/tasks/WT0123456789abcdef0123456789abcdef",
     "/live",
@@ -677,4 +679,55 @@ async fn search_with_a_filter_pages_through_many_matches_exactly() {
         .api("/api/requests?q=inboundcall&path=/cb&limit=1000")
         .await;
     assert!(ids(&exact).len() < 2600 / 3 + 1 && !ids(&exact).is_empty());
+}
+
+/// The raw-bytes download: exactly what was stored, as an inert attachment, behind the guard.
+#[tokio::test]
+async fn a_body_downloads_as_its_exact_bytes_never_as_a_page() {
+    let app = spawn_app().await;
+    let body: &[u8] = b"<html><script>alert(1)</script>\xff\xfe\x00 not utf-8";
+    app.client
+        .post(app.url("/page"))
+        .header("Content-Type", "text/html")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let id = app.latest(1).await[0].summary.id;
+    let got = app.inspector_get(&format!("/requests/{id}/body")).await;
+    assert_eq!(got.status(), 200);
+    let header = |name: &str| {
+        got.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(header("content-type"), "application/octet-stream");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert_eq!(
+        header("content-disposition"),
+        format!("attachment; filename=\"taskhook-{id}-request-body.bin\"")
+    );
+    assert_eq!(got.bytes().await.unwrap().as_ref(), body);
+
+    let response = app
+        .inspector_get(&format!("/requests/{id}/response/body"))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.bytes().await.unwrap().as_ref(),
+        app.latest(1).await[0].response.body.as_slice()
+    );
+
+    let anonymous = app
+        .client
+        .get(app.inspector_url(&format!("/requests/{id}/body")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 403, "no token, no bytes");
+    let missing = app.inspector_get("/requests/999/body").await;
+    assert_eq!(missing.status(), 404);
+    let bad = app.inspector_get("/requests/abc/body").await;
+    assert_eq!(bad.status(), 400);
 }

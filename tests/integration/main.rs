@@ -44,6 +44,8 @@ mod store_attacks;
 mod streams;
 /// Behind a tunnel with no flags: fake ngrok and cloudflared agents, signatures by twilio-python.
 mod tunnel;
+/// Issue 13: every page accessible and fitting at every width, split view, stream controls, diff.
+mod ui;
 /// The workbench: workers, new tasks, the responder switch, the tray — in Chromium and by API.
 mod workbench;
 // The sim against every operation of Twilio's TaskRouter v1 OpenAPI description.

@@ -1089,6 +1089,8 @@ async fn every_control_works_when_clicked_in_chromium() {
     c.goto(&app.inspector_url(&format!("/requests/{assignment}")))
         .await
         .unwrap();
+    // The detail is in tabs (issue 13): the editor and the replays are on the Replay tab.
+    click(&browser, "#t-replay").await;
     click(&browser, "#replay-editor summary").await;
     let path = wait_for(&browser, "#replay-editor input[name='path']").await;
     path.clear().await.unwrap();
@@ -1107,6 +1109,7 @@ async fn every_control_works_when_clicked_in_chromium() {
     c.goto(&app.inspector_url(&format!("/requests/{assignment}")))
         .await
         .unwrap();
+    click(&browser, "#t-replay").await;
     let replays = wait_for(&browser, "#replays").await.text().await.unwrap();
     assert!(replays.contains("edited=1"), "{replays}");
     // Replays changed nothing: the reservation is still accepted.
