@@ -90,33 +90,8 @@ async fn shutdown_finishes_the_request_in_flight_then_refuses_new_connections() 
 
 /// Starts the real binary on `db`, returns the child and its capture address.
 async fn start_binary(db: &std::path::Path) -> (tokio::process::Child, String) {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_taskhook"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--inspector",
-            "127.0.0.1:0",
-            "--db",
-        ])
-        .arg(db)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn taskhook");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-        .await
-        .expect("address line within 10 s")
-        .unwrap()
-        .expect("an address line");
-    let addr = line
-        .strip_prefix("capture: ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (child, addr)
+    let (child, capture, _, _) = start_binary_with_inspector(db).await;
+    (child, capture)
 }
 
 /// SIGKILL cycles: 3 by default (CI); `TASKHOOK_CRASH_CYCLES=25` for the full run recorded in
@@ -303,7 +278,8 @@ async fn sigterm_under_load_drains_and_loses_nothing() {
     assert_eq!(lost, 0, "every acknowledged request is stored");
 }
 
-/// Like [`start_binary`], also reading the inspector's base URL and token from its lines.
+/// Starts the real binary on `db`; returns the child, its capture address, and the inspector's
+/// base URL and token (read from the lines it prints).
 async fn start_binary_with_inspector(
     db: &std::path::Path,
 ) -> (tokio::process::Child, String, String, String) {
