@@ -301,9 +301,14 @@ fn run(
                             clear_request = Some(job);
                             break;
                         }
-                        // An action moves reservation state that callbacks set: what was
-                        // acknowledged before it is indexed first, so the action lands last.
-                        Row::Action(_) => state.index_all(),
+                        // An action moves reservation state that callbacks set: what came
+                        // before it is committed and indexed first, so the action lands last.
+                        Row::Action(_) => {
+                            if !batch.is_empty() {
+                                state.write(&mut batch);
+                            }
+                            state.index_all();
+                        }
                         Row::Request(_) => {}
                     }
                     batch.push(job);
