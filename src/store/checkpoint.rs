@@ -139,31 +139,41 @@ fn run(conn: Connection, rx: Receiver<Nudge>) {
         }
     };
     let mut dirty = false;
+    // A pass is owed for commits reported since the last one; it runs once PASSIVE_EVERY has
+    // gone by (each pass that copies frames fsyncs the database file, on the disk the
+    // writer's commits fsync to). Waiting is done in `recv_timeout`, never in a sleep, so a
+    // catch-up request is served at once.
+    let mut owed = false;
     let mut last_pass = Instant::now();
     loop {
-        match rx.recv_timeout(IDLE) {
+        let wait = if owed {
+            PASSIVE_EVERY.saturating_sub(last_pass.elapsed())
+        } else {
+            IDLE
+        };
+        match rx.recv_timeout(wait) {
             Ok(Nudge::Grew) => {
                 dirty = true;
-                // At most one pass per PASSIVE_EVERY: each pass that copies frames also
-                // fsyncs the database file, on the disk the writer's commits fsync to.
-                let since = last_pass.elapsed();
-                if since < PASSIVE_EVERY {
-                    std::thread::sleep(PASSIVE_EVERY - since);
-                }
-                let _ = pass("PASSIVE");
-                last_pass = Instant::now();
+                owed = true;
             }
             Ok(Nudge::CatchUp(done)) => {
                 dirty = true;
                 let _ = pass("PASSIVE");
+                (owed, last_pass) = (false, Instant::now());
                 let _ = done.send(());
             }
+            Err(RecvTimeoutError::Timeout) if owed => {}
+            // Nothing reported for IDLE: the writer is idle.
             Err(RecvTimeoutError::Timeout) => {
                 if dirty {
                     dirty = !pass("TRUNCATE");
                 }
             }
             Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if owed && last_pass.elapsed() >= PASSIVE_EVERY {
+            let _ = pass("PASSIVE");
+            (owed, last_pass) = (false, Instant::now());
         }
     }
     let _ = pass("TRUNCATE");

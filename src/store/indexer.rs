@@ -58,7 +58,7 @@ pub(super) fn index(conn: &mut Connection, jobs: &[IndexJob]) -> rusqlite::Resul
             Ok(()) => sp.commit()?,
             Err(err) if super::writer::is_row_error(&err) => {
                 drop(sp);
-                tracing::warn!(id = job.id, error = %err, "could not index one request; it is kept unindexed by search and filters");
+                tracing::warn!(id = job.id, error = %err, "could not index one request; it is listed and filtered, but not searchable");
                 tx.prepare_cached("UPDATE requests SET indexed = 1 WHERE id = ?1")?
                     .execute([job.id])?;
             }
