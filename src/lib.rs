@@ -37,6 +37,7 @@ pub mod env;
 pub mod export;
 pub mod inspector;
 pub mod mcp;
+pub mod memory;
 pub mod replay;
 pub mod server;
 pub mod sim;

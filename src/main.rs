@@ -12,6 +12,8 @@ fn run(command: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> 
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts.
+    taskhook::memory::limit_arenas();
     let cli = Cli::parse();
     telemetry::init();
     let result = match cli.command {

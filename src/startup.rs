@@ -233,6 +233,11 @@ impl App {
             stopped(stop_rx.clone()),
         ));
 
+        tokio::spawn(
+            self.store
+                .clone()
+                .release_memory_after_reads(stopped(stop_rx.clone())),
+        );
         if self.config.tunnel.detect {
             let detector = Detector::new(
                 self.capture_addr.port(),

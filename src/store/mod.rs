@@ -21,7 +21,7 @@ pub mod writer;
 pub use read::{Reader, RequestFilter, Stats, TaskHistory};
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -153,6 +153,8 @@ struct StoreInner {
     /// One permit per pooled connection, taken before a read goes to the blocking pool: a burst
     /// of reads waits here, asynchronously, instead of as hundreds of blocked threads.
     read_permits: Arc<tokio::sync::Semaphore>,
+    /// Reads run so far: tells [`Store::release_memory_after_reads`] a burst happened.
+    reads: AtomicU64,
     shared: Shared,
 }
 
@@ -289,6 +291,7 @@ impl Store {
                 file: None,
                 _lock: None,
                 read_permits,
+                reads: AtomicU64::new(0),
                 readers,
                 shared,
             }),
@@ -317,6 +320,7 @@ impl Store {
             retention: self.inner.options.retention.clone(),
             sync_full: self.inner.options.sync == SyncMode::Full,
             clear_step: self.inner.options.clear_step.max(1),
+            busy_timeout: self.inner.options.busy_timeout,
             file: self
                 .inner
                 .file
@@ -396,11 +400,31 @@ impl Store {
         let _ = tokio::time::timeout(CATCH_UP_WAIT, indexed.wait_for(|&i| i >= target)).await;
     }
 
+    /// Gives back to the system the heap a burst of reads freed, once the pool has closed
+    /// every read connection (and with them their page caches); runs until `stop`.
+    pub async fn release_memory_after_reads(self, stop: impl Future<Output = ()>) {
+        let mut stop = std::pin::pin!(stop);
+        let mut released_at = 0;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(RELEASE_CHECK) => {}
+                () = &mut stop => return,
+            }
+            let reads = self.inner.reads.load(Ordering::Relaxed);
+            if reads != released_at && self.inner.readers.state().connections == 0 {
+                released_at = reads;
+                let released = crate::memory::release_freed();
+                tracing::debug!(reads, released, "read connections closed; heap trimmed");
+            }
+        }
+    }
+
     /// Like [`Store::read`] for synchronous callers (the CLI).
     pub fn read_blocking<T>(
         &self,
         f: impl FnOnce(&Reader<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.inner.reads.fetch_add(1, Ordering::Relaxed);
         let conn = self.inner.readers.get()?;
         // `f` runs its queries to the end (rows are collected), so no read transaction
         // outlives it and the connection goes back to the pool holding no snapshot.
@@ -425,6 +449,9 @@ fn check_not_too_new(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// How often [`Store::release_memory_after_reads`] looks whether a read burst is over.
+const RELEASE_CHECK: Duration = Duration::from_secs(2);
 
 /// Longest a read waits for the indexer to reach the requests acknowledged before it.
 const CATCH_UP_WAIT: Duration = Duration::from_millis(500);

@@ -1,7 +1,8 @@
 //! Retention: what the writer deletes so a database left running for days stays bounded —
 //! at most `--max-requests` rows, none older than `--max-age`, and no more than
-//! `--max-db-size` of pages in use. Oldest rows go first, a bounded step at a time, between
-//! capture batches.
+//! `--max-db-size` on disk (the database's pages in use and its WAL). Oldest rows go first, a
+//! bounded step at a time, between capture batches; what hangs off them (reservations,
+//! CloudEvent rows, older actions) goes with them.
 //!
 //! The file does not shrink (that would need VACUUM, which blocks writers); pages freed by
 //! retention are reused, so the file stops growing at about the cap.
@@ -82,14 +83,9 @@ impl Retention {
                 [],
                 |r| r.get(0),
             )?;
-            // The footprint on disk is the database and its WAL. A WAL over the budget is
-            // checkpointed and truncated first: deleting rows would only grow it.
-            let mut wal = wal_bytes(conn);
-            if used as u64 + wal > max_bytes && wal > 0 {
-                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-                wal = wal_bytes(conn);
-            }
-            let used = used as u64 + wal;
+            // The footprint on disk is the database and its WAL: the pages get what the WAL's
+            // share leaves (`keep_wal_within`, after every commit, keeps the WAL inside it).
+            let used = used as u64 + wal_share(max_bytes);
             if used > max_bytes && count > 1 {
                 cut_below = cut_below.max(oldest + RETENTION_STEP.min(count - 1));
             }
@@ -117,6 +113,35 @@ impl Retention {
         tracing::debug!(deleted, "retention");
         Ok(deleted as i64)
     }
+
+    /// Called by the writer after every commit: with a size budget, a WAL past half its share
+    /// is checkpointed and truncated at once (the checkpointer's own bound, 16 MiB, is for
+    /// databases without one). Waits at most [`TRUNCATE_WAIT`] for readers (a WAL a reader
+    /// keeps is truncated after a later commit), then restores the connection's
+    /// `busy_timeout`.
+    pub(super) fn keep_wal_within(&self, conn: &Connection, busy_timeout: Duration) {
+        let Some(max_bytes) = self.max_bytes else {
+            return;
+        };
+        if wal_bytes(conn) <= wal_share(max_bytes) / 2 {
+            return;
+        }
+        let _ = conn.busy_timeout(TRUNCATE_WAIT);
+        let result = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        let _ = conn.busy_timeout(busy_timeout);
+        if let Err(err) = result {
+            tracing::debug!(error = %err, "WAL over its share of --max-db-size; will retry");
+        }
+    }
+}
+
+/// How long a truncation for the budget waits for readers.
+const TRUNCATE_WAIT: Duration = Duration::from_millis(20);
+
+/// The part of `--max-db-size` kept for the WAL: it is truncated past half of it, and one
+/// transaction's growth fits in the rest.
+fn wal_share(max_bytes: u64) -> u64 {
+    max_bytes / 4
 }
 
 /// Size of the WAL file beside the database (0 when there is none).

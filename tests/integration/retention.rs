@@ -207,15 +207,180 @@ async fn retention_bounds_reservations_too_under_a_flood_of_fresh_sids() {
         )
         .await;
     }
-    wait_for_stats(&app, |s| s["requests"] == 20).await;
+    let stats = wait_for_stats(&app, |s| s["requests"] == 20).await;
+    assert_eq!(stats["requests"], 20);
     let conn = rusqlite::Connection::open(&app.db_path).unwrap();
-    let reservations: i64 = conn
-        .query_row("SELECT count(*) FROM reservations", [], |r| r.get(0))
-        .unwrap();
+    let count = |table: &str| -> i64 {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    let reservations = count("reservations");
     assert!(
         reservations <= 20,
         "{reservations} reservations kept for 20 requests"
     );
     let listed = app.api("/api/reservations").await;
     assert!(listed["reservations"].as_array().unwrap().len() <= 20);
+
+    // Event Streams batches: ten CloudEvents each, every one a fresh reservation. Their
+    // per-event rows and reservations go with the requests that carried them.
+    for batch in 0..100 {
+        let events: Vec<_> = (0..10)
+            .map(|e| {
+                let n = 1_000 + batch * 10 + e;
+                json!({
+                    "specversion": "1.0",
+                    "type": "com.twilio.taskrouter.reservation.created",
+                    "source": format!("/v1/Workspaces/{WORKSPACE}"),
+                    "id": format!("EV{n:032x}"),
+                    "time": "2026-12-03T10:00:00Z",
+                    "data": {"name": "reservation.created", "payload": {
+                        "eventtype": "reservation.created",
+                        "account_sid": ACCOUNT, "workspace_sid": WORKSPACE,
+                        "task_sid": format!("WT{n:032x}"),
+                        "reservation_sid": format!("WR{n:032x}"),
+                        "worker_sid": WORKER, "timestamp": 1_795_000_000_000_i64 + n,
+                    }}
+                })
+            })
+            .collect();
+        let answer = app
+            .client
+            .post(app.url("/streams"))
+            .json(&events)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+    let stats = wait_for_stats(&app, |s| s["requests"] == 20).await;
+    assert_eq!(stats["requests"], 20);
+    let events = count("request_events");
+    let reservations = count("reservations");
+    assert!(
+        events <= 200,
+        "{events} CloudEvent rows kept for 20 batches"
+    );
+    assert!(
+        reservations <= 200,
+        "{reservations} reservations kept for 20 batches of 10"
+    );
+    assert!(
+        events >= 100,
+        "the kept batches' events are there: {events}"
+    );
+}
+
+/// `--max-db-size` bounds what is on disk — the database and its WAL together — under a flood
+/// of callbacks that each bring a fresh Task and Reservation: 3× the budget is sent, the
+/// footprint sampled every 2 ms never passes the budget by more than 10%, and every derived
+/// table shrinks with the requests.
+#[tokio::test]
+async fn max_db_size_bounds_the_database_and_its_wal_under_a_flood_of_fresh_sids() {
+    const BUDGET: u64 = 4 * 1024 * 1024;
+    let app = spawn_app_with(|c| {
+        c.store.retention = Retention {
+            max_bytes: Some(BUDGET),
+            ..Retention::default()
+        }
+    })
+    .await;
+    let db = app.db_path.clone();
+    let sizes = move || {
+        let len = |p: std::path::PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
+        (len(db.clone()), len(db.with_extension("db-wal")))
+    };
+    let footprint = {
+        let sizes = sizes.clone();
+        move || {
+            let (db, wal) = sizes();
+            db + wal
+        }
+    };
+    assert!(
+        app.db_path.to_string_lossy().ends_with(".db"),
+        "{:?}",
+        app.db_path
+    );
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let sampling = sampling.clone();
+        std::thread::spawn(move || {
+            let (mut max, mut max_db, mut max_wal) = (0, 0, 0);
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                let (db, wal) = sizes();
+                max = max.max(db + wal);
+                max_db = max_db.max(db);
+                max_wal = max_wal.max(wal);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            (max, max_db, max_wal)
+        })
+    };
+    // ~2 KiB callbacks, 6,000 of them from 4 clients: about 3× the budget.
+    let padding = "x".repeat(2000);
+    let mut clients = tokio::task::JoinSet::new();
+    for client in 0..4 {
+        let url = app.url("/assignment");
+        let http = app.client.clone();
+        let padding = padding.clone();
+        clients.spawn(async move {
+            for n in 0..1500 {
+                let id = client * 1_000_000 + n;
+                let answer = http
+                    .post(&url)
+                    .form(&[
+                        ("AccountSid", ACCOUNT),
+                        ("WorkspaceSid", WORKSPACE),
+                        ("TaskSid", &format!("WT{id:032x}")),
+                        ("ReservationSid", &format!("WR{id:032x}")),
+                        ("WorkerSid", WORKER),
+                        ("TaskAttributes", &format!("{{\"pad\":\"{padding}\"}}")),
+                    ])
+                    .send()
+                    .await
+                    .expect("sent");
+                assert_eq!(answer.status(), 200);
+            }
+        });
+    }
+    while let Some(done) = clients.join_next().await {
+        done.unwrap();
+    }
+    // Retention and the checkpointer run behind the last batch too.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let (max, max_db, max_wal) = sampler.join().unwrap();
+    let after = footprint();
+    let mib = |b: u64| b as f64 / 1048576.0;
+    println!(
+        "--max-db-size 4 MiB, 6,000 × 2 KiB callbacks with fresh SIDs: footprint (db + WAL) \
+         max {:.2} MiB (db max {:.2}, WAL max {:.2}), after {:.2} MiB",
+        mib(max),
+        mib(max_db),
+        mib(max_wal),
+        mib(after)
+    );
+    assert!(
+        max * 10 <= BUDGET * 11,
+        "footprint reached {max} bytes for a budget of {BUDGET}"
+    );
+    assert!(
+        after * 10 <= BUDGET * 11,
+        "footprint {after} bytes after the flood"
+    );
+    let conn = rusqlite::Connection::open(&app.db_path).unwrap();
+    let count = |table: &str| -> i64 {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    let requests = count("requests");
+    assert!((100..6000).contains(&requests), "{requests} requests kept");
+    // One reservation per kept assignment at most; nothing left from the deleted ones.
+    assert!(count("reservations") <= requests);
+    assert_eq!(
+        conn.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))
+            .unwrap(),
+        "ok"
+    );
 }
