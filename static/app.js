@@ -14,6 +14,14 @@
   try { grouping = localStorage.getItem(GROUP) === "on"; } catch (_) { /* private mode */ }
   // Tasks whose group is open (this page only).
   const opened = new Set();
+  // The colour of a callback's mark on a task's mini timeline, by its event.
+  const MARKS = {
+    "task.created": "neutral", "reservation.created": "pending", "reservation.accepted": "ok",
+    "reservation.rejected": "warn", "reservation.timeout": "warn", "reservation.canceled": "warn",
+    "reservation.rescinded": "warn", "reservation.completed": "ok", "reservation.wrapup": "neutral",
+    "task.updated": "neutral", "task-queue.entered": "neutral", "task-queue.moved": "neutral",
+    "task.wrapup": "neutral", "task.completed": "ok", "task.canceled": "err", "task.deleted": "neutral",
+  };
 
   // ---- toast ------------------------------------------------------------------------------
   let toastTimer = null;
@@ -62,7 +70,7 @@
     // A task's group row opens and closes its callbacks (its task link keeps its own job).
     if (row && row.classList.contains("group") && !e.target.closest("a")) {
       e.preventDefault();
-      select(rows().indexOf(row), { push: false });
+      select(rows().indexOf(row), { focus: !e.target.closest("button") });
       toggleGroup(row);
       return;
     }
@@ -406,13 +414,6 @@
   // its time, and a mini timeline with a mark per callback, oldest first. Its button (or Enter,
   // or a click on the row) opens the callbacks beneath it. Everything is built from the rows
   // already on the page, with textContent only; live rows join their group as they arrive.
-  const MARKS = {
-    "task.created": "neutral", "reservation.created": "pending", "reservation.accepted": "ok",
-    "reservation.rejected": "warn", "reservation.timeout": "warn", "reservation.canceled": "warn",
-    "reservation.rescinded": "warn", "reservation.completed": "ok", "reservation.wrapup": "neutral",
-    "task.updated": "neutral", "task-queue.entered": "neutral", "task-queue.moved": "neutral",
-    "task.wrapup": "neutral", "task.completed": "ok", "task.canceled": "err", "task.deleted": "neutral",
-  };
   function kindOf(row) {
     return row.classList.contains("kind-assignment") ? "assignment" : row.classList.contains("kind-event") ? "event" : "other";
   }
