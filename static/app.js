@@ -234,6 +234,7 @@
     pane.hidden = false;
     $("#split").classList.add("open");
     document.body.classList.toggle("pane-over", !wide.matches);
+    fitGroupSpans();
     if (!wide.matches) { const t = $("#detail-title", pane); if (t) { t.tabIndex = -1; t.focus(); } }
   }
   function closePane(push) {
@@ -244,6 +245,7 @@
     $("#split").classList.remove("open");
     document.body.classList.remove("pane-over");
     $("#pane-content").replaceChildren();
+    fitGroupSpans();
     if (push) history.pushState({}, "", urlWithOpen(null));
     const sel = $("#requests tr.selected");
     if (sel) sel.focus({ preventScroll: true });
@@ -553,6 +555,7 @@
       if (body.moveBefore && want.isConnected) body.moveBefore(want, body.children[i] || null);
       else body.insertBefore(want, body.children[i] || null);
     }
+    fitGroupSpans();
     // The selection follows its row: into its group row when that closes, back out of a
     // group that is gone.
     let next = null;
@@ -576,6 +579,15 @@
       else if (next && (active === selected)) next.focus({ preventScroll: true });
     }
   }
+  // A group row's one cell spans the columns on screen (the split view and narrow screens
+  // hide some; a cell spanning hidden ones would leave the other rows short).
+  function fitGroupSpans() {
+    const heads = $$("#requests thead th");
+    const span = heads.filter((th) => getComputedStyle(th).display !== "none").length || heads.length;
+    $$("#requests tr.group > td").forEach((td) => { if (td.colSpan !== span) td.colSpan = span; });
+  }
+  let spanFrame = 0;
+  window.addEventListener("resize", () => { cancelAnimationFrame(spanFrame); spanFrame = requestAnimationFrame(fitGroupSpans); });
   function toggleGroup(g) {
     const task = g.getAttribute("data-group");
     if (opened.has(task)) opened.delete(task); else opened.add(task);
