@@ -783,7 +783,9 @@ async fn fragment_routes_are_guarded_like_every_page() {
         .unwrap();
     let page = Page::parse(&row);
     assert!(
-        page.has(&format!("table tbody tr[data-id='{id}'][data-task='{TASK}']")),
+        page.has(&format!(
+            "table tbody tr[data-id='{id}'][data-task='{TASK}']"
+        )),
         "one list row, with its task: {row}"
     );
     assert!(!row.contains("<html"), "a fragment, not a page");
@@ -893,7 +895,11 @@ async fn a_large_json_body_is_sent_once_and_its_other_tabs_are_fetched() {
         )),
         "{note:?}"
     );
-    assert!(page.len() < 512 * 1024, "one copy of 256 KiB: {}", page.len());
+    assert!(
+        page.len() < 512 * 1024,
+        "one copy of 256 KiB: {}",
+        page.len()
+    );
     let raw = app
         .inspector_get(&format!("/requests/{}/body/raw", bigger.summary.id))
         .await

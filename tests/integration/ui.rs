@@ -484,7 +484,11 @@ async fn bodies_show_as_they_came_and_a_cut_one_downloads_whole() {
         )
         .await
         .unwrap();
-    assert_eq!(raw_len, json!(256 * 1024), "the part shown, as the note says");
+    assert_eq!(
+        raw_len,
+        json!(256 * 1024),
+        "the part shown, as the note says"
+    );
 
     // Keyboard: arrow right from Raw selects Hex.
     wait_for(&browser, "#body-tab-raw")
@@ -1233,8 +1237,22 @@ async fn callbacks_of_a_task_group_into_one_row_with_a_mini_timeline() {
         .unwrap();
     wait_for(&browser, "#group[aria-pressed='true']").await;
     let grouped = json!([
-        ["group", TASK, "3 callbacks", 3, "reservation.accepted", "Support call"],
-        ["group", TASK_B, "2 callbacks", 2, "reservation.created", "Sales chat"],
+        [
+            "group",
+            TASK,
+            "3 callbacks",
+            3,
+            "reservation.accepted",
+            "Support call"
+        ],
+        [
+            "group",
+            TASK_B,
+            "2 callbacks",
+            2,
+            "reservation.created",
+            "Sales chat"
+        ],
         ["row", plain]
     ]);
     assert_eq!(shown_rows(&browser).await, grouped);
@@ -1254,10 +1272,11 @@ async fn callbacks_of_a_task_group_into_one_row_with_a_mini_timeline() {
         marks.iter().map(|m| m[0].clone()).collect::<Vec<_>>(),
         ["mark m-neutral", "mark m-pending", "mark m-ok"]
     );
-    for (mark, event) in marks
-        .iter()
-        .zip(["task.created", "reservation.created", "reservation.accepted"])
-    {
+    for (mark, event) in marks.iter().zip([
+        "task.created",
+        "reservation.created",
+        "reservation.accepted",
+    ]) {
         let name = mark[1].as_str().unwrap();
         assert!(name.starts_with(&format!("{event} at ")), "{name}");
     }
@@ -1318,7 +1337,11 @@ async fn callbacks_of_a_task_group_into_one_row_with_a_mini_timeline() {
     }
     for want in [json!(TASK_B), json!(TASK)] {
         press(&browser, "k").await;
-        assert_eq!(selected_row(&browser).await, json!([want]), "closed members skipped");
+        assert_eq!(
+            selected_row(&browser).await,
+            json!([want]),
+            "closed members skipped"
+        );
     }
     // Enter opens the selected group, and again closes it.
     press(&browser, &fantoccini::key::Key::Enter.to_string()).await;
@@ -1329,7 +1352,14 @@ async fn callbacks_of_a_task_group_into_one_row_with_a_mini_timeline() {
     // A live callback joins its group: count, timeline and place follow.
     let b3 = task_event(&app, TASK_B, "task.completed", "Sales chat").await;
     let joined = json!([
-        ["group", TASK_B, "3 callbacks", 3, "task.completed", "Sales chat"],
+        [
+            "group",
+            TASK_B,
+            "3 callbacks",
+            3,
+            "task.completed",
+            "Sales chat"
+        ],
         grouped[0],
         ["row", plain]
     ]);
@@ -1341,12 +1371,28 @@ async fn callbacks_of_a_task_group_into_one_row_with_a_mini_timeline() {
     wait_for(&browser, "#pause").await.click().await.unwrap();
     let a4 = task_event(&app, TASK, "task.completed", "Support call").await;
     wait_for(&browser, "#new-count:not([hidden])").await;
-    assert_eq!(shown_rows(&browser).await, joined, "nothing moves while paused");
-    wait_for(&browser, "#new-count").await.click().await.unwrap();
+    assert_eq!(
+        shown_rows(&browser).await,
+        joined,
+        "nothing moves while paused"
+    );
+    wait_for(&browser, "#new-count")
+        .await
+        .click()
+        .await
+        .unwrap();
     eventually("task A's group takes the held callback", async || {
         let rows = shown_rows(&browser).await;
-        (rows[0] == json!(["group", TASK, "4 callbacks", 4, "task.completed", "Support call"]))
-            .then_some(())
+        (rows[0]
+            == json!([
+                "group",
+                TASK,
+                "4 callbacks",
+                4,
+                "task.completed",
+                "Support call"
+            ]))
+        .then_some(())
     })
     .await;
 
@@ -1368,7 +1414,9 @@ async fn callbacks_of_a_task_group_into_one_row_with_a_mini_timeline() {
             }
             let wide = overflow(&browser).await;
             if wide > 0 {
-                failures.push(format!("grouped {width}px {theme}: scrolls sideways by {wide} px"));
+                failures.push(format!(
+                    "grouped {width}px {theme}: scrolls sideways by {wide} px"
+                ));
             }
             browser
                 .screenshot(&format!("ui-grouped-{width}-{theme}"))
@@ -1376,7 +1424,9 @@ async fn callbacks_of_a_task_group_into_one_row_with_a_mini_timeline() {
             // The same list flat, for the screenshots.
             press(&browser, "g").await;
             wait_for(&browser, "#group[aria-pressed='false']").await;
-            browser.screenshot(&format!("ui-flat-{width}-{theme}")).await;
+            browser
+                .screenshot(&format!("ui-flat-{width}-{theme}"))
+                .await;
             press(&browser, "g").await;
             wait_for(&browser, "#group[aria-pressed='true']").await;
         }
@@ -1498,12 +1548,19 @@ async fn focus_lands_on_the_answer_after_accept_in_the_list_and_the_tray() {
     // The tray redraws (the reservation is no longer pending): the answered item stays while
     // it has the focus.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(focused(&browser).await, want, "still there after the tray redrew");
+    assert_eq!(
+        focused(&browser).await,
+        want,
+        "still there after the tray redrew"
+    );
     browser.screenshot("ui-tray-answer-focused").await;
     // Once the focus moves on, the item goes and the empty tray hides.
-    c.execute("document.getElementById('search').focus(); return true;", vec![])
-        .await
-        .unwrap();
+    c.execute(
+        "document.getElementById('search').focus(); return true;",
+        vec![],
+    )
+    .await
+    .unwrap();
     let gone = async || {
         c.find(Locator::Css("#tray[hidden]")).await.ok()?;
         Some(())
@@ -1542,7 +1599,11 @@ async fn a_pinned_request_older_than_the_page_is_fetched_and_shown_on_top() {
     assert!(!row_ids(&browser).await.contains(&oldest));
 
     // Pin it on the older page.
-    wait_for(&browser, "a[rel='next']").await.click().await.unwrap();
+    wait_for(&browser, "a[rel='next']")
+        .await
+        .click()
+        .await
+        .unwrap();
     let pin = format!("#requests tr[data-id='{oldest}'] button.pin");
     wait_for(&browser, &pin).await.click().await.unwrap();
     wait_for(&browser, &format!("{pin}[aria-pressed='true']")).await;
