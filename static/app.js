@@ -941,7 +941,7 @@
     // A decided reservation leaves the tray's list of pending ones; its item stays, showing
     // the answer, while the focus is on it (and a few seconds more), so the focus has a place.
     const item = box.closest(".tray-item");
-    if (item) keepTrayItem(item);
+    if (item && json.reservation_status !== "pending") keepTrayItem(item);
     out.textContent = "";
     if (ok) {
       out.className = json.taskhook_warning ? "result warn" : "result ok";
@@ -1139,20 +1139,29 @@
     selectTray(traySelected);
     tick();
   }
-  // An item whose Accept or Reject was just clicked: it stays until the focus leaves it and
-  // 5 s have passed, then goes (the next redraw would have dropped it).
+  // An item whose Accept or Reject was just answered stays 3 s, showing the answer (which
+  // has the focus), then goes like the redraw would have dropped it. If the focus is still on
+  // it, the focus moves to that reservation's status elsewhere on the page (the list's row),
+  // else to the next pending item or the page's heading — never to nowhere.
   function keepTrayItem(li) {
     li.classList.add("done");
-    const since = Date.now();
-    const drop = () => {
+    setTimeout(() => {
       if (!li.isConnected) return;
-      if (li.contains(document.activeElement) || Date.now() - since < 5000) { setTimeout(drop, 1000); return; }
+      const had = li.contains(document.activeElement);
       li.remove();
       const tray = $("#tray");
       if (tray && !$(".tray-item", tray)) tray.hidden = true;
+      if (had) {
+        const sid = li.getAttribute("data-reservation");
+        const there = $$(".decide").find((d) => d.getAttribute("data-reservation") === sid && !d.closest("#tray"));
+        const target = (there && ($(".res-status", there) || $("output.result", there))) || $("#tray:not([hidden]) .tray-item") || $("main h1");
+        if (target) {
+          if (!target.hasAttribute("tabindex")) target.tabIndex = -1;
+          target.focus({ preventScroll: true });
+        }
+      }
       refreshTray();
-    };
-    setTimeout(drop, 1000);
+    }, 3000);
   }
   function selectTray(sid) {
     traySelected = sid;
