@@ -5,6 +5,23 @@
 (function () {
   const $ = (sel, root) => (root || document).querySelector(sel);
   const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
+  // Kept in localStorage (this inspector's origin only): pinned request ids, and whether the
+  // list groups a task's callbacks. Declared first: a pane opened with ?open=ID reads them
+  // while the script is still starting.
+  const PINS = "taskhook.pins";
+  const GROUP = "taskhook.group";
+  let grouping = false;
+  try { grouping = localStorage.getItem(GROUP) === "on"; } catch (_) { /* private mode */ }
+  // Tasks whose group is open (this page only).
+  const opened = new Set();
+  // The colour of a callback's mark on a task's mini timeline, by its event.
+  const MARKS = {
+    "task.created": "neutral", "reservation.created": "pending", "reservation.accepted": "ok",
+    "reservation.rejected": "warn", "reservation.timeout": "warn", "reservation.canceled": "warn",
+    "reservation.rescinded": "warn", "reservation.completed": "ok", "reservation.wrapup": "neutral",
+    "task.updated": "neutral", "task-queue.entered": "neutral", "task-queue.moved": "neutral",
+    "task.wrapup": "neutral", "task.completed": "ok", "task.canceled": "err", "task.deleted": "neutral",
+  };
 
   // ---- toast ------------------------------------------------------------------------------
   let toastTimer = null;
@@ -50,6 +67,13 @@
     // a plain click shows the request in the pane instead of loading its page.
     const row = e.target.closest("tr[data-href]");
     const plain = !(e.metaKey || e.ctrlKey || e.shiftKey || e.altKey || e.button);
+    // A task's group row opens and closes its callbacks (its task link keeps its own job).
+    if (row && row.classList.contains("group") && !e.target.closest("a")) {
+      e.preventDefault();
+      select(rows().indexOf(row), { focus: !e.target.closest("button") });
+      toggleGroup(row);
+      return;
+    }
     if (row && $("#pane") && row.closest("#requests") && plain
         && (!e.target.closest("a, button, input, select, summary") || e.target.closest("a.req"))) {
       e.preventDefault();
@@ -100,6 +124,29 @@
       });
     });
   }
+  // A large body's other tabs come without their text (templates/macros.html, body_tabs): it
+  // is fetched when the tab is first chosen, as plain text, and set with textContent.
+  async function loadShown(el) {
+    const src = el.getAttribute("data-src");
+    if (!src || el.getAttribute("aria-busy") === "true" || !window.fetch) return;
+    el.setAttribute("aria-busy", "true");
+    try {
+      const res = await fetch(src, { credentials: "same-origin", headers: { "Accept": "text/plain" } });
+      if (res.ok) {
+        el.textContent = await res.text();
+        el.removeAttribute("data-src");
+      } else toast("Could not load the body: HTTP " + res.status);
+    } catch (err) {
+      toast("taskhook did not answer: " + err);
+    }
+    el.removeAttribute("aria-busy");
+  }
+  document.addEventListener("tabshown", (e) => {
+    const panel = document.getElementById(e.detail.getAttribute("aria-controls"));
+    if (!panel) return;
+    const lazy = panel.matches("[data-src]") ? panel : $("[data-src]", panel);
+    if (lazy) loadShown(lazy);
+  });
   setupTabs(document);
 
   // ---- keyboard, selection and the split view ---------------------------------------------
@@ -107,7 +154,9 @@
   // list, the selection's detail shows in the pane (beside the list from 1280 px, over it below),
   // fetched as a server-rendered fragment; `?open=ID` in the URL makes it shareable and Back
   // meaningful.
-  function rows() { return $$("table.requests tbody tr[data-href], table.reservations tbody tr[data-href]"); }
+  // Rows j / k move over: collapsed members of a task's group are skipped (its group row is
+  // selectable instead).
+  function rows() { return $$("table.requests tbody tr[data-href]:not([hidden]), table.reservations tbody tr[data-href]"); }
   const wide = window.matchMedia("(min-width: 1280px)");
   function select(index, opts) {
     const o = opts || {};
@@ -121,7 +170,8 @@
     row.setAttribute("aria-selected", "true");
     if (o.focus !== false) row.focus({ preventScroll: true });
     row.scrollIntoView({ block: "nearest" });
-    const id = row.getAttribute("data-id");
+    // A group row shows its newest callback.
+    const id = row.getAttribute("data-id") || row.getAttribute("data-open");
     const pane = $("#pane");
     if (pane && id && row.closest("#requests") && (o.show || !pane.hidden || wide.matches)) showPane(id, o.push !== false);
   }
@@ -184,6 +234,7 @@
     pane.hidden = false;
     $("#split").classList.add("open");
     document.body.classList.toggle("pane-over", !wide.matches);
+    fitGroupSpans();
     if (!wide.matches) { const t = $("#detail-title", pane); if (t) { t.tabIndex = -1; t.focus(); } }
   }
   function closePane(push) {
@@ -194,6 +245,7 @@
     $("#split").classList.remove("open");
     document.body.classList.remove("pane-over");
     $("#pane-content").replaceChildren();
+    fitGroupSpans();
     if (push) history.pushState({}, "", urlWithOpen(null));
     const sel = $("#requests tr.selected");
     if (sel) sel.focus({ preventScroll: true });
@@ -230,6 +282,13 @@
     const current = all.findIndex((r) => r.classList.contains("selected"));
     if (e.key === "j") { select(current + 1); e.preventDefault(); }
     else if (e.key === "k") { select(current < 0 ? 0 : current - 1); e.preventDefault(); }
+    else if (current >= 0 && all[current].classList.contains("group") && !e.target.closest("a, button, summary")
+      && (e.key === "Enter" || ((e.key === "ArrowRight" || e.key === "ArrowLeft") && e.target === all[current]))) {
+      const open = all[current].querySelector("button.disclose").getAttribute("aria-expanded") === "true";
+      if (e.key === "Enter" || (e.key === "ArrowRight") !== open) toggleGroup(all[current]);
+      e.preventDefault();
+    }
+    else if (e.key === "g" && $("#group")) { setGrouping(!grouping); e.preventDefault(); }
     else if (e.key === "Enter" && current >= 0 && !e.target.closest("a, button, summary")) { window.location.assign(all[current].getAttribute("data-href")); }
     else if (e.key === "Escape") { closePane(true); }
     else if (e.key === "/") { const s = $("#search"); if (s) { s.focus(); e.preventDefault(); } }
@@ -274,7 +333,6 @@
     setPaused(!paused);
   });
 
-  const PINS = "taskhook.pins";
   function pins() {
     try {
       const list = JSON.parse(localStorage.getItem(PINS) || "[]");
@@ -292,16 +350,7 @@
       if (b.classList.contains("pin-toggle")) b.textContent = on ? "Unpin" : "Pin";
       else b.textContent = on ? "★" : "☆";
     });
-    const body = $("#requests tbody");
-    if (body) {
-      const rowsNow = Array.from(body.rows);
-      rowsNow.forEach((r) => r.classList.toggle("pinned", list.includes(Number(r.getAttribute("data-id")))));
-      // Pinned rows first, each group newest first.
-      const pinned = rowsNow.filter((r) => r.classList.contains("pinned"));
-      const rest = rowsNow.filter((r) => !r.classList.contains("pinned"));
-      const order = pinned.concat(rest);
-      if (order.some((r, i) => r !== rowsNow[i])) order.forEach((r) => body.appendChild(r));
-    }
+    arrange();
     const count = $("#pin-count");
     if (count) count.textContent = list.length ? list.length + " pinned" : "";
     clocks();
@@ -315,11 +364,245 @@
     const list = pins();
     const on = list.includes(id);
     setPins(on ? list.filter((n) => n !== id) : [id].concat(list).slice(0, 50));
+    if (on) $$(`#requests tr.off-page[data-id="${id}"]`).forEach((r) => r.remove());
     markPins();
     fillPinnedChoices();
     toast((on ? "Unpinned #" : "Pinned #") + id);
   }, true);
-  window.addEventListener("storage", (e) => { if (e.key === PINS) { markPins(); fillPinnedChoices(); } });
+  window.addEventListener("storage", (e) => {
+    if (e.key === PINS) { markPins(); fillPinnedChoices(); fetchPinnedRows(); }
+    if (e.key === GROUP) setGrouping(e.newValue === "on", false);
+  });
+
+  // Pinned requests that are not on this page (older than it, or newer than an older page)
+  // come as server-rendered rows (/requests/{id}/row, the same markup as the list's) and join
+  // the pins on top. Only on an unfiltered list: a filter shows what matches it.
+  async function fetchPinnedRows() {
+    const table = $("#requests");
+    if (!table || !window.fetch || table.getAttribute("data-filtered") === "yes") return;
+    const body = $("tbody", table);
+    const missing = pins().filter((id) => !$(`tr[data-id="${id}"]`, body));
+    let added = 0;
+    for (const id of missing) {
+      let res;
+      try {
+        res = await fetch("/requests/" + id + "/row", { credentials: "same-origin", headers: { "Accept": "text/html" } });
+      } catch (_) { continue; }
+      // Deleted since it was pinned (retention, Clear all): nothing left to keep on top.
+      if (res.status === 404) { setPins(pins().filter((n) => n !== id)); continue; }
+      if (!res.ok) continue;
+      // Escaped by the server like the list itself; parsing runs no script (see showPane).
+      const doc = new DOMParser().parseFromString(await res.text(), "text/html");
+      const row = doc.querySelector("tbody tr[data-id]");
+      if (!row || row.getAttribute("data-id") !== String(id) || $(`tr[data-id="${id}"]`, body)) continue;
+      row.classList.add("off-page");
+      const note = document.createElement("span");
+      note.className = "badge off-page-note";
+      note.textContent = "pinned · not on this page";
+      const req = $("td.c-req", row);
+      if (req) req.appendChild(note);
+      body.appendChild(document.adoptNode(row));
+      added++;
+    }
+    if (added) { markPins(); tick(); }
+    const count = $("#pin-count");
+    if (count) count.textContent = pins().length ? pins().length + " pinned" : "";
+  }
+
+
+  // ---- group by task ------------------------------------------------------------------------
+  // With "Group by task" on, the rows of one TaskSid (two or more, pins aside) fold into one
+  // group row where the newest of them is: the task, how many callbacks, the latest event and
+  // its time, and a mini timeline with a mark per callback, oldest first. Its button (or Enter,
+  // or a click on the row) opens the callbacks beneath it. Everything is built from the rows
+  // already on the page, with textContent only; live rows join their group as they arrive.
+  function kindOf(row) {
+    return row.classList.contains("kind-assignment") ? "assignment" : row.classList.contains("kind-event") ? "event" : "other";
+  }
+  function eventOf(row) { const k = $(".c-kind .kind", row); return k ? k.textContent : ""; }
+  function markClass(row) {
+    const kind = kindOf(row);
+    if (kind === "assignment") return "pending";
+    return MARKS[eventOf(row)] || (kind === "event" ? "event" : "other");
+  }
+  function usOf(row) { const t = $("time[data-clock]", row); return t ? Number(t.getAttribute("data-us")) : 0; }
+  function groupRow(task) {
+    const tr = document.createElement("tr");
+    tr.className = "group";
+    tr.setAttribute("data-group", task);
+    tr.tabIndex = -1;
+    tr.setAttribute("aria-selected", "false");
+    const td = document.createElement("td");
+    td.colSpan = 9;
+    td.className = "c-group";
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "disclose";
+    button.setAttribute("aria-expanded", "false");
+    const arrow = document.createElement("span");
+    arrow.className = "disclose-arrow";
+    arrow.setAttribute("aria-hidden", "true");
+    const count = document.createElement("span");
+    count.className = "group-count";
+    button.append(arrow, count);
+    const who = document.createElement("span");
+    who.className = "group-task";
+    const label = document.createElement("span");
+    label.className = "task-label group-label";
+    const link = document.createElement("a");
+    link.className = "sid-link";
+    link.setAttribute("href", "/tasks/" + task);
+    link.setAttribute("title", task);
+    link.textContent = shortSid(task);
+    who.append(label, link);
+    const latest = document.createElement("span");
+    latest.className = "group-latest";
+    const kind = document.createElement("span");
+    const time = document.createElement("time");
+    time.className = "clock";
+    latest.append(kind, " ", time);
+    const marks = document.createElement("ol");
+    marks.className = "mini-timeline";
+    const line = document.createElement("div");
+    line.className = "group-line";
+    line.append(button, who, latest, marks);
+    td.appendChild(line);
+    tr.appendChild(td);
+    return tr;
+  }
+  // `members`: the group's rows, newest first.
+  function fillGroup(g, task, members) {
+    const newest = members[0];
+    const n = members.length;
+    g.setAttribute("data-href", newest.getAttribute("data-href"));
+    g.setAttribute("data-open", newest.getAttribute("data-id"));
+    g.classList.toggle("open", opened.has(task));
+    const button = $("button.disclose", g);
+    button.setAttribute("aria-expanded", opened.has(task) ? "true" : "false");
+    button.setAttribute("title", (opened.has(task) ? "Hide" : "Show") + " the " + n + " callbacks of this task (Enter)");
+    $(".disclose-arrow", g).textContent = opened.has(task) ? "▾" : "▸";
+    $(".group-count", g).textContent = n + " callbacks";
+    const named = members.map((m) => $(".c-task .task-label", m)).find((l) => l && l.textContent);
+    const label = $(".group-label", g);
+    label.textContent = named ? named.textContent : "";
+    label.hidden = !named;
+    const kind = $(".group-latest > span", g);
+    const source = $(".c-kind .kind", newest);
+    kind.className = source ? source.className : "kind";
+    kind.textContent = eventOf(newest);
+    kind.setAttribute("title", "Latest: " + eventOf(newest));
+    const time = $(".group-latest time", g);
+    const src = $("time[data-clock]", newest);
+    if (src) { time.setAttribute("datetime", src.getAttribute("datetime") || ""); time.setAttribute("title", src.getAttribute("title") || ""); }
+    time.textContent = clockText(usOf(newest));
+    const ol = $("ol.mini-timeline", g);
+    const oldest = members.slice().reverse();
+    ol.setAttribute("aria-label", "Timeline of task " + shortSid(task) + ": " + n + " callbacks, oldest first");
+    ol.replaceChildren(...oldest.map((m, i) => {
+      const li = document.createElement("li");
+      li.className = "mark m-" + markClass(m);
+      li.setAttribute("data-request", m.getAttribute("data-id"));
+      const gap = i > 0 ? ", " + gapText(usOf(m) - usOf(oldest[i - 1])).slice(1) + " after the one before" : "";
+      const text = eventOf(m) + " at " + clockText(usOf(m)) + gap + " (#" + m.getAttribute("data-id") + ")";
+      li.setAttribute("title", text);
+      const name = document.createElement("span");
+      name.className = "vh";
+      name.textContent = text;
+      li.appendChild(name);
+      return li;
+    }));
+  }
+  // Puts the list in order: pinned rows on top, then newest first; with grouping on, each
+  // task's rows after its group row (hidden while the group is closed). Moves as few rows as
+  // it can, and gives the focus back if a move took it.
+  function arrange() {
+    const body = $("#requests tbody");
+    if (!body) return;
+    const button = $("#group");
+    if (button) button.setAttribute("aria-pressed", grouping ? "true" : "false");
+    const active = document.activeElement;
+    const selected = $("tr.selected", body);
+    const list = pins();
+    const all = $$("tr[data-id]", body).sort((a, b) => Number(b.getAttribute("data-id")) - Number(a.getAttribute("data-id")));
+    all.forEach((r) => r.classList.toggle("pinned", list.includes(Number(r.getAttribute("data-id")))));
+    const pinned = all.filter((r) => r.classList.contains("pinned"));
+    const rest = all.filter((r) => !r.classList.contains("pinned"));
+    const byTask = new Map();
+    if (grouping) rest.forEach((r) => {
+      const t = r.getAttribute("data-task");
+      if (t) { if (!byTask.has(t)) byTask.set(t, []); byTask.get(t).push(r); }
+    });
+    const old = new Map($$("tr.group", body).map((g) => [g.getAttribute("data-group"), g]));
+    const order = [];
+    const plain = (r) => { r.hidden = false; r.classList.remove("member"); order.push(r); };
+    pinned.forEach(plain);
+    const done = new Set();
+    rest.forEach((r) => {
+      const t = r.getAttribute("data-task");
+      const members = t && byTask.get(t);
+      if (!members || members.length < 2) { plain(r); return; }
+      if (done.has(t)) return;
+      done.add(t);
+      const g = old.get(t) || groupRow(t);
+      old.delete(t);
+      fillGroup(g, t, members);
+      order.push(g);
+      members.forEach((m) => { m.classList.add("member"); m.hidden = !opened.has(t); order.push(m); });
+    });
+    for (let i = 0; i < order.length; i++) {
+      const want = order[i];
+      if (body.children[i] === want) continue;
+      if (body.moveBefore && want.isConnected) body.moveBefore(want, body.children[i] || null);
+      else body.insertBefore(want, body.children[i] || null);
+    }
+    fitGroupSpans();
+    // The selection follows its row: into its group row when that closes, back out of a
+    // group that is gone.
+    let next = null;
+    if (selected && selected.hidden) next = $(`tr.group[data-group="${selected.getAttribute("data-task")}"]`, body);
+    else if (selected && selected.classList.contains("group") && old.has(selected.getAttribute("data-group"))) {
+      next = $(`tr[data-id="${selected.getAttribute("data-open")}"]`, body);
+    }
+    old.forEach((g) => g.remove());
+    if (next) {
+      $$("tr.selected", body).forEach((r) => { r.classList.remove("selected"); r.setAttribute("aria-selected", "false"); r.tabIndex = -1; });
+      next.classList.add("selected");
+      next.setAttribute("aria-selected", "true");
+    }
+    // Roving tabindex: exactly one visible row takes Tab.
+    const visibleRows = $$("tr[data-href]:not([hidden])", body);
+    const current = visibleRows.find((r) => r.classList.contains("selected")) || visibleRows[0];
+    visibleRows.forEach((r) => { r.tabIndex = r === current ? 0 : -1; });
+    $$("tr[data-href][hidden]", body).forEach((r) => { r.tabIndex = -1; });
+    if (active && active !== document.activeElement && document.activeElement === document.body) {
+      if (active.isConnected && !active.closest("[hidden]")) active.focus({ preventScroll: true });
+      else if (next && (active === selected)) next.focus({ preventScroll: true });
+    }
+  }
+  // A group row's one cell spans the columns on screen (the split view and narrow screens
+  // hide some; a cell spanning hidden ones would leave the other rows short).
+  function fitGroupSpans() {
+    const heads = $$("#requests thead th");
+    const span = heads.filter((th) => getComputedStyle(th).display !== "none").length || heads.length;
+    $$("#requests tr.group > td").forEach((td) => { if (td.colSpan !== span) td.colSpan = span; });
+  }
+  let spanFrame = 0;
+  window.addEventListener("resize", () => { cancelAnimationFrame(spanFrame); spanFrame = requestAnimationFrame(fitGroupSpans); });
+  function toggleGroup(g) {
+    const task = g.getAttribute("data-group");
+    if (opened.has(task)) opened.delete(task); else opened.add(task);
+    arrange();
+  }
+  function setGrouping(on, remember) {
+    grouping = on;
+    if (remember !== false) { try { localStorage.setItem(GROUP, on ? "on" : "off"); } catch (_) { /* this page only */ } }
+    arrange();
+    clocks();
+    if (remember !== false && $("#group")) toast(on ? "Grouped by task" : "One row per request");
+  }
+  document.addEventListener("click", (e) => {
+    if (e.target.closest("#group")) setGrouping(!grouping);
+  });
 
   // The Diff tab: one button per pinned request to compare the shown one with.
   function fillPinnedChoices() {
@@ -376,7 +659,9 @@
     return "+" + (us / 36e8).toFixed(1) + " h";
   }
   function clocks() {
-    const times = $$("#requests tbody tr:not(.pinned) time[data-clock]");
+    // Gaps in time order, whatever the rows' order on screen (pins on top, tasks grouped).
+    const times = $$("#requests tbody tr:not(.pinned) time[data-clock]")
+      .sort((a, b) => Number(b.getAttribute("data-us")) - Number(a.getAttribute("data-us")));
     times.concat($$("#requests tbody tr.pinned time[data-clock]")).forEach((t) => {
       const us = Number(t.getAttribute("data-us"));
       t.textContent = clockText(us);
@@ -474,6 +759,7 @@
     row.setAttribute("data-href", "/requests/" + r.id);
     row.setAttribute("data-id", String(r.id));
     row.classList.add("kind-" + r.kind);
+    if (r.task_sid) row.setAttribute("data-task", r.task_sid);
     const time = $("time", row);
     time.setAttribute("datetime", r.received_at);
     time.setAttribute("data-us", String(r.received_at_us));
@@ -526,8 +812,9 @@
     if ($(`tr[data-id="${r.id}"]`, body)) return; // already shown
     body.insertBefore(row, body.firstChild);
     tick(); // start its countdown now, not at the next second
-    const extra = body.rows.length - 500;
-    for (let i = 0; i < extra; i++) body.deleteRow(body.rows.length - 1);
+    // At most 500 rows: the oldest that are not pinned go.
+    const kept = $$("tr[data-id]:not(.pinned)", body).sort((a, b) => Number(a.getAttribute("data-id")) - Number(b.getAttribute("data-id")));
+    kept.slice(0, Math.max(0, $$("tr[data-id]", body).length - 500)).forEach((old) => old.remove());
     markPins();
     clocks();
     const empty = $("#empty");
@@ -651,6 +938,10 @@
       json = { error: { message: "taskhook did not answer: " + err } };
     }
     buttons.forEach((b) => { b.disabled = meta("has-credentials") !== "yes"; });
+    // A decided reservation leaves the tray's list of pending ones; its item stays, showing
+    // the answer, while the focus is on it (and a few seconds more), so the focus has a place.
+    const item = box.closest(".tray-item");
+    if (item && json.reservation_status !== "pending") keepTrayItem(item);
     out.textContent = "";
     if (ok) {
       out.className = json.taskhook_warning ? "result warn" : "result ok";
@@ -681,8 +972,8 @@
       setStatus(box, json.reservation_status);
     }
     if (box.classList.contains("task-actions")) fitTaskActions(box, (json.assignment_status) || taskStatusFrom(json));
-    // Focus lands on the answer, so a keyboard or screen-reader user hears what happened; the
-    // tray redraws its items, so there the toast (a live region) says it instead.
+    // Focus lands on the answer, so a keyboard or screen-reader user hears what happened (in
+    // the tray too: its item stays while the answer has the focus).
     if (out.isConnected) { out.tabIndex = -1; out.focus(); }
   });
   function taskStatusFrom(json) {
@@ -795,8 +1086,11 @@
       const m = $('meta[name="reservation-timeout-us"]');
       if (m) m.setAttribute("content", String(data.timeout.us));
     }
-    list.replaceChildren();
+    // Items just decided stay (see keepTrayItem); the others are redrawn.
+    const kept = $$(".tray-item.done", list);
+    $$(".tray-item:not(.done)", list).forEach((li) => li.remove());
     items.forEach((item) => {
+      if (kept.some((li) => li.getAttribute("data-reservation") === item.reservation_sid)) return;
       const li = document.createElement("li");
       li.className = "tray-item";
       li.setAttribute("data-reservation", item.reservation_sid);
@@ -840,10 +1134,34 @@
       li.addEventListener("focus", () => selectTray(item.reservation_sid));
       list.appendChild(li);
     });
-    tray.hidden = items.length === 0;
+    tray.hidden = list.children.length === 0;
     if (!items.some((i) => i.reservation_sid === traySelected)) traySelected = items.length ? items[0].reservation_sid : null;
     selectTray(traySelected);
     tick();
+  }
+  // An item whose Accept or Reject was just answered stays 3 s, showing the answer (which
+  // has the focus), then goes like the redraw would have dropped it. If the focus is still on
+  // it, the focus moves to that reservation's status elsewhere on the page (the list's row),
+  // else to the next pending item or the page's heading — never to nowhere.
+  function keepTrayItem(li) {
+    li.classList.add("done");
+    setTimeout(() => {
+      if (!li.isConnected) return;
+      const had = li.contains(document.activeElement);
+      li.remove();
+      const tray = $("#tray");
+      if (tray && !$(".tray-item", tray)) tray.hidden = true;
+      if (had) {
+        const sid = li.getAttribute("data-reservation");
+        const there = $$(".decide").find((d) => d.getAttribute("data-reservation") === sid && !d.closest("#tray"));
+        const target = (there && ($(".res-status", there) || $("output.result", there))) || $("#tray:not([hidden]) .tray-item") || $("main h1");
+        if (target) {
+          if (!target.hasAttribute("tabindex")) target.tabIndex = -1;
+          target.focus({ preventScroll: true });
+        }
+      }
+      refreshTray();
+    }, 3000);
   }
   function selectTray(sid) {
     traySelected = sid;
@@ -932,6 +1250,7 @@
   $$(".task-actions[data-task-status]").forEach((box) => fitTaskActions(box, box.getAttribute("data-task-status")));
   markPins();
   fillPinnedChoices();
+  fetchPinnedRows();
   refreshTray();
   startLive();
 })();

@@ -61,8 +61,17 @@ pub fn router(state: Arc<InspectorState>, guard: Arc<GuardConfig>) -> Router {
         .route("/", get(pages::list))
         .route("/requests/{id}", get(pages::detail))
         .route("/requests/{id}/body", get(pages::request_body))
+        .route(
+            "/requests/{id}/body/{shown}",
+            get(pages::request_body_shown),
+        )
         .route("/requests/{id}/panel", get(pages::panel))
+        .route("/requests/{id}/row", get(pages::row))
         .route("/requests/{id}/response/body", get(pages::response_body))
+        .route(
+            "/requests/{id}/response/body/{shown}",
+            get(pages::response_body_shown),
+        )
         .route("/reservations", get(pages::reservations))
         .route("/tasks/{sid}", get(pages::task))
         .route(

@@ -417,6 +417,35 @@ pub async fn panel(
     }))
 }
 
+/// One list row alone, for a pinned request that is not on the page the list shows (it is
+/// older than the page, or newer than an older page): app.js puts it on top with the other pins.
+#[derive(Template)]
+#[template(path = "row.html")]
+struct RowFragment {
+    ctx: Ctx,
+    r: RowView,
+}
+
+pub async fn row(
+    State(state): State<Arc<InspectorState>>,
+    ParsedPath(id): ParsedPath<i64>,
+) -> Result<Response, Failure> {
+    let summary = state
+        .store
+        .read(move |r| r.get_request(id))
+        .await?
+        .ok_or_else(|| Failure::NotFound(format!("no request {id}")))?
+        .summary;
+    let mut rows = vec![row_view(&summary, now_micros())];
+    with_decisions(&state, &mut rows, "/").await?;
+    with_names(&state, &mut rows).await?;
+    let r = rows.pop().expect("one row");
+    Ok(render(&RowFragment {
+        ctx: Ctx::new(&state, "requests"),
+        r,
+    }))
+}
+
 #[derive(Template)]
 #[template(path = "reservations.html")]
 struct ReservationsPage {
@@ -664,4 +693,58 @@ pub async fn response_body(
     ParsedPath(id): ParsedPath<i64>,
 ) -> Result<Response, Failure> {
     body_bytes(&state, id, Part::Response).await
+}
+
+/// Which text of a body a large body's tab fetches (see [`view::LAZY_OVER`]).
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Shown {
+    Raw,
+    Hex,
+}
+
+/// The Raw or Hex tab of a body as text, exactly what the page would have carried (the shown
+/// part, control characters made visible). Plain text with `nosniff`: never run or rendered as
+/// markup, and the page sets it with `textContent`.
+async fn shown_text(
+    state: &InspectorState,
+    id: i64,
+    part: Part,
+    shown: Shown,
+) -> Result<Response, Failure> {
+    let request: StoredRequest = state
+        .store
+        .read(move |r| r.get_request(id))
+        .await?
+        .ok_or_else(|| Failure::NotFound(format!("no request {id}")))?;
+    let bytes = match part {
+        Part::Request => &request.body,
+        Part::Response => &request.response.body,
+    };
+    let text = match shown {
+        Shown::Raw => view::raw_text(bytes),
+        Shown::Hex => view::hex_text(bytes),
+    };
+    Ok((
+        [
+            (http::header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        text,
+    )
+        .into_response())
+}
+
+pub async fn request_body_shown(
+    State(state): State<Arc<InspectorState>>,
+    ParsedPath((id, shown)): ParsedPath<(i64, Shown)>,
+) -> Result<Response, Failure> {
+    shown_text(&state, id, Part::Request, shown).await
+}
+
+pub async fn response_body_shown(
+    State(state): State<Arc<InspectorState>>,
+    ParsedPath((id, shown)): ParsedPath<(i64, Shown)>,
+) -> Result<Response, Failure> {
+    shown_text(&state, id, Part::Response, shown).await
 }

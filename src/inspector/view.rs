@@ -147,6 +147,21 @@ impl BodyView {
         )
     }
 
+    /// The tab the body opens on: "pretty", "raw" or "hex".
+    pub fn first_tab(&self) -> &'static str {
+        match (&self.pretty, self.format) {
+            (Some(_), _) => "pretty",
+            (None, "hex") => "hex",
+            (None, _) => "raw",
+        }
+    }
+
+    /// The page leaves out tab `tab` (fetched when chosen): the body is large and that tab is
+    /// not the one it opens on.
+    pub fn lazy(&self, tab: &str) -> bool {
+        self.shown.max(self.hex_shown) > LAZY_OVER && self.first_tab() != tab
+    }
+
     /// "Hex of the first 16 KiB of 300.1 KiB", when the hex dump is shorter than the body.
     pub fn hex_note(&self) -> Option<String> {
         (self.hex_shown < self.total).then(|| {
@@ -219,8 +234,9 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-/// `form` says the body is form-encoded (from its Content-Type), so Pretty decodes it.
-pub fn body_view(body: &[u8], form: bool) -> BodyView {
+/// The part of a body that Pretty and Raw show: at most [`MAX_INLINE`] bytes, ended before a
+/// character cut in two; a binary body only as much as Hex shows.
+fn shown_part(body: &[u8]) -> &[u8] {
     let mut shown = &body[..body.len().min(MAX_INLINE)];
     // A cut inside a multi-byte character is not binary data: end the text before it.
     if shown.len() < body.len()
@@ -229,13 +245,34 @@ pub fn body_view(body: &[u8], form: bool) -> BodyView {
     {
         shown = &shown[..err.valid_up_to()];
     }
-    let hex_part = &body[..body.len().min(MAX_HEX)];
-    let hex = hex_dump(hex_part);
     // Binary shown as text is mostly replacement characters (three bytes each): a binary body
     // shows as much raw as hex, and the note says so.
     if std::str::from_utf8(shown).is_err() {
-        shown = hex_part;
+        shown = &body[..body.len().min(MAX_HEX)];
     }
+    shown
+}
+
+/// The Raw tab's text of a body, exactly as [`body_view`] has it: for the Raw tab of a body
+/// over [`LAZY_OVER`], which the page fetches when the tab is chosen instead of carrying it.
+pub fn raw_text(body: &[u8]) -> String {
+    visible_text(&String::from_utf8_lossy(shown_part(body)))
+}
+
+/// The Hex tab's dump of a body, exactly as [`body_view`] has it (fetched like [`raw_text`]).
+pub fn hex_text(body: &[u8]) -> String {
+    hex_dump(&body[..body.len().min(MAX_HEX)])
+}
+
+/// Past this many shown bytes, a page carries only the tab a body opens on (Pretty, else Raw
+/// or Hex) and fetches the others when chosen: a large JSON body is sent once, not twice.
+pub const LAZY_OVER: usize = 16 * 1024;
+
+/// `form` says the body is form-encoded (from its Content-Type), so Pretty decodes it.
+pub fn body_view(body: &[u8], form: bool) -> BodyView {
+    let shown = shown_part(body);
+    let hex_part = &body[..body.len().min(MAX_HEX)];
+    let hex = hex_dump(hex_part);
     let raw = visible_text(&String::from_utf8_lossy(shown));
     let (format, pretty) = match std::str::from_utf8(shown) {
         Ok(text) if is_json(body) => ("json", pretty_json(text)),

@@ -5,11 +5,17 @@ use taskhook::store::{RequestFilter, Store, StoreOptions};
 use crate::helpers::*;
 
 /// Every route the inspector serves; each must be guarded.
-const ROUTES: [&str; 13] = [
+const ROUTES: [&str; 19] = [
     "/",
     "/requests/1",
     "/requests/1/body",
     "/requests/1/response/body",
+    "/requests/1/panel",
+    "/requests/1/row",
+    "/requests/1/body/raw",
+    "/requests/1/body/hex",
+    "/requests/1/response/body/raw",
+    "/requests/1/response/body/hex",
     "/reservations",
     "/tasks/WT0123456789abcdef0123456789abcdef",
     "/live",
@@ -730,4 +736,194 @@ async fn a_body_downloads_as_its_exact_bytes_never_as_a_page() {
     assert_eq!(missing.status(), 404);
     let bad = app.inspector_get("/requests/abc/body").await;
     assert_eq!(bad.status(), 400);
+}
+
+/// The routes the list and the detail fetch from (a pinned row, a large body's Raw and Hex
+/// tabs) answer only the inspector's own pages: no token, a foreign Origin or a cross-site
+/// fetch gets 403 and none of the captured bytes.
+#[tokio::test]
+async fn fragment_routes_are_guarded_like_every_page() {
+    let app = spawn_app().await;
+    app.post_form("/assignment", &assignment_params()).await;
+    let id = app.latest(1).await[0].summary.id;
+    for path in ["row", "panel", "body/raw", "body/hex", "response/body/raw"] {
+        let url = app.inspector_url(&format!("/requests/{id}/{path}"));
+        let ok = app.inspector_get(&format!("/requests/{id}/{path}")).await;
+        assert_eq!(ok.status(), 200, "{path} with the token");
+        let anonymous = app.client.get(&url).send().await.unwrap();
+        assert_eq!(anonymous.status(), 403, "{path} without a token");
+        for origin in ["http://localhost:3000", "null", "https://evil.example"] {
+            let foreign = app
+                .client
+                .get(&url)
+                .bearer_auth(INSPECTOR_TOKEN)
+                .header("Origin", origin)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(foreign.status(), 403, "{path} from Origin {origin}");
+            assert!(!foreign.text().await.unwrap().contains("TaskSid"));
+        }
+        let cross = app
+            .client
+            .get(&url)
+            .bearer_auth(INSPECTOR_TOKEN)
+            .header("Sec-Fetch-Site", "cross-site")
+            .header("Sec-Fetch-Mode", "no-cors")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(cross.status(), 403, "{path} fetched cross-site");
+    }
+    let row = app
+        .inspector_get(&format!("/requests/{id}/row"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let page = Page::parse(&row);
+    assert!(
+        page.has(&format!(
+            "table tbody tr[data-id='{id}'][data-task='{TASK}']"
+        )),
+        "one list row, with its task: {row}"
+    );
+    assert!(!row.contains("<html"), "a fragment, not a page");
+    assert_eq!(app.inspector_get("/requests/999/row").await.status(), 404);
+    assert_eq!(
+        app.inspector_get(&format!("/requests/{id}/body/pretty"))
+            .await
+            .status(),
+        400
+    );
+}
+
+/// A ~200 KiB JSON body is in its page once (Pretty), not twice: Raw and Hex are fetched when
+/// chosen, as plain text, and are exactly what the page used to carry. A body over 256 KiB keeps
+/// its "showing the first 256 KiB of N" note, and its Raw text is that much.
+#[tokio::test]
+async fn a_large_json_body_is_sent_once_and_its_other_tabs_are_fetched() {
+    let app = spawn_app().await;
+    let mut body = String::from("{\"zeta\":1,\"alpha\":2,\"items\":[");
+    let mut n = 0;
+    while body.len() < 200 * 1024 {
+        body.push_str(&format!("\"item-{n:06}-0123456789abcdef\","));
+        n += 1;
+    }
+    body.push_str("\"end\"]}");
+    for path in ["/two-hundred", "/three-hundred"] {
+        let mut sent = body.clone();
+        if path == "/three-hundred" {
+            sent = sent.replace("\"end\"]}", &"\"0123456789abcdef\",".repeat(3200));
+            sent.push_str("\"end\"]}");
+        }
+        app.client
+            .post(app.url(path))
+            .header("Content-Type", "application/json")
+            .body(sent)
+            .send()
+            .await
+            .unwrap();
+    }
+    let rows = app.latest(2).await;
+    let (big, bigger) = (&rows[1], &rows[0]);
+    assert_eq!(big.summary.path, "/two-hundred");
+    let total = big.body.len();
+    assert!((200 * 1024..210 * 1024).contains(&total), "{total}");
+
+    let page = app
+        .inspector_get(&format!("/requests/{}", big.summary.id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    eprintln!("a {total}-byte JSON body: its page is {} bytes", page.len());
+    assert_eq!(
+        page.matches("item-001234-0123456789abcdef").count(),
+        1,
+        "the body's text is in the page once"
+    );
+    // Pretty, indented and HTML-escaped (`"` is five bytes), is about 1.45 times the body; with
+    // Raw and the hex dump too the page was 2.9 times.
+    assert!(
+        page.len() < total * 17 / 10,
+        "page {} bytes for a {total}-byte body",
+        page.len()
+    );
+    let html = Page::parse(&page);
+    assert!(html.has("#body-pretty"));
+    assert!(html.has("#body-raw[data-src]") && html.has("#body-hex pre[data-src]"));
+    assert!(!html.has("#body-cut"), "not cut: no note");
+
+    let raw = app
+        .inspector_get(&format!("/requests/{}/body/raw", big.summary.id))
+        .await;
+    assert_eq!(raw.status(), 200);
+    assert_eq!(
+        raw.headers()["content-type"],
+        "text/plain; charset=utf-8",
+        "text, never markup"
+    );
+    assert_eq!(raw.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(raw.text().await.unwrap().as_bytes(), big.body.as_slice());
+    let hex = app
+        .inspector_get(&format!("/requests/{}/body/hex", big.summary.id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        hex.starts_with("00000000  7b 22 7a 65 74 61 22 3a"),
+        "{}",
+        &hex[..80]
+    );
+    assert_eq!(hex.lines().count(), 1024, "16 KiB, 16 bytes a line");
+
+    // Over the display limit: the note is right and Raw is the first 256 KiB.
+    let page = app
+        .inspector_get(&format!("/requests/{}", bigger.summary.id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let exact = taskhook::inspector::view::thousands(bigger.body.len() as u64);
+    let note = Page::parse(&page).texts("#body-cut");
+    assert!(
+        note[0].starts_with(&format!(
+            "showing the first 256.0 KiB of {} ({exact} bytes)",
+            taskhook::inspector::view::size(bigger.body.len() as u64)
+        )),
+        "{note:?}"
+    );
+    assert!(
+        page.len() < 512 * 1024,
+        "one copy of 256 KiB: {}",
+        page.len()
+    );
+    let raw = app
+        .inspector_get(&format!("/requests/{}/body/raw", bigger.summary.id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(raw.as_bytes(), &bigger.body[..256 * 1024]);
+
+    // A small body still carries all three tabs (nothing to fetch).
+    app.client
+        .post(app.url("/small"))
+        .header("Content-Type", "application/json")
+        .body(r#"{"b":1,"a":2}"#)
+        .send()
+        .await
+        .unwrap();
+    let small = app.latest(1).await[0].summary.id;
+    let page = app
+        .inspector_get(&format!("/requests/{small}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let html = Page::parse(&page);
+    assert!(!html.has("[data-src]"));
+    assert!(html.texts("#body-raw")[0].contains("{\"b\":1,\"a\":2}"));
 }

@@ -470,11 +470,24 @@ async fn bodies_show_as_they_came_and_a_cut_one_downloads_whole() {
         .unwrap();
     assert!(shown(&browser, "#body-raw").await);
     assert!(!shown(&browser, "#body-pretty").await);
-    let raw = text_of(&browser, "#body-raw").await;
+    // Raw was not in the page (the body is sent once): chosen, it is fetched, the first 256 KiB.
+    let raw = text_of(&browser, "#body-raw:not([data-src])").await;
     assert!(
         raw.starts_with("{\"zeta\":1,\"alpha\":2,\"items\":[\""),
         "{}",
         &raw[..60]
+    );
+    let raw_len = c
+        .execute(
+            "return document.getElementById('body-raw').textContent.length;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        raw_len,
+        json!(256 * 1024),
+        "the part shown, as the note says"
     );
 
     // Keyboard: arrow right from Raw selects Hex.
@@ -484,6 +497,7 @@ async fn bodies_show_as_they_came_and_a_cut_one_downloads_whole() {
         .await
         .unwrap();
     assert!(shown(&browser, "#body-hex").await);
+    wait_for(&browser, "#body-hex pre:not([data-src])").await;
     let hex = text_of(&browser, "#body-hex").await;
     assert!(
         hex.starts_with("hex of the first 16.0 KiB of 300.0 KiB"),
@@ -1120,4 +1134,538 @@ async fn two_task_timelines_side_by_side() {
     );
     browser.close().await;
     s.demo.sim.shutdown().await;
+}
+
+/// A second task, for lists with two of them.
+const TASK_B: &str = "WTfedcba9876543210fedcba9876543210";
+
+/// An event callback about `task` (named `name` in its attributes).
+async fn task_event(app: &TestApp, task: &str, event: &str, name: &str) -> i64 {
+    let attributes = format!(r#"{{"name":"{name}"}}"#);
+    let description = format!("{event} for {name}");
+    let fields = [
+        ("EventType", event),
+        ("AccountSid", ACCOUNT),
+        ("WorkspaceSid", WORKSPACE),
+        ("TaskSid", task),
+        ("TaskAttributes", attributes.as_str()),
+        ("ResourceType", "Task"),
+        ("ResourceSid", task),
+        ("Timestamp", "1795864020"),
+        ("EventDescription", description.as_str()),
+    ];
+    assert_eq!(app.post_form("/events", &fields).await.status(), 204);
+    app.latest(1).await[0].summary.id
+}
+
+/// What the list shows, top to bottom, hidden rows left out: `["group", task, count, marks,
+/// latest event, label]` for a group row, `["row", id]` for a request.
+async fn shown_rows(browser: &Browser) -> Value {
+    browser
+        .client
+        .execute(
+            "return Array.from(document.querySelectorAll('#requests tbody tr')).filter(r => !r.hidden)
+               .map(r => r.classList.contains('group')
+                 ? ['group', r.dataset.group, r.querySelector('.group-count').textContent,
+                    r.querySelectorAll('ol.mini-timeline > li').length,
+                    r.querySelector('.group-latest .kind').textContent, r.querySelector('.group-label').textContent]
+                 : ['row', Number(r.dataset.id)]);",
+            vec![],
+        )
+        .await
+        .unwrap()
+}
+
+/// The selected row: its id, or its task for a group row.
+async fn selected_row(browser: &Browser) -> Value {
+    browser
+        .client
+        .execute(
+            "const s = document.querySelectorAll('#requests tbody tr.selected');
+             return Array.from(s).map(r => r.dataset.id ? Number(r.dataset.id) : r.dataset.group);",
+            vec![],
+        )
+        .await
+        .unwrap()
+}
+
+async fn press(browser: &Browser, key: &str) {
+    browser
+        .client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys(key)
+        .await
+        .unwrap();
+}
+
+/// "Group by task" folds each task's callbacks into one row with a mini timeline (a mark per
+/// callback, oldest first); its button opens the callbacks beneath it; j/k skip closed ones; a
+/// live callback joins its group (also one held while paused); the choice survives a reload; axe
+/// finds nothing at any width in either theme; toggled off, the flat list is back.
+#[tokio::test]
+async fn callbacks_of_a_task_group_into_one_row_with_a_mini_timeline() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = spawn_app().await;
+    let c = &browser.client;
+    let a1 = task_event(&app, TASK, "task.created", "Support call").await;
+    let b1 = task_event(&app, TASK_B, "task.created", "Sales chat").await;
+    let a2 = task_event(&app, TASK, "reservation.created", "Support call").await;
+    app.client
+        .post(app.url("/hello"))
+        .body("no task here")
+        .send()
+        .await
+        .unwrap();
+    let plain = app.latest(1).await[0].summary.id;
+    let b2 = task_event(&app, TASK_B, "reservation.created", "Sales chat").await;
+    let a3 = task_event(&app, TASK, "reservation.accepted", "Support call").await;
+
+    browser.emulate(1920, false).await;
+    open(&browser, &app, &format!("/?token={INSPECTOR_TOKEN}")).await;
+    assert_eq!(row_ids(&browser).await, [a3, b2, plain, a2, b1, a1]);
+    assert_eq!(shown_rows(&browser).await.as_array().unwrap().len(), 6);
+    browser.screenshot("ui-flat-1920-light").await;
+
+    wait_for(&browser, "#group[aria-pressed='false']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for(&browser, "#group[aria-pressed='true']").await;
+    let grouped = json!([
+        [
+            "group",
+            TASK,
+            "3 callbacks",
+            3,
+            "reservation.accepted",
+            "Support call"
+        ],
+        [
+            "group",
+            TASK_B,
+            "2 callbacks",
+            2,
+            "reservation.created",
+            "Sales chat"
+        ],
+        ["row", plain]
+    ]);
+    assert_eq!(shown_rows(&browser).await, grouped);
+    // The marks: oldest first, coloured by event, each named.
+    let marks = c
+        .execute(
+            &format!(
+                "return Array.from(document.querySelectorAll(\"tr.group[data-group='{TASK}'] ol.mini-timeline > li\"))
+                   .map(li => [li.className, li.textContent]);"
+            ),
+            vec![],
+        )
+        .await
+        .unwrap();
+    let marks = marks.as_array().unwrap();
+    assert_eq!(
+        marks.iter().map(|m| m[0].clone()).collect::<Vec<_>>(),
+        ["mark m-neutral", "mark m-pending", "mark m-ok"]
+    );
+    for (mark, event) in marks.iter().zip([
+        "task.created",
+        "reservation.created",
+        "reservation.accepted",
+    ]) {
+        let name = mark[1].as_str().unwrap();
+        assert!(name.starts_with(&format!("{event} at ")), "{name}");
+    }
+    let list = c
+        .execute(
+            &format!(
+                "return document.querySelector(\"tr.group[data-group='{TASK}'] ol\").getAttribute('aria-label');"
+            ),
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        list,
+        json!("Timeline of task WT0123…cdef: 3 callbacks, oldest first")
+    );
+
+    // Open task A's group: its callbacks beneath it, newest first.
+    let disclose = format!("tr.group[data-group='{TASK}'] button.disclose");
+    wait_for(&browser, &disclose).await.click().await.unwrap();
+    wait_for(&browser, &format!("{disclose}[aria-expanded='true']")).await;
+    assert_eq!(
+        shown_rows(&browser).await,
+        json!([
+            grouped[0],
+            ["row", a3],
+            ["row", a2],
+            ["row", a1],
+            grouped[1],
+            ["row", plain]
+        ])
+    );
+    // Its row is selected, and at this width the pane shows its newest callback.
+    assert_eq!(selected_row(&browser).await, json!([TASK]));
+    pane_shows(&browser, a3).await;
+
+    // j walks through the open group's callbacks, then onto task B's group (its newest in the
+    // pane); closed, task A's callbacks are skipped by k.
+    c.execute(
+        &format!("document.querySelector(\"tr.group[data-group='{TASK}']\").focus(); return true;"),
+        vec![],
+    )
+    .await
+    .unwrap();
+    for want in [json!(a3), json!(a2), json!(a1), json!(TASK_B)] {
+        press(&browser, "j").await;
+        assert_eq!(selected_row(&browser).await, json!([want]));
+    }
+    pane_shows(&browser, b2).await;
+    wait_for(&browser, &disclose).await.click().await.unwrap();
+    wait_for(&browser, &format!("{disclose}[aria-expanded='false']")).await;
+    assert_eq!(shown_rows(&browser).await, grouped);
+    // The click selected task A's group row; j / k step over its closed callbacks.
+    assert_eq!(selected_row(&browser).await, json!([TASK]));
+    for want in [json!(TASK_B), json!(plain)] {
+        press(&browser, "j").await;
+        assert_eq!(selected_row(&browser).await, json!([want]));
+    }
+    for want in [json!(TASK_B), json!(TASK)] {
+        press(&browser, "k").await;
+        assert_eq!(
+            selected_row(&browser).await,
+            json!([want]),
+            "closed members skipped"
+        );
+    }
+    // Enter opens the selected group, and again closes it.
+    press(&browser, &fantoccini::key::Key::Enter.to_string()).await;
+    wait_for(&browser, &format!("{disclose}[aria-expanded='true']")).await;
+    press(&browser, &fantoccini::key::Key::Enter.to_string()).await;
+    wait_for(&browser, &format!("{disclose}[aria-expanded='false']")).await;
+
+    // A live callback joins its group: count, timeline and place follow.
+    let b3 = task_event(&app, TASK_B, "task.completed", "Sales chat").await;
+    let joined = json!([
+        [
+            "group",
+            TASK_B,
+            "3 callbacks",
+            3,
+            "task.completed",
+            "Sales chat"
+        ],
+        grouped[0],
+        ["row", plain]
+    ]);
+    eventually("task B's group grows and moves up", async || {
+        (shown_rows(&browser).await == joined).then_some(())
+    })
+    .await;
+    // Paused, it waits with the others; resumed, it joins.
+    wait_for(&browser, "#pause").await.click().await.unwrap();
+    let a4 = task_event(&app, TASK, "task.completed", "Support call").await;
+    wait_for(&browser, "#new-count:not([hidden])").await;
+    assert_eq!(
+        shown_rows(&browser).await,
+        joined,
+        "nothing moves while paused"
+    );
+    wait_for(&browser, "#new-count")
+        .await
+        .click()
+        .await
+        .unwrap();
+    eventually("task A's group takes the held callback", async || {
+        let rows = shown_rows(&browser).await;
+        (rows[0]
+            == json!([
+                "group",
+                TASK,
+                "4 callbacks",
+                4,
+                "task.completed",
+                "Support call"
+            ]))
+        .then_some(())
+    })
+    .await;
+
+    // Remembered across a reload; axe finds nothing at any width, in both themes, with a group
+    // open; nothing scrolls sideways.
+    c.refresh().await.unwrap();
+    wait_for(&browser, "#group[aria-pressed='true']").await;
+    wait_for(&browser, &format!("tr.group[data-group='{TASK_B}']")).await;
+    let mut failures = Vec::new();
+    for dark in [false, true] {
+        let theme = if dark { "dark" } else { "light" };
+        for width in WIDTHS {
+            browser.emulate(width, dark).await;
+            open(&browser, &app, "/").await;
+            wait_for(&browser, &disclose).await.click().await.unwrap();
+            wait_for(&browser, &format!("{disclose}[aria-expanded='true']")).await;
+            for v in browser.axe_violations().await {
+                failures.push(format!("grouped {width}px {theme}: {v}"));
+            }
+            let wide = overflow(&browser).await;
+            if wide > 0 {
+                failures.push(format!(
+                    "grouped {width}px {theme}: scrolls sideways by {wide} px"
+                ));
+            }
+            browser
+                .screenshot(&format!("ui-grouped-{width}-{theme}"))
+                .await;
+            // The same list flat, for the screenshots.
+            press(&browser, "g").await;
+            wait_for(&browser, "#group[aria-pressed='false']").await;
+            browser
+                .screenshot(&format!("ui-flat-{width}-{theme}"))
+                .await;
+            press(&browser, "g").await;
+            wait_for(&browser, "#group[aria-pressed='true']").await;
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // g turns it off: the flat list, newest first, every row shown.
+    browser.emulate(1920, false).await;
+    open(&browser, &app, "/").await;
+    c.find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys("g")
+        .await
+        .unwrap();
+    wait_for(&browser, "#group[aria-pressed='false']").await;
+    assert_eq!(row_ids(&browser).await, [a4, b3, a3, b2, plain, a2, b1, a1]);
+    assert_eq!(
+        shown_rows(&browser).await.as_array().unwrap().len(),
+        8,
+        "no group rows, nothing hidden"
+    );
+
+    // The hostile corpus grouped (c01 is about task A): names stay text.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus");
+    for file in HOSTILE {
+        let bytes = std::fs::read(dir.join(format!("{file}.http"))).unwrap();
+        raw_exchange(app.addr, &bytes).await;
+    }
+    open(&browser, &app, "/").await;
+    press(&browser, "g").await;
+    wait_for(&browser, "#group[aria-pressed='true']").await;
+    c.execute(
+        "document.querySelectorAll('tr.group button.disclose').forEach(b => b.click()); return true;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    assert_inert(&browser, "the grouped list").await;
+    browser.screenshot("ui-grouped-hostile").await;
+    browser.close().await;
+}
+
+/// After Accept, the focus is on that reservation's answer — on the list's Decide buttons and
+/// in the pending-reservation tray (whose item stays while the answer has the focus) — not lost
+/// to the page when live rows arrive or the tray redraws.
+#[tokio::test]
+async fn focus_lands_on_the_answer_after_accept_in_the_list_and_the_tray() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let Demo { sim, app, task } = demo().await;
+    let c = &browser.client;
+    let first = crate::workbench::reservation_of(&app, &task, "pending").await;
+    let wr = first["reservation_sid"].as_str().unwrap().to_owned();
+    browser.emulate(1920, false).await;
+    open(&browser, &app, &format!("/?token={INSPECTOR_TOKEN}")).await;
+    let focused = async |browser: &Browser| {
+        browser
+            .client
+            .execute(
+                "const a = document.activeElement; const d = a.closest('[data-reservation]');
+                 return [a.tagName, a.textContent, d ? d.dataset.reservation : null,
+                         a.closest('#requests') ? 'list' : a.closest('#tray') ? 'tray' : 'elsewhere'];",
+                vec![],
+            )
+            .await
+            .unwrap()
+    };
+
+    // The list's Accept.
+    let decide = format!("#requests .decide[data-reservation='{wr}']");
+    let before = row_ids(&browser).await.len();
+    wait_for(&browser, &format!("{decide} button[data-action='accept']"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for(&browser, &format!("{decide} output.result.ok")).await;
+    let want = json!(["OUTPUT", "accept: Alice · accepted", wr, "list"]);
+    assert_eq!(focused(&browser).await, want);
+    // The reservation.accepted callback arrives live and is put on top: the focus stays.
+    eventually("the live reservation.accepted row", async || {
+        (row_ids(&browser).await.len() > before).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(focused(&browser).await, want, "still there after live rows");
+
+    // The tray's Accept: task 1 done, Alice idle, a second task offered to her.
+    let completed = app
+        .post_json(&format!("/api/tasks/{task}/complete"), json!({}))
+        .await;
+    assert_eq!(completed.status(), 200);
+    let alice = crate::workbench::alice(&app).await;
+    let wk = alice["worker_sid"].as_str().unwrap();
+    let idle = app
+        .post_json(
+            &format!("/api/workers/{wk}/activity"),
+            json!({"activity": "Idle"}),
+        )
+        .await;
+    assert_eq!(idle.status(), 200);
+    let second = sim
+        .create_task(r#"{"selected_language":"es"}"#)
+        .await
+        .unwrap();
+    let pending = crate::workbench::reservation_of(&app, &second, "pending").await;
+    let wr2 = pending["reservation_sid"].as_str().unwrap().to_owned();
+    let item = format!("#tray:not([hidden]) .tray-item[data-reservation='{wr2}']");
+    // The tray redraws as the second task's callbacks arrive: click once it holds still.
+    eventually("Accept clicked in the tray", async || {
+        c.find(Locator::Css(&format!(
+            "{item} button[data-action='accept']"
+        )))
+        .await
+        .ok()?
+        .click()
+        .await
+        .ok()
+    })
+    .await;
+    wait_for(&browser, &format!("{item} output.result.ok")).await;
+    let want = json!(["OUTPUT", "accept: Alice · accepted", wr2, "tray"]);
+    assert_eq!(focused(&browser).await, want);
+    // The tray redraws (the reservation is no longer pending): the answered item stays a
+    // moment, the focus on its answer.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        focused(&browser).await,
+        want,
+        "still there after the tray redrew"
+    );
+    browser.screenshot("ui-tray-answer-focused").await;
+    // Then it goes, the empty tray hides, and the focus moves to that reservation's status in
+    // its list row instead of being lost.
+    wait_for(&browser, "#tray[hidden]").await;
+    let moved = c
+        .execute(
+            "const a = document.activeElement; const d = a.closest('.decide');
+             return [a.className, a.textContent, d ? d.dataset.reservation : null, !!a.closest('#requests')];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved, json!(["res-status accepted", "accepted", wr2, true]));
+    browser.close().await;
+    sim.shutdown().await;
+}
+
+/// A pinned request older than the page is fetched as a row and shown on top with the other
+/// pins (marked as not on this page), works like any row, goes when unpinned; a pin whose
+/// request is gone is dropped; a filtered list shows only what matches.
+#[tokio::test]
+async fn a_pinned_request_older_than_the_page_is_fetched_and_shown_on_top() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = spawn_app().await;
+    let c = &browser.client;
+    // The oldest: the corpus request with markup in its path and query.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus");
+    let bytes = std::fs::read(dir.join("c07-path-and-query-markup-encoded.http")).unwrap();
+    raw_exchange(app.addr, &bytes).await;
+    let oldest = app.latest(1).await[0].summary.id;
+    for _ in 0..105 {
+        app.post_form("/events", &reservation_event_params("reservation.accepted"))
+            .await;
+    }
+    browser.emulate(1920, false).await;
+    open(&browser, &app, &format!("/?token={INSPECTOR_TOKEN}")).await;
+    assert_eq!(row_ids(&browser).await.len(), 100);
+    assert!(!row_ids(&browser).await.contains(&oldest));
+
+    // Pin it on the older page.
+    wait_for(&browser, "a[rel='next']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let pin = format!("#requests tr[data-id='{oldest}'] button.pin");
+    wait_for(&browser, &pin).await.click().await.unwrap();
+    wait_for(&browser, &format!("{pin}[aria-pressed='true']")).await;
+
+    // Back on the newest page it is on top, fetched, marked, pinned.
+    open(&browser, &app, "/").await;
+    let row = format!("#requests tr.off-page.pinned[data-id='{oldest}']");
+    wait_for(&browser, &row).await;
+    assert_eq!(row_ids(&browser).await[0], oldest);
+    assert_eq!(row_ids(&browser).await.len(), 101);
+    assert!(
+        text_of(&browser, &format!("{row} .c-req"))
+            .await
+            .contains("pinned · not on this page")
+    );
+    assert_eq!(text_of(&browser, "#pin-count").await, "1 pinned");
+    wait_for(&browser, &format!("{pin}[aria-pressed='true']")).await;
+    assert_inert(&browser, "a fetched pinned row").await;
+    assert!(browser.axe_violations().await.is_empty());
+    browser.screenshot("ui-pinned-off-page").await;
+    // Like any row: a click shows it in the pane.
+    wait_for(&browser, &format!("{row} a.req"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    pane_shows(&browser, oldest).await;
+    // Unpinned, it goes.
+    wait_for(&browser, &pin).await.click().await.unwrap();
+    eventually("the row gone", async || {
+        (!row_ids(&browser).await.contains(&oldest)).then_some(())
+    })
+    .await;
+    assert_eq!(text_of(&browser, "#pin-count").await, "");
+
+    // A pin whose request no longer exists is dropped; a filtered list fetches none.
+    c.execute(
+        &format!("localStorage.setItem('taskhook.pins', JSON.stringify([999999, {oldest}])); return true;"),
+        vec![],
+    )
+    .await
+    .unwrap();
+    open(&browser, &app, "/?q=kind:other").await;
+    assert!(!row_ids(&browser).await.contains(&999999));
+    let filtered = row_ids(&browser).await;
+    assert!(
+        filtered.iter().all(|id| *id == oldest),
+        "only the matching row: {filtered:?}"
+    );
+    open(&browser, &app, "/").await;
+    wait_for(&browser, &row).await;
+    let kept = eventually("the gone pin dropped", async || {
+        let pins = c
+            .execute("return localStorage.getItem('taskhook.pins');", vec![])
+            .await
+            .ok()?;
+        (pins == json!(format!("[{oldest}]"))).then_some(pins)
+    })
+    .await;
+    assert_eq!(kept, json!(format!("[{oldest}]")));
+    browser.close().await;
 }

@@ -86,7 +86,7 @@ pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>
 }
 
 /// The reservation recorded for `task`, once it has `status`.
-async fn reservation_of(app: &TestApp, task: &str, status: &str) -> Value {
+pub async fn reservation_of(app: &TestApp, task: &str, status: &str) -> Value {
     eventually(&format!("a {status} reservation of {task}"), async || {
         app.api("/api/reservations").await["reservations"]
             .as_array()
@@ -138,7 +138,7 @@ async fn click(browser: &Browser, css: &str) {
         .unwrap_or_else(|e| panic!("click {css}: {e}"));
 }
 
-async fn alice(app: &TestApp) -> Value {
+pub async fn alice(app: &TestApp) -> Value {
     app.api("/api/workers").await["workers"]
         .as_array()
         .unwrap()
