@@ -439,7 +439,9 @@ pub async fn row(
     let mut rows = vec![row_view(&summary, now_micros())];
     with_decisions(&state, &mut rows, "/").await?;
     with_names(&state, &mut rows).await?;
-    let r = rows.pop().expect("one row");
+    let r = rows
+        .pop()
+        .ok_or_else(|| Failure::NotFound(format!("no request {id}")))?;
     Ok(render(&RowFragment {
         ctx: Ctx::new(&state, "requests"),
         r,
