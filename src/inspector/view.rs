@@ -271,8 +271,7 @@ pub const LAZY_OVER: usize = 16 * 1024;
 /// `form` says the body is form-encoded (from its Content-Type), so Pretty decodes it.
 pub fn body_view(body: &[u8], form: bool) -> BodyView {
     let shown = shown_part(body);
-    let hex_part = &body[..body.len().min(MAX_HEX)];
-    let hex = hex_dump(hex_part);
+    let hex = hex_text(body);
     let raw = visible_text(&String::from_utf8_lossy(shown));
     let (format, pretty) = match std::str::from_utf8(shown) {
         Ok(text) if is_json(body) => ("json", pretty_json(text)),
@@ -293,7 +292,7 @@ pub fn body_view(body: &[u8], form: bool) -> BodyView {
         hex,
         total: body.len(),
         shown: shown.len(),
-        hex_shown: hex_part.len(),
+        hex_shown: body.len().min(MAX_HEX),
     }
 }
 

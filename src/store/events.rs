@@ -141,7 +141,7 @@ pub(super) fn insert_events(tx: &Connection, job: &IndexJob) -> rusqlite::Result
     Ok(())
 }
 
-/// Like the writer's reservation upsert, but ordered by event time: a status older than the one
+/// Like the indexer's reservation upsert, but ordered by event time: a status older than the one
 /// held is not applied (its SIDs and names still fill gaps), and `pending` never reopens a
 /// reservation. `offered_at` is the earliest offer seen.
 const UPSERT_RESERVATION_BY_EVENT_TIME: &str = "\
